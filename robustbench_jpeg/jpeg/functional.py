@@ -1,0 +1,276 @@
+"""Differentiable JPEG (JPEG-DL) as pure functions.
+
+The pipeline follows ``shared/design/jpegdl-spec.md`` section 2 exactly, on the public [0, 1] RGB scale:
+
+1. scale to [0, 255] and level-shift by 128;
+2. RGB -> YCbCr (BT.601 full range, JFIF weights) with the official code's ``chroma_offset`` (+0.5 on the
+   +/-128 scale; 0.0 is standard JPEG);
+3. no chroma subsampling (4:4:4);
+4. cut into non-overlapping 8x8 blocks (H and W must be multiples of 8);
+5. orthonormal 8x8 DCT-II (the JPEG FDCT scaling), done as one 64x64 matmul in float32;
+6. quantize each coefficient: soft (``soft_quantize``), hard (true rounding) or BPDA (hard forward,
+   identity backward);
+7. inverse DCT and un-blocking;
+8. YCbCr -> RGB, +128, divide by 255. **No clamp** (the official layer leaves the output unclamped).
+
+All public functions take and return NCHW tensors. The coefficient layout used between the DCT and the
+inverse DCT is ``(B, 3, H/8, W/8, 8, 8)``: channel 0 is Y, 1 is Cb, 2 is Cr, and the last two axes are
+(u, v) = (vertical, horizontal) frequency in natural (row-major) order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "QUANT_MODES",
+    "rgb_to_ycbcr",
+    "ycbcr_to_rgb",
+    "blockify",
+    "unblockify",
+    "dct_matrix",
+    "dct_8x8",
+    "idct_8x8",
+    "soft_quantize",
+    "hard_quantize",
+    "bpda_quantize",
+    "quantize",
+    "jpeg_dl",
+    "jpeg_coefficients",
+]
+
+QUANT_MODES = ("soft", "hard", "bpda")
+
+# BT.601 full range (JFIF) weights.
+_WR, _WG, _WB = 0.299, 0.587, 0.114
+_CB_SCALE = 2.0 * (1.0 - _WB)  # 1.772
+_CR_SCALE = 2.0 * (1.0 - _WR)  # 1.402
+
+
+def _check_image(x: torch.Tensor, name: str = "input") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be an RGB batch of shape (B, 3, H, W), got {tuple(x.shape)}")
+    if x.shape[-2] % 8 or x.shape[-1] % 8:
+        raise ValueError(
+            f"{name} height and width must be multiples of 8 for 8x8 block DCT, got H={x.shape[-2]}, W={x.shape[-1]}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor with RGB in [0, 1], got dtype {x.dtype}")
+
+
+def rgb_to_ycbcr(rgb255: torch.Tensor, chroma_offset: float = 0.5) -> torch.Tensor:
+    """Level-shifted RGB (values in [-128, 127]) -> YCbCr on the same scale.
+
+    Shape: (B, 3, H, W) -> (B, 3, H, W). Channel order Y, Cb, Cr.
+    """
+    r, g, b = rgb255.unbind(dim=1)
+    y = _WR * r + _WG * g + _WB * b
+    cb = (b - y) / _CB_SCALE + chroma_offset
+    cr = (r - y) / _CR_SCALE + chroma_offset
+    return torch.stack((y, cb, cr), dim=1)
+
+
+def ycbcr_to_rgb(ycc: torch.Tensor, chroma_offset: float = 0.5) -> torch.Tensor:
+    """Exact inverse of :func:`rgb_to_ycbcr`. Shape: (B, 3, H, W) -> (B, 3, H, W)."""
+    y, cb, cr = ycc.unbind(dim=1)
+    cb = cb - chroma_offset
+    cr = cr - chroma_offset
+    r = y + _CR_SCALE * cr
+    b = y + _CB_SCALE * cb
+    g = y - (_WB * _CB_SCALE / _WG) * cb - (_WR * _CR_SCALE / _WG) * cr  # 0.344136, 0.714136
+    return torch.stack((r, g, b), dim=1)
+
+
+def blockify(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H/8, W/8, 8, 8), blocks in raster order."""
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5)
+
+
+def unblockify(blocks: torch.Tensor) -> torch.Tensor:
+    """(B, C, H/8, W/8, 8, 8) -> (B, C, H, W), the inverse of :func:`blockify`."""
+    b, c, hb, wb, _, _ = blocks.shape
+    return blocks.permute(0, 1, 2, 4, 3, 5).reshape(b, c, hb * 8, wb * 8)
+
+
+def dct_matrix(dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
+    """The orthonormal 8-point DCT-II matrix D, ``D[u, x] = c(u)/2 * cos((2x+1) u pi / 16)``.
+
+    The 2-D block transform is ``D @ f @ D.T``, the JPEG FDCT scaling (energy preserving).
+    """
+    u = torch.arange(8, dtype=torch.float64).unsqueeze(1)
+    x = torch.arange(8, dtype=torch.float64).unsqueeze(0)
+    d = torch.cos((2 * x + 1) * u * math.pi / 16) * 0.5
+    d[0] = d[0] / math.sqrt(2.0)
+    return d.to(dtype=dtype, device=device)
+
+
+def _kron_dct(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    d = dct_matrix(torch.float64, device)
+    return torch.kron(d, d).to(dtype)  # (64, 64): vec(D f D^T) = kron(D, D) vec(f) in row-major order
+
+
+def dct_8x8(blocks: torch.Tensor) -> torch.Tensor:
+    """2-D orthonormal DCT of every 8x8 block, one matmul. Shape: (..., 8, 8) -> (..., 8, 8)."""
+    k = _kron_dct(blocks.dtype, blocks.device)
+    flat = blocks.reshape(*blocks.shape[:-2], 64)
+    return (flat @ k.T).reshape(blocks.shape)
+
+
+def idct_8x8(coeffs: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`dct_8x8` (the transpose, since the transform is orthonormal)."""
+    k = _kron_dct(coeffs.dtype, coeffs.device)
+    flat = coeffs.reshape(*coeffs.shape[:-2], 64)
+    return (flat @ k).reshape(coeffs.shape)
+
+
+def _index_limits(num_bits: int) -> tuple[int, int]:
+    top = 2 ** (num_bits - 1) - 1  # 127 for 8 bits: reconstruction indices stay in [-127, 127]
+    return -top, top
+
+
+def soft_quantize(
+    x: torch.Tensor,
+    q: torch.Tensor,
+    alpha: torch.Tensor | float,
+    window: int | None = 5,
+    num_bits: int = 8,
+) -> torch.Tensor:
+    """The soft quantizer Q_d of JPEG-DL (spec section 3).
+
+    ``Q_d(x) = sum_i (i q) softmax_i(-alpha (x - i q)^2)`` over a window of ``window`` indices centred on the
+    detached hard index ``round(x / q)`` (the official code, K = 5), or over the full alphabet
+    ``[-(2^(b-1) - 1), 2^(b-1) - 1]`` when ``window`` is None. Either way reconstruction points stay within
+    +/-127 q for 8 bits (hard saturation, as the official code).
+
+    Args:
+        x: coefficients, any shape.
+        q: step sizes, broadcastable to ``x``, positive.
+        alpha: softness, broadcastable to ``x`` (alpha -> inf gives hard rounding).
+        window: number of candidate points, or None for the full alphabet.
+        num_bits: b; the alphabet is ``[-(2^(b-1)-1), 2^(b-1)-1]``.
+
+    Returns:
+        Tensor of ``x``'s (broadcast) shape. Gradients flow to ``x``, ``q`` (and ``alpha`` if it requires grad).
+    """
+    lo, hi = _index_limits(num_bits)
+    q = torch.as_tensor(q, dtype=x.dtype, device=x.device)
+    alpha = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
+    if window is None:
+        idx = torch.arange(lo, hi + 1, dtype=x.dtype, device=x.device)
+    else:
+        if window < 1 or window > hi - lo + 1:
+            raise ValueError(f"window must be in [1, {hi - lo + 1}] or None, got {window}")
+        centre = torch.round(x.detach() / q.detach())
+        start = torch.clamp(centre - window // 2, lo, hi - window + 1)
+        idx = start.unsqueeze(-1) + torch.arange(window, dtype=x.dtype, device=x.device)
+    points = idx * q.unsqueeze(-1)
+    logits = -alpha.unsqueeze(-1) * (points - x.unsqueeze(-1)) ** 2
+    weights = torch.softmax(logits, dim=-1)
+    return (weights * points).sum(dim=-1)
+
+
+def hard_quantize(x: torch.Tensor, q: torch.Tensor, num_bits: int = 8) -> torch.Tensor:
+    """True JPEG quantize-dequantize ``q * round(x / q)``, with the same +/-(2^(b-1)-1) index saturation."""
+    lo, hi = _index_limits(num_bits)
+    q = torch.as_tensor(q, dtype=x.dtype, device=x.device)
+    return q * torch.clamp(torch.round(x / q), lo, hi)
+
+
+def bpda_quantize(x: torch.Tensor, q: torch.Tensor, num_bits: int = 8) -> torch.Tensor:
+    """BPDA (Athalye et al. 2018): forward is :func:`hard_quantize`, backward is the identity in ``x``.
+
+    This is the straight-through approximation g(x) = x of the quantizer, the standard adaptive attack on
+    rounding defences. No gradient reaches ``q`` through this path.
+    """
+    hard = hard_quantize(x.detach(), q.detach(), num_bits)
+    return x + (hard - x).detach()
+
+
+def quantize(
+    coeffs: torch.Tensor,
+    q_y: torch.Tensor,
+    q_c: torch.Tensor,
+    alpha_y: torch.Tensor | float,
+    alpha_c: torch.Tensor | float,
+    mode: str = "soft",
+    window: int | None = 5,
+    num_bits: int = 8,
+) -> torch.Tensor:
+    """Quantize-dequantize block coefficients ``(B, 3, H/8, W/8, 8, 8)``: luma table for Y, chroma for Cb and Cr."""
+    if mode not in QUANT_MODES:
+        raise ValueError(f"unknown quantization mode {mode!r}; choose one of {QUANT_MODES}")
+    luma, chroma = coeffs[:, :1], coeffs[:, 1:]
+    if mode == "soft":
+        out_y = soft_quantize(luma, q_y, alpha_y, window, num_bits)
+        out_c = soft_quantize(chroma, q_c, alpha_c, window, num_bits)
+    elif mode == "hard":
+        out_y = hard_quantize(luma, q_y, num_bits)
+        out_c = hard_quantize(chroma, q_c, num_bits)
+    else:
+        out_y = bpda_quantize(luma, q_y, num_bits)
+        out_c = bpda_quantize(chroma, q_c, num_bits)
+    return torch.cat((out_y, out_c), dim=1)
+
+
+def jpeg_coefficients(x: torch.Tensor, chroma_offset: float = 0.5) -> torch.Tensor:
+    """RGB in [0, 1] -> unquantized YCbCr DCT coefficients ``(B, 3, H/8, W/8, 8, 8)`` on the JPEG scale."""
+    _check_image(x)
+    ycc = rgb_to_ycbcr(x * 255.0 - 128.0, chroma_offset)
+    return dct_8x8(blockify(ycc))
+
+
+def coefficients_to_rgb(coeffs: torch.Tensor, chroma_offset: float = 0.5) -> torch.Tensor:
+    """Inverse of :func:`jpeg_coefficients`: coefficients -> RGB on the [0, 1] scale (not clamped)."""
+    ycc = unblockify(idct_8x8(coeffs))
+    return (ycbcr_to_rgb(ycc, chroma_offset) + 128.0) / 255.0
+
+
+def jpeg_dl(
+    x: torch.Tensor,
+    q_y: torch.Tensor,
+    q_c: torch.Tensor,
+    alpha_y: torch.Tensor | float = 5.0,
+    alpha_c: torch.Tensor | float = 5.0,
+    mode: str = "soft",
+    window: int | None = 5,
+    num_bits: int = 8,
+    chroma_offset: float = 0.5,
+) -> torch.Tensor:
+    """The JPEG-DL layer as a function: RGB in [0, 1] -> JPEG-compressed-and-decoded RGB on the [0, 1] scale.
+
+    Args:
+        x: RGB batch in [0, 1], shape (B, 3, H, W), H and W multiples of 8, floating point.
+        q_y: luma step table, shape (8, 8) natural order (or broadcastable to (B, 1, H/8, W/8, 8, 8)).
+        q_c: chroma step table shared by Cb and Cr, same shapes as ``q_y``.
+        alpha_y, alpha_c: soft-quantizer softness (scalars or (8, 8)).
+        mode: ``"soft"`` (Q_d, as trained and deployed), ``"hard"`` (true rounding) or ``"bpda"``.
+        window: soft-quantizer window (5 as the official code), None for the full alphabet.
+        num_bits: index alphabet size 2^b - 1 (8 bits -> [-127, 127]).
+        chroma_offset: +0.5 as the official code, 0.0 for standard JPEG.
+
+    Returns:
+        (B, 3, H, W) RGB on the [0, 1] scale. Not clamped: values may leave [0, 1] as in the official code.
+
+    Example:
+        >>> from robustbench_jpeg.jpeg.tables import standard_tables
+        >>> q_y, q_c = standard_tables(50)
+        >>> out = jpeg_dl(torch.rand(2, 3, 32, 32), q_y.float(), q_c.float(), mode="hard", chroma_offset=0.0)
+        >>> out.shape
+        torch.Size([2, 3, 32, 32])
+    """
+    coeffs = jpeg_coefficients(x, chroma_offset)
+    quantized = quantize(coeffs, q_y, q_c, alpha_y, alpha_c, mode, window, num_bits)
+    return coefficients_to_rgb(quantized, chroma_offset)
+
+
+def pad_to_multiple_of_8(x: torch.Tensor) -> torch.Tensor:
+    """Zero-pad bottom and right to multiples of 8 (what the official code does); offered for callers who want it."""
+    pad_h = (-x.shape[-2]) % 8
+    pad_w = (-x.shape[-1]) % 8
+    return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
