@@ -22,7 +22,7 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def git_sha() -> str:
-    """Return the commit of the code that runs, with ``-dirty`` when tracked files changed, or ``unknown``."""
+    """Return the commit of the code that runs, with ``-dirty`` when the work tree differs from it, or ``unknown``."""
     env_sha = os.environ.get("RBJ_GIT_SHA")
     if env_sha:
         return env_sha
@@ -31,8 +31,12 @@ def git_sha() -> str:
             ["git", "rev-parse", "HEAD"], cwd=_REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=_REPO_ROOT, capture_output=True, text=True, timeout=5, check=True,
+            ["git", "status", "--porcelain"],
+            cwd=_REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -166,4 +166,6 @@ class JpegLayer(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return f"mode={self._mode}, alpha={c.alpha}, window={c.window}, chroma_offset={c.chroma_offset}, q_init={c.q_init}"
+        return (
+            f"mode={self._mode}, alpha={c.alpha}, window={c.window}, chroma_offset={c.chroma_offset}, q_init={c.q_init}"
+        )
