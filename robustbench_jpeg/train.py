@@ -32,7 +32,7 @@ from .jpeg.functional import coefficients_to_rgb, jpeg_coefficients
 from .models import RobustNet, create_model
 from .provenance import atomic_write_json, atomic_write_text, provenance, read_json
 
-__all__ = ["train_pair", "train_arm", "evaluate", "resolve_device", "ArmResult", "sensitivity_tables"]
+__all__ = ["train_pair", "train_arm", "evaluate", "resolve_device", "ArmResult", "ArmTrainer", "sensitivity_tables"]
 
 _AUGMENT_SALT = 0x5EED_A5A5
 
@@ -152,11 +152,14 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _ArmTrainer:
+class ArmTrainer:
     """Trains one arm; holds the model, optimisers and progress so checkpoints capture all of it."""
 
-    def __init__(self, config: TrainConfig, options: RunOptions, arm: str, arm_dir: Path, device: torch.device):
+    def __init__(
+        self, config: TrainConfig, options: RunOptions, arm: str, arm_dir: Path, device: torch.device, n_train: int
+    ):
         self.config, self.options, self.arm, self.arm_dir, self.device = config, options, arm, arm_dir, device
+        self._n_train = n_train
         self.amp = _use_amp(options, device)
         self.channels_last = options.channels_last if options.channels_last is not None else device.type == "cuda"
         _seed_everything(config.seed)
@@ -266,8 +269,11 @@ class _ArmTrainer:
                 group["lr"] = jpeg_lr
         return lr, jpeg_lr
 
-    def train_epoch(self, train: tuple[torch.Tensor, torch.Tensor], deadline: float | None, bar) -> bool:
-        """Run (the rest of) the current epoch; returns False when stopped by the time limit."""
+    def train_epoch(self, train: tuple[torch.Tensor, torch.Tensor], deadline: float | None = None, bar=None) -> bool:
+        """Run (the rest of) the current epoch on device-resident uint8 ``train`` data.
+
+        Returns False when stopped by the time limit (a checkpoint is written first).
+        """
         images, labels = train
         n, bs = images.shape[0], self.config.batch_size
         order = epoch_order(n, self.config.seed, self.epoch).to(self.device)
@@ -299,7 +305,8 @@ class _ArmTrainer:
             loss_sum += loss.detach() * y.shape[0]
             correct += (logits.detach().argmax(dim=1) == y).sum()
             self.step += 1
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
             now = time.monotonic()
             out_of_time = deadline is not None and now >= deadline
             if out_of_time or (self.options.checkpoint_every_s and now - last_save >= self.options.checkpoint_every_s):
@@ -382,8 +389,7 @@ def train_arm(
 ) -> ArmResult:
     device = resolve_device(options.device)
     arm_dir = run_dir / arm
-    trainer = _ArmTrainer(config, options, arm, arm_dir, device)
-    trainer._n_train = train[0].shape[0]
+    trainer = ArmTrainer(config, options, arm, arm_dir, device, n_train=train[0].shape[0])
     if checkpoint_path(arm_dir).exists():
         if not resume:
             raise FileExistsError(
