@@ -1,0 +1,37 @@
+"""``jpeg-robust report``: build a report folder from one or more run folders (or a report's data/ folder)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``report`` subcommand on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    parser = subparsers.add_parser(
+        "report",
+        help="tables, figures and report.md/report.html from run folders",
+        description="Build a report (accuracy vs eps tables with paired statistics, figures, sanity checks, "
+        "conclusion) from run folders. Give --run several times for several seeds or models; a previous "
+        "report's data/ folder is accepted too (see docs/report.md).",
+    )
+    parser.add_argument("--run", action="append", required=True, type=Path, metavar="DIR",
+                        help="run folder, or a report's data/ folder (repeatable)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="report folder to write")
+    parser.add_argument("--title", default=None, help="report title (default: model, dataset and seeds)")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the report and print the path of report.md; input errors print a message and return 2."""
+    from ..report import ReportInputError, build_report
+
+    try:
+        path = build_report(args.run, args.out, title=args.title)
+    except ReportInputError as err:
+        print(f"jpeg-robust report: error: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0

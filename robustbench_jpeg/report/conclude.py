@@ -1,0 +1,219 @@
+"""Adaptive-attack comparisons computed from the per-sample files, and the plain-language conclusion.
+
+Wording rules: every statement is derived from the numbers; "exceeds the interval" means the 95% paired interval
+excludes zero (with several seeds: every seed's interval excludes zero on the same side); anything else is reported
+as "not shown", never as "no effect".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .cells import CLEAN, WORST
+from .load import Run
+from .stats import mean_std, paired_from_samples
+from .tables import eps_header, eps_text, label_order
+
+ALPHA = 0.05
+
+
+def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.DataFrame:
+    """JPEG-DL under BPDA or transfer examples vs the soft white-box attack of the same setting, same images.
+
+    ``diff`` = accuracy under the adaptive attack minus accuracy under the soft white-box attack; ``stronger`` when
+    the adaptive attack is lower with exact McNemar p < 0.05 (a classic sign of gradient masking).
+    """
+    jp = cells[(cells["arm"] == "jpegdl") & (cells["kind"] == "attack") & (cells["eps_key"] > 0)]
+    soft = jp[~jp["transfer"] & jp["grad"].isin(["soft", "none"])]
+    refs = {}
+    for r in soft.itertuples():
+        refs.setdefault((r.run, r.norm, r.pair, r.eps_key), r)
+    out = []
+    for r in jp[jp["transfer"] | (jp["grad"] == "bpda")].itertuples():
+        ref = refs.get((r.run, r.norm, r.pair, r.eps_key))
+        if ref is None:
+            continue
+        m = min(r.n, ref.n)
+        stat = paired_from_samples(vectors[r.sid][:m], vectors[ref.sid][:m])
+        out.append({"run": r.run, "model": r.model, "train_seed": r.train_seed, "norm": r.norm, "eps_key": r.eps_key,
+                    "adaptive": r.label, "reference": ref.label, "acc_reference": float(vectors[ref.sid][:m].mean()),
+                    "acc_adaptive": float(vectors[r.sid][:m].mean()), **stat.as_dict(),
+                    "stronger": bool(stat.diff < 0 and stat.p_mcnemar < ALPHA)})
+    return pd.DataFrame(out)
+
+
+def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
+    """Display view: eps rows, one column per adaptive attack; 'difference (p)' or seed summary."""
+    a = adaptive[(adaptive["model"] == model) & (adaptive["norm"] == norm)] if not adaptive.empty else adaptive
+    if a.empty:
+        return pd.DataFrame()
+    rows = []
+    for (eps, label, ref), grp in a.groupby(["eps_key", "adaptive", "reference"]):
+        if len(grp) == 1:
+            r = grp.iloc[0]
+            text = f"{100 * r['diff']:+.2f} (p={r['p_mcnemar']:.2g})" + (" stronger" if r["stronger"] else "")
+        else:
+            text = (f"{100 * grp['diff'].mean():+.2f} ± {100 * grp['diff'].std(ddof=1):.2f}; "
+                    f"stronger in {int(grp['stronger'].sum())}/{len(grp)} seeds")
+        rows.append({"eps": eps, "column": f"{label} vs {ref}", "text": text})
+    table = pd.DataFrame(rows).pivot_table(index="eps", columns="column", values="text", aggfunc="first").fillna("")
+    table.index = [eps_text(e) for e in table.index]
+    table.index.name = eps_header(norm)
+    return table.reset_index()
+
+
+def _direction(row) -> int:
+    """+1 / -1 when the paired interval excludes zero (all seeds on the same side), else 0."""
+    lows, highs = row["lo_all"], row["hi_all"]
+    if all(lo > 0 for lo in lows):
+        return 1
+    if all(hi < 0 for hi in highs):
+        return -1
+    return 0
+
+
+def _eps_list(values) -> str:
+    return ", ".join(eps_text(v) for v in values) if len(values) else "none"
+
+
+def _summarise(grp: pd.DataFrame, unit: str) -> str:
+    grp = grp.sort_values("eps_key")
+    dirs = [_direction(r) for _, r in grp.iterrows()]
+    up = [e for e, d in zip(grp["eps_key"], dirs, strict=True) if d > 0]
+    down = [e for e, d in zip(grp["eps_key"], dirs, strict=True) if d < 0]
+    lo, hi = 100 * grp["mean"].min(), 100 * grp["mean"].max()
+    if len(grp) == 1:
+        span = f"difference {lo:+.2f} points at eps {eps_text(grp['eps_key'].iloc[0])}{unit}"
+    else:
+        span = (f"difference {lo:+.2f} to {hi:+.2f} points over eps {eps_text(grp['eps_key'].min())}-"
+                f"{eps_text(grp['eps_key'].max())}{unit}")
+    which = "every seed's 95% paired interval" if int(grp["seeds"].max()) > 1 else "the 95% paired interval"
+    if not up and not down:
+        if int(grp["seeds"].max()) > 1:
+            return f"{span}; at no eps does every seed's 95% paired interval exclude zero"
+        return f"{span}; the 95% paired interval includes zero at every eps"
+    sides = [f"{side} at {len(where)} of {len(grp)} eps ({_eps_list(where)})"
+             for side, where in (("in JPEG-DL's favour", up), ("against JPEG-DL", down)) if where]
+    text = f"{span}; {which} excludes zero " + " and ".join(sides)
+    return text
+
+
+def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adaptive: pd.DataFrame,
+               cells: pd.DataFrame, runs: list[Run]) -> tuple[list[str], str]:
+    """Bullet points and a closing verdict for one model and norm, from the numbers only."""
+    unit = "/255" if norm == "linf" else f" ({norm.upper()})"
+    d = dif[(dif["model"] == model) & (dif["norm"] == norm)] if not dif.empty else dif
+    c = cells[(cells["model"] == model) & (cells["norm"] == norm)]
+    seeds = sorted(c["train_seed"].unique())
+    bullets = []
+    n_min, n_max = int(c["n"].min()), int(c["n"].max())
+    scope = f"{n_min}" if n_min == n_max else f"{n_min} to {n_max}"
+    bullets.append(f"Scope: {len(seeds)} training seed(s) ({', '.join(map(str, seeds))}); the first {scope} test "
+                   "images in test-set order; differences are JPEG-DL minus baseline in percentage points on the "
+                   "same images.")
+    if len(seeds) == 1:
+        bullets.append("With one training seed, the paired interval covers the sampling of test images only, not the "
+                       "variation between training runs; more seeds are needed before a difference can be generalised.")
+    clean = clean_comparison([run for run in runs if run.model == model])
+    if not clean.empty:
+        mean, std, k = mean_std(clean["diff"])
+        r = {"mean": mean, "std": std, "seeds": k, "lo_all": list(clean["ci_low"]), "hi_all": list(clean["ci_high"]),
+             "ci_low": clean["ci_low"].iloc[0], "ci_high": clean["ci_high"].iloc[0],
+             "p_mcnemar": clean["p_mcnemar"].iloc[0]}
+        which = "every seed's 95% paired interval" if k > 1 else "the 95% paired interval"
+        verdict = {1: f"{which} excludes zero, JPEG-DL higher", -1: f"{which} excludes zero, JPEG-DL lower",
+                   0: f"{which} does not exclude zero, so no clean-accuracy difference is shown"}[_direction(r)]
+        n = sorted(set(clean["n"]))
+        bullets.append(f"Clean accuracy (first {'/'.join(map(str, n))} test images): baseline "
+                       f"{100 * clean['acc_baseline'].mean():.2f}%, JPEG-DL {100 * clean['acc_jpegdl'].mean():.2f}%"
+                       f"{' (means over seeds)' if k > 1 else ''}; {_diff_text(r)}: {verdict}.")
+    attacked = d[d["eps_key"] > 0] if not d.empty else d
+    for label in sorted(set(attacked["label"]) - {WORST}, key=label_order) if not attacked.empty else []:
+        bullets.append(f"{label} (white-box): " + _summarise(attacked[attacked["label"] == label], unit) + ".")
+    worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked
+    if not worst.empty:
+        bullets.append("Worst case over all attacks run at each eps: " + _summarise(worst, unit) + ".")
+
+    jp = c[(c["arm"] == "jpegdl") & (c["kind"] == "attack")]
+    has_adaptive = bool((jp["grad"] == "bpda").any() or jp["transfer"].any())
+    a = adaptive[(adaptive["model"] == model) & (adaptive["norm"] == norm)] if not adaptive.empty else adaptive
+    stronger = a[a["stronger"]] if not a.empty else a
+    if jp.empty:
+        pass
+    elif not has_adaptive:
+        bullets.append("No BPDA or transfer attack was run against JPEG-DL: its white-box numbers use gradients "
+                       "through the soft quantizer only and have not been checked for gradient masking.")
+    elif not stronger.empty:
+        worst_gap = -100 * stronger["diff"].min()
+        bullets.append(f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
+                       f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
+                       f"{_eps_list(sorted(set(stronger['eps_key'])))}"
+                       f"{unit}, by up to {worst_gap:.2f} points (exact McNemar p < {ALPHA}).")
+    else:
+        bullets.append("BPDA/transfer attacks were not significantly stronger than the soft white-box attack on "
+                       "JPEG-DL at any eps (exact McNemar p < 0.05 criterion).")
+    model_runs = [run for run in runs if run.model == model]
+    missing = [run.name for run in model_runs if run.checks is None]
+    failed = [(run.name, ch) for run in model_runs for ch in (run.checks or {}).get("checks", [])
+              if str(ch.get("status", "")).lower() == "fail"]
+    if missing:
+        bullets.append(f"checks.json is missing for run(s) {', '.join(missing)}: the sanity checks were not run or "
+                       "not saved, so gradient masking has not been ruled out by them.")
+    if failed:
+        names = sorted({f"{ch.get('name')} ({ch.get('arm')})" for _, ch in failed})
+        bullets.append(f"Failed sanity checks: {', '.join(names)}.")
+
+    masking = bool(failed) or not stronger.empty
+    parts = []
+    if masking:
+        why = " and ".join(w for w, flag in (("sanity checks failed", bool(failed)),
+                                             ("adaptive attacks beat the soft white-box attack", not stronger.empty))
+                           if flag)
+        parts.append("The white-box soft-quantizer numbers for JPEG-DL are likely inflated by gradient masking "
+                     f"({why}); the adaptive / worst-case numbers are the ones to trust.")
+    if not worst.empty:
+        dirs = {e: _direction(r) for e, (_, r) in zip(worst["eps_key"], worst.iterrows(), strict=True)}
+        up = [e for e, v in dirs.items() if v > 0]
+        down = [e for e, v in dirs.items() if v < 0]
+        if up:
+            text = (f"Under the worst case over the attacks run, JPEG-DL's robust accuracy exceeds the baseline's "
+                    f"beyond the 95% paired interval at eps {_eps_list(up)}{unit}")
+            text += f" and falls below it at eps {_eps_list(down)}{unit}." if down else "."
+            text += (" This worst case covers only the attacks listed; stronger attacks could lower either arm.")
+            if not has_adaptive or missing:
+                text += (" Because gradient masking has not been ruled out (no adaptive attack or no checks), this "
+                         "gain is not yet evidence of robustness.")
+        elif down:
+            text = (f"Under the worst case over the attacks run, JPEG-DL is less robust than the baseline beyond the "
+                    f"95% paired interval at eps {_eps_list(down)}{unit}, and no eps shows a gain beyond the interval.")
+        else:
+            text = ("Under the worst case over the attacks run, no robustness difference beyond the 95% paired "
+                    "interval is shown at any eps: these data do not support a robustness gain from JPEG-DL.")
+        parts.append(text)
+    elif not attacked.empty:
+        parts.append("No worst-case comparison is available.")
+    else:
+        parts.append("No attack was run for both arms, so no robustness conclusion can be drawn.")
+    return bullets, "**Conclusion:** " + " ".join(parts)
+
+
+def clean_comparison(runs: list[Run]) -> pd.DataFrame:
+    """Per run: JPEG-DL minus baseline clean accuracy from the two ``clean`` cells, on their common first-n images."""
+    out = []
+    for run in runs:
+        clean = run.results[run.results["attack"] == CLEAN].sort_values("n")
+        vec = {row.arm: run.samples[row.cell_id] for row in clean.itertuples()}  # the largest n of each arm wins
+        if "baseline" in vec and "jpegdl" in vec:
+            m = min(vec["baseline"].size, vec["jpegdl"].size)
+            jpeg, base = vec["jpegdl"][:m], vec["baseline"][:m]
+            out.append({"run": run.name, "acc_jpegdl": float(jpeg.mean()), "acc_baseline": float(base.mean()),
+                        **paired_from_samples(jpeg, base).as_dict()})
+    return pd.DataFrame(out)
+
+
+def _diff_text(r) -> str:
+    if r["seeds"] > 1:
+        return f"difference {100 * r['mean']:+.2f} ± {100 * r['std']:.2f} points (mean ± std over {r['seeds']} seeds)"
+    return (f"difference {100 * r['mean']:+.2f} points, 95% CI [{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}], "
+            f"McNemar p = {r['p_mcnemar']:.3g}")
