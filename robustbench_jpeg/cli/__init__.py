@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted; every file written so far is complete. Rerun with --resume to continue.", file=sys.stderr)
+        print("interrupted; every file written so far is complete. Run the same command again to continue "
+              "(train: add --resume).", file=sys.stderr)
         return 130
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

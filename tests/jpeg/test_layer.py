@@ -127,6 +127,6 @@ def test_bpda_forward_equals_hard_and_gradient_reaches_input():
     hard = layer(x)
     layer.mode = "bpda"
     bpda = layer(x)
-    assert torch.allclose(bpda, hard, atol=1e-5)
+    assert torch.equal(bpda, hard)
     bpda.sum().backward()
     assert x.grad.abs().min() > 0  # identity backward: every pixel gets a gradient

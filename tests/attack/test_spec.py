@@ -1,0 +1,153 @@
+"""Attack specs: units, validation, step-size rules, spec files, hashing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from robustbench_jpeg.attack.spec import (
+    BUILTIN_SPECS,
+    AttackSpec,
+    AttackSpecError,
+    SpecFile,
+    list_specs,
+    load_spec,
+    parse_step_size,
+    resolve_step_size,
+)
+
+SHIPPED = ("paper-fgsm", "paper-pgd", "standard-linf", "strong-pgd", "l2", "adaptive")
+
+
+def test_linf_eps_are_in_255_units_and_l2_absolute():
+    a = AttackSpec.from_dict({"method": "pgd", "eps": [1, 8]})
+    assert a.eps == (1 / 255, 8 / 255)
+    b = AttackSpec.from_dict({"method": "pgd", "norm": "l2", "eps": [0.5]})
+    assert b.eps == (0.5,)
+
+
+def test_linspace_form_matches_the_paper_grid():
+    a = AttackSpec.from_dict({"method": "fgsm", "eps": {"linspace": [1, 4, 10]}})
+    expected = [1 + 3 * i / 9 for i in range(10)]
+    assert [e * 255 for e in a.eps] == pytest.approx(expected, abs=1e-12)
+    assert a.eps[0] == 1 / 255 and a.eps[-1] == 4 / 255
+
+
+def test_defaults_per_method():
+    fgsm = AttackSpec(method="fgsm", eps=(4 / 255,))
+    assert (fgsm.steps, fgsm.step_size, fgsm.random_start, fgsm.restarts) == (1, "eps", False, 1)
+    pgd = AttackSpec(method="pgd", eps=(4 / 255,))
+    assert (pgd.steps, pgd.step_size, pgd.random_start) == (20, "2.5*eps/steps", True)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"method": "cw", "eps": [1]}, "unknown attack method"),
+        ({"method": "pgd", "eps": [1], "norm": "l1"}, "unknown norm"),
+        ({"method": "pgd", "eps": [-1]}, "eps must be >= 0"),
+        ({"method": "pgd", "eps": [300]}, r"outside \[0, 255\]/255"),
+        ({"method": "pgd", "eps": [0.5], "norm": "l2", "steps": 0}, "steps >= 1"),
+        ({"method": "pgd", "eps": [1], "grad": ["soft", "eot"]}, "unknown grad mode"),
+        ({"method": "pgd", "eps": [1], "restarts": 0}, "restarts"),
+        ({"method": "pgd", "eps": [1], "restarts": 3, "random_start": False}, "without random_start"),
+        ({"method": "pgd", "eps": [1], "transfer_from": "teacher"}, "transfer_from"),
+        ({"method": "pgd", "eps": [1], "n_examples": 0}, "n_examples"),
+        ({"method": "pgd", "eps": [1], "step_size": "fast"}, "cannot read step size"),
+        ({"method": "pgd", "eps": [1], "step_size": -2}, "positive"),
+        ({"method": "pgd", "eps": [1, 1]}, "duplicate"),
+        ({"method": "pgd", "eps": []}, "at least one"),
+        ({"method": "fgsm", "eps": [1], "restarts": 2}, "deterministic"),
+        ({"method": "fgsm", "eps": [1], "steps": 5}, "exactly one step"),
+        ({"method": "fgsm", "eps": [1], "random_start": True}, "no random start"),
+        ({"method": "fgsm", "eps": [0.5], "norm": "l2"}, "L-inf"),
+        ({"method": "pgd", "eps": [1], "stepz": 3}, "unknown field"),
+        ({"method": "pgd", "eps": [128], "norm": "l2"}, "not in 1/255 units"),
+    ],
+)
+def test_validation_errors_are_clear(fields, message):
+    with pytest.raises(AttackSpecError, match=message):
+        AttackSpec.from_dict(fields)
+
+
+def test_step_size_rules():
+    assert parse_step_size("2.5 * eps / steps") == "2.5*eps/steps"
+    assert resolve_step_size("2.5*eps/steps", 8 / 255, 5, "linf") == (pytest.approx(4 / 255), "2.5*eps/steps")
+    assert resolve_step_size("eps/4", 8 / 255, 20, "linf")[0] == pytest.approx(2 / 255)
+    assert resolve_step_size("eps", 0.5, 20, "l2")[0] == pytest.approx(0.5)
+    # a number is in eps units: 1/255 for linf, absolute for l2
+    assert resolve_step_size(parse_step_size("2"), 8 / 255, 20, "linf") == (pytest.approx(2 / 255), "absolute")
+    assert resolve_step_size(parse_step_size(0.1), 0.5, 20, "l2") == (pytest.approx(0.1), "absolute")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_specs_load(name):
+    spec = load_spec(name)
+    assert spec.name == name and spec.version >= 1 and spec.description and spec.attacks
+
+
+def test_shipped_spec_contents():
+    pgd = load_spec("paper-pgd").attacks[0]
+    assert (pgd.method, pgd.steps, pgd.random_start, pgd.step_size) == ("pgd", 5, True, "2.5*eps/steps")
+    assert len(pgd.eps) == 10 and pgd.eps[0] == 1 / 255 and pgd.eps[-1] == 4 / 255
+    assert resolve_step_size(pgd.step_size, pgd.eps[3], pgd.steps, "linf")[0] == pytest.approx(pgd.eps[3] / 2)
+    strong = load_spec("strong-pgd").attacks[0]
+    assert (strong.steps, strong.restarts) == (100, 5)
+    adaptive = load_spec("adaptive")
+    assert {a.transfer_from for a in adaptive.attacks} == {None, "baseline"}
+    assert "bpda" in adaptive.attacks[0].grad and "soft" in adaptive.attacks[0].grad
+    assert max(load_spec("standard-linf").attacks[1].eps) >= 32 / 255
+    assert load_spec("l2").attacks[0].norm == "l2"
+    quick = BUILTIN_SPECS["quick"]()
+    assert {a.n_examples for a in quick.attacks} == {500}
+    assert quick.attacks[1].steps == 5 and "bpda" in quick.attacks[1].grad
+
+
+def test_unknown_spec_lists_available():
+    with pytest.raises(AttackSpecError, match="available specs: .*paper-pgd"):
+        load_spec("no-such-spec")
+
+
+def test_spec_by_path_and_env_dir(tmp_path, monkeypatch):
+    path = tmp_path / "mine.yaml"
+    path.write_text("version: 2\ndescription: x\nattacks:\n  - {method: pgd, eps: [2], steps: 3}\n")
+    assert load_spec(str(path)).name == "mine"
+    monkeypatch.setenv("RBJ_ATTACKS_DIR", str(tmp_path))
+    assert "mine" in list_specs()
+    assert load_spec("mine").version == 2
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("attacks:\n  - {method: pgd, eps: [2]}\n", "version"),
+        ("version: 1\n", "attacks"),
+        ("version: 1\nattacks: []\n", "attacks"),
+        ("version: 1\ncolour: red\nattacks:\n  - {method: pgd, eps: [2]}\n", "unknown top-level"),
+        ("version: 1\nattacks:\n  - {method: pgd, eps: [-2]}\n", "attack 1"),
+        ("version: [1\n", "not valid YAML"),
+    ],
+)
+def test_bad_spec_files(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(AttackSpecError, match=message):
+        load_spec(str(path))
+
+
+def test_hash_tracks_content_not_batch_size_or_description():
+    a = AttackSpec(method="pgd", eps=(2 / 255,), steps=3)
+    base = SpecFile(name="s", attacks=(a,))
+    assert dataclasses.replace(base, description="other").hash == base.hash
+    assert SpecFile(name="s", attacks=(dataclasses.replace(a, batch_size=7),)).hash == base.hash
+    assert SpecFile(name="s", attacks=(dataclasses.replace(a, steps=4),)).hash != base.hash
+    assert SpecFile(name="s", attacks=(a,), version=2).hash != base.hash
+
+
+def test_overrides_rename_only_when_cells_change():
+    spec = load_spec("paper-pgd")
+    assert spec.with_overrides(batch_size=64).name == "paper-pgd"
+    assert spec.with_overrides(seed=0).name == "paper-pgd"  # the spec's own seed: nothing changes
+    renamed = spec.with_overrides(n_examples=500, seed=1)
+    assert renamed.name == "paper-pgd+n500+seed1" and renamed.hash != spec.hash

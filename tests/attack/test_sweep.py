@@ -1,0 +1,283 @@
+"""The sweep: files as documented, robust <= clean, eps 0 == clean, resumability, spec changes, bad input, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from robustbench_jpeg.attack import sweep as sweep_mod
+from robustbench_jpeg.attack.spec import AttackSpec, AttackSpecError, SpecFile
+from robustbench_jpeg.attack.sweep import (
+    RESULT_COLUMNS,
+    SpecChangedError,
+    SweepLockedError,
+    plan_cells,
+    read_results,
+    run_sweep,
+)
+from robustbench_jpeg.checkpoint import CheckpointError
+
+N = 32
+pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+
+
+def small_spec(name: str = "small", steps: int = 2) -> SpecFile:
+    common = {"n_examples": N, "batch_size": 12}  # 3 batches, the last one short
+    return SpecFile(name=name, version=1, description="test", attacks=(
+        AttackSpec(method="fgsm", eps=(0.0, 2 / 255, 8 / 255), **common),
+        AttackSpec(method="pgd", eps=(2 / 255, 8 / 255), steps=steps, grad=("soft", "bpda"), **common),
+        AttackSpec(method="pgd", eps=(8 / 255,), steps=steps, transfer_from="baseline", **common),
+    ))
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_state, arm_writer):
+    """One uninterrupted sweep of ``small_spec`` on a baseline + JPEG-DL pair (shared, treat as read-only)."""
+    run_dir = tmp_path_factory.mktemp("swept") / "run"
+    for arm in ("baseline", "jpegdl"):
+        arm_writer(run_dir, arm, state=tiny_state)
+    table = run_sweep(run_dir, small_spec(), progress=False)
+    return run_dir, table
+
+
+def _snapshot(run_dir: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(run_dir)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_files_follow_the_run_format(swept):
+    run_dir, table = swept
+    results = read_results(run_dir)
+    assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert len(results) == len(table) == 2 + 2 * 3 + 2 * 2 + 2 + 1  # clean x2, fgsm x3 x2 arms, pgd, bpda, transfer
+    assert results["cell_id"].is_unique
+    for _, r in results.iterrows():
+        arr = np.load(run_dir / "samples" / f"{r['cell_id']}.npy", allow_pickle=False)
+        assert arr.dtype == bool and arr.shape == (N,) and int(arr.sum()) == r["n_correct"]
+        assert r["robust_acc"] == pytest.approx(arr.mean())
+        assert r["eps_255"] == pytest.approx(r["eps"] * 255)
+    state = json.loads((run_dir / "sweep_state.json").read_text())
+    entry = state["specs"]["small"]
+    assert entry["hash"] == small_spec().hash and set(entry["cells"]) == set(results["cell_id"]) and entry["finished"]
+    assert set(state["gradient_stats"]) == {"baseline", "jpegdl"}
+    checks = json.loads((run_dir / "checks.json").read_text())
+    assert checks["verdict"] and checks["checks"]
+    assert all(set(c) == {"name", "arm", "status", "detail", "meaning"} for c in checks["checks"])
+    assert {c["name"] for c in checks["checks"]} >= {"monotone_in_eps", "zero_input_gradients"}
+    assert table.attrs["verdict"] == checks["verdict"]
+
+
+def test_cells_per_arm(swept):
+    _, table = swept
+    base, jpeg = table[table["arm"] == "baseline"], table[table["arm"] == "jpegdl"]
+    assert set(base["grad"]) == {"none"} and set(base["source_arm"]) == {"baseline"}
+    assert set(jpeg.loc[jpeg["source_arm"] == "jpegdl", "grad"]) == {"none", "soft", "bpda"}  # none: the clean cell
+    transfer = jpeg[jpeg["source_arm"] == "baseline"]
+    assert len(transfer) == 1 and transfer.iloc[0]["grad"] == "none"
+    assert (table.loc[table["attack"] == "clean", "eps"] == 0).all()
+    assert table["clean_acc"].iloc[0] > 0.5  # the over-fitted tiny model: attacks have something to break
+
+
+def test_robust_never_exceeds_clean_even_per_sample(swept):
+    run_dir, table = swept
+    for arm in ("baseline", "jpegdl"):
+        clean_id = table[(table["arm"] == arm) & (table["attack"] == "clean")]["cell_id"].iloc[0]
+        clean = np.load(run_dir / "samples" / f"{clean_id}.npy")
+        for _, r in table[table["arm"] == arm].iterrows():
+            robust = np.load(run_dir / "samples" / f"{r['cell_id']}.npy")
+            assert not (robust & ~clean).any()
+            assert r["robust_acc"] <= r["clean_acc"]
+            assert r["clean_acc"] == pytest.approx(clean.mean())
+
+
+def test_eps_zero_reproduces_clean_accuracy_exactly(swept):
+    run_dir, table = swept
+    zero = table[(table["attack"] == "fgsm") & (table["eps"] == 0)]
+    assert len(zero) == 2
+    for _, r in zero.iterrows():
+        assert r["robust_acc"] == r["clean_acc"]
+        clean_id = table[(table["arm"] == r["arm"]) & (table["attack"] == "clean")]["cell_id"].iloc[0]
+        assert np.array_equal(np.load(run_dir / "samples" / f"{r['cell_id']}.npy"),
+                              np.load(run_dir / "samples" / f"{clean_id}.npy"))
+
+
+def test_attacks_hurt_and_larger_eps_hurts_more(swept):
+    _, table = swept
+    fgsm = table[(table["attack"] == "fgsm") & (table["arm"] == "baseline")].sort_values("eps")
+    assert fgsm["robust_acc"].iloc[-1] < fgsm["robust_acc"].iloc[0]
+
+
+def test_second_identical_call_does_no_work(swept):
+    run_dir, table = swept
+    before = _snapshot(run_dir)
+    start = time.perf_counter()
+    again = run_sweep(run_dir, small_spec(), progress=False)
+    assert time.perf_counter() - start < 5
+    assert again.attrs["computed"] == []
+    assert _snapshot(run_dir) == before  # not a single file rewritten
+    pd.testing.assert_frame_equal(again, table, check_like=False)
+
+
+def test_interrupted_sweep_resumes_to_the_same_results(make_run, swept, monkeypatch):
+    reference_dir, reference = swept
+    run_dir = make_run("interrupted")
+    real_craft = sweep_mod.craft
+    calls = {"n": 0}
+
+    def flaky_craft(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # in the middle of a cell
+            raise KeyboardInterrupt("simulated interruption")
+        return real_craft(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_mod, "craft", flaky_craft)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(run_dir, small_spec(), progress=False)
+    partial = read_results(run_dir)
+    assert 0 < len(partial) < len(reference)
+    state = json.loads((run_dir / "sweep_state.json").read_text())
+    assert not state["specs"]["small"].get("finished")
+    monkeypatch.setattr(sweep_mod, "craft", real_craft)
+    resumed = run_sweep(run_dir, small_spec(), progress=False)
+    assert set(resumed.attrs["computed"]).isdisjoint(set(partial["cell_id"]))
+    assert len(resumed.attrs["computed"]) == len(reference) - len(partial)
+    cols = ["cell_id", "arm", "attack", "eps", "grad", "source_arm", "robust_acc", "clean_acc", "n_correct"]
+    pd.testing.assert_frame_equal(resumed[cols], reference[cols])
+    for cid in reference["cell_id"]:
+        assert np.array_equal(np.load(run_dir / "samples" / f"{cid}.npy"),
+                              np.load(reference_dir / "samples" / f"{cid}.npy"))
+
+
+def test_changed_spec_under_the_same_name_is_refused(swept):
+    run_dir, _ = swept
+    before = _snapshot(run_dir)
+    with pytest.raises(SpecChangedError, match="spec 'small' changed"):
+        run_sweep(run_dir, small_spec(steps=3), progress=False)
+    assert _snapshot(run_dir) == before
+
+
+def test_cli_named_attacks_get_their_own_spec_names(make_run):
+    run_dir = make_run("cli")
+    a = run_sweep(run_dir, AttackSpec(method="fgsm", eps=(1 / 255,), n_examples=8), progress=False)
+    b = run_sweep(run_dir, AttackSpec(method="fgsm", eps=(2 / 255,), n_examples=8), progress=False)
+    assert a.attrs["spec_name"].startswith("cli-") and a.attrs["spec_name"] != b.attrs["spec_name"]
+    assert set(read_results(run_dir)["spec"]) == {a.attrs["spec_name"], b.attrs["spec_name"]}
+
+
+def test_run_folder_without_checkpoints(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no trained arms"):
+        run_sweep(tmp_path / "empty", small_spec(), progress=False)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        run_sweep(tmp_path / "missing", small_spec(), progress=False)
+
+
+def test_arms_of_different_datasets(tmp_path, tiny_state, arm_writer):
+    arm_writer(tmp_path / "run", "baseline", state=tiny_state, dataset="cifar100-mini")
+    arm_writer(tmp_path / "run", "jpegdl", state=tiny_state, dataset="cifar100")
+    with pytest.raises(ValueError, match="different data sets"):
+        run_sweep(tmp_path / "run", small_spec(), progress=False)
+
+
+def test_transfer_from_a_missing_arm(make_run):
+    run_dir = make_run("only-baseline", arms=("baseline",))
+    spec = AttackSpec(method="pgd", eps=(2 / 255,), steps=1, transfer_from="jpegdl", n_examples=8)
+    with pytest.raises(AttackSpecError, match="no 'jpegdl' arm"):
+        run_sweep(run_dir, spec, progress=False)
+    spec = AttackSpec(method="pgd", eps=(2 / 255,), steps=1, transfer_from="baseline", n_examples=8)
+    with pytest.raises(AttackSpecError, match="another arm"):
+        run_sweep(run_dir, spec, progress=False)
+
+
+def test_unknown_spec_name(run_dir):
+    with pytest.raises(AttackSpecError, match="available specs"):
+        run_sweep(run_dir, "no-such-spec", progress=False)
+
+
+def test_concurrent_sweep_is_refused(swept):
+    import fcntl
+
+    run_dir, _ = swept
+    with open(run_dir / ".attack.lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(SweepLockedError):
+            run_sweep(run_dir, small_spec(), progress=False)
+
+
+def test_plan_cells_clamps_n_with_a_warning():
+    arms = {"baseline": {"model": "tiny", "arm": "baseline", "dataset": "cifar100-mini", "train_seed": 0,
+                         "has_jpeg": False}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cells = plan_cells(AttackSpec(method="fgsm", eps=(1 / 255,), n_examples=5000), arms)
+    assert {c.n for c in cells} == {1000} and any("exceeds" in str(w.message) for w in caught)
+    ids = [c.cell_id for c in cells]
+    assert ids == [c.cell_id for c in plan_cells(AttackSpec(method="fgsm", eps=(1 / 255,)), arms)]  # stable
+    assert all(len(i) == 16 for i in ids)
+
+
+# --- CLI ----------------------------------------------------------------------------------------------------------
+
+
+def _parse(argv):
+    from robustbench_jpeg.cli import attack_cmd
+
+    parser = argparse.ArgumentParser(prog="jpeg-robust")
+    attack_cmd.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return args
+
+
+def test_cli_runs_an_ad_hoc_attack(make_run, capsys):
+    run_dir = make_run("cli-run")
+    args = _parse(["attack", "--run", str(run_dir), "--method", "pgd", "--eps", "0,4", "--steps", "1",
+                   "--grad", "soft,bpda", "--n-examples", "8", "--device", "cpu", "--no-progress"])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    assert "robust" in out and "checks:" in out and "results.csv" in out and "4/255" in out
+    assert len(read_results(run_dir)) == 2 + 2 + 2 * 2  # clean x2, baseline 2 eps, jpegdl 2 eps x 2 grads
+    assert "attack --run" in (run_dir / "commands.txt").read_text()
+    assert args.handler(args) == 0
+    assert "0 computed now" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--spec", "paper-pgd", "--eps", "1"], "cannot be combined with --spec"),
+        (["--spec", "no-such-spec"], "available specs"),
+        (["--method", "pgd"], "needs --eps"),
+        (["--method", "pgd", "--eps", "-1"], "eps must be >= 0"),
+        (["--method", "fgsm", "--eps", "1", "--step-size", "2"], "fgsm always steps by eps"),
+        (["--method", "pgd", "--eps", "1", "--steps", "3", "--step-size", "quick"], "cannot read step size"),
+    ],
+)
+def test_cli_bad_input(run_dir, extra, message):
+    from robustbench_jpeg.cli.attack_cmd import specs_from_args
+
+    args = _parse(["attack", "--run", str(run_dir), *extra])
+    with pytest.raises(AttackSpecError, match=message):
+        specs_from_args(args)
+
+
+def test_cli_rejects_unknown_method_at_parse_time(run_dir, capsys):
+    with pytest.raises(SystemExit):
+        _parse(["attack", "--run", str(run_dir), "--method", "cw", "--eps", "1"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_spec_overrides_rename(run_dir):
+    from robustbench_jpeg.cli.attack_cmd import specs_from_args
+
+    spec = specs_from_args(_parse(["attack", "--run", str(run_dir), "--spec", "paper-pgd", "--n-examples", "100"]))
+    assert spec.name == "paper-pgd+n100" and {a.n_examples for a in spec.attacks} == {100}
+    assert os.fspath(run_dir)
