@@ -31,7 +31,9 @@ def forward_seconds(model_name: str, arm: str, device: torch.device, batch: int,
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     x = to_float(training_images(batch)[0].to(device))
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    amp = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
 
     def run() -> None:
         with torch.no_grad(), amp:
@@ -64,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     print(f"JPEG-DL overhead, {args.model}, {describe(device)}")
-    fwd = {arm: forward_seconds(args.model, arm, device, args.eval_batch_size, args.steps) for arm in ("baseline", "jpegdl")}
+    fwd = {
+        arm: forward_seconds(args.model, arm, device, args.eval_batch_size, args.steps)
+        for arm in ("baseline", "jpegdl")
+    }
     train = {
         arm: ours_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, False)
         for arm in ("baseline", "jpegdl")
@@ -72,16 +77,30 @@ def main(argv: list[str] | None = None) -> int:
     layer = layer_seconds(device, args.batch_size, args.steps)
     fwd_ratio = fwd["jpegdl"] / fwd["baseline"]
     step_ratio = train["baseline"] / train["jpegdl"]
-    print(f"  forward, batch {args.eval_batch_size}: baseline {fwd['baseline'] * 1e3:.2f} ms, "
-          f"JPEG-DL {fwd['jpegdl'] * 1e3:.2f} ms  -> x{fwd_ratio:.3f}")
-    print(f"  training step, batch {args.batch_size}: baseline {train['baseline']:.0f} img/s, "
-          f"JPEG-DL {train['jpegdl']:.0f} img/s  -> step time x{step_ratio:.3f}")
+    print(
+        f"  forward, batch {args.eval_batch_size}: baseline {fwd['baseline'] * 1e3:.2f} ms, "
+        f"JPEG-DL {fwd['jpegdl'] * 1e3:.2f} ms  -> x{fwd_ratio:.3f}"
+    )
+    print(
+        f"  training step, batch {args.batch_size}: baseline {train['baseline']:.0f} img/s, "
+        f"JPEG-DL {train['jpegdl']:.0f} img/s  -> step time x{step_ratio:.3f}"
+    )
     print(f"  JPEG layer alone, forward+backward, batch {args.batch_size}: {layer * 1e3:.3f} ms")
     if not args.no_save:
-        append_result({"benchmark": "jpeg_overhead", "model": args.model, "batch": args.batch_size,
-                       "steps": args.steps, "device": describe(device), "forward_ratio": fwd_ratio,
-                       "train_step_ratio": step_ratio, "layer_fwd_bwd_ms": layer * 1e3,
-                       "baseline_img_s": train["baseline"], "jpegdl_img_s": train["jpegdl"]})
+        append_result(
+            {
+                "benchmark": "jpeg_overhead",
+                "model": args.model,
+                "batch": args.batch_size,
+                "steps": args.steps,
+                "device": describe(device),
+                "forward_ratio": fwd_ratio,
+                "train_step_ratio": step_ratio,
+                "layer_fwd_bwd_ms": layer * 1e3,
+                "baseline_img_s": train["baseline"],
+                "jpegdl_img_s": train["jpegdl"],
+            }
+        )
     return 0
 
 

@@ -83,9 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     for arm in args.arms.split(","):
         plain = plain_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, args.workers)
         ours = ours_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, False)
-        row = {"benchmark": "train_throughput", "model": args.model, "arm": arm, "batch": args.batch_size,
-               "steps": args.steps, "device": describe(device), "plain_img_s": plain, "ours_img_s": ours,
-               "speedup": ours / plain}
+        row = {
+            "benchmark": "train_throughput",
+            "model": args.model,
+            "arm": arm,
+            "batch": args.batch_size,
+            "steps": args.steps,
+            "device": describe(device),
+            "plain_img_s": plain,
+            "ours_img_s": ours,
+            "speedup": ours / plain,
+        }
         line = f"  {arm:8s} usual {plain:9.0f} img/s   ours {ours:9.0f} img/s   x{ours / plain:.2f}"
         if args.compile:
             compiled = ours_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, True)

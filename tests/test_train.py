@@ -1,0 +1,229 @@
+"""The paired trainer: files, pairing, resume (also mid-epoch), refusals, and the fast path vs a plain loop."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import robustbench_jpeg.train as train_module
+from robustbench_jpeg import load_model
+from robustbench_jpeg.checkpoint import CheckpointError, load_checkpoint
+from robustbench_jpeg.config import ConfigError, RunOptions, TrainConfig
+from robustbench_jpeg.data import (
+    DatasetNotFoundError,
+    draw_augment_params,
+    epoch_order,
+    epoch_seed,
+    load_split,
+    to_float,
+)
+
+N_TRAIN, N_TEST = 256, 128
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """cifar100-mini cut to 256 training / 128 test images, so a whole paired run takes a few seconds."""
+
+    def small(name, train, data_dir=None, download=False):
+        images, labels = load_split(name, train, data_dir, download)
+        n = N_TRAIN if train else N_TEST
+        return images[:n].clone(), labels[:n].clone()
+
+    monkeypatch.setattr(train_module, "load_split", small)
+
+
+def _config(**kwargs) -> TrainConfig:
+    defaults = dict(model="tiny", dataset="cifar100-mini", epochs=2, batch_size=64, seed=3)
+    defaults.update(kwargs)
+    return TrainConfig(**defaults)
+
+
+OPTIONS = RunOptions(device="cpu", progress=False, checkpoint_every_s=0)
+
+
+def test_writes_both_arms_with_cards_and_history(small_data, tmp_path):
+    results = train_module.train_pair(_config(), tmp_path / "run", OPTIONS)
+    assert set(results) == {"baseline", "jpegdl"} and all(r.status == "finished" for r in results.values())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["milestones"] == [1, 2, 2] and config["lr"] == 0.05  # resolved: paper schedule scaled to 2 epochs
+    for arm in ("baseline", "jpegdl"):
+        arm_dir = tmp_path / "run" / arm
+        card = json.loads((arm_dir / "card.json").read_text())
+        for key in (
+            "model",
+            "arm",
+            "dataset",
+            "recipe",
+            "seed",
+            "epochs",
+            "clean_top1",
+            "git_sha",
+            "versions",
+            "device",
+            "wall_seconds",
+        ):
+            assert key in card, key
+        assert card["arm"] == arm and card["epochs_done"] == 2 and card["finished"]
+        assert (card["qtables"] is not None) == (arm == "jpegdl")
+        with (arm_dir / "history.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert [int(r["epoch"]) for r in rows] == [1, 2]
+        assert {"loss", "train_acc", "test_acc", "lr", "jpeg_lr", "seconds"} <= set(rows[0])
+        model = load_model(arm_dir)
+        assert not model.training and model.has_jpeg == (arm == "jpegdl")
+
+
+def test_card_accuracy_reproduces_from_saved_weights(small_data, tmp_path):
+    train_module.train_pair(_config(epochs=1), tmp_path / "run", OPTIONS)
+    images, labels = load_split("cifar100-mini", train=False)
+    for arm in ("baseline", "jpegdl"):
+        card = json.loads((tmp_path / "run" / arm / "card.json").read_text())
+        acc, flags = train_module.evaluate(load_model(tmp_path / "run" / arm), images[:N_TEST], labels[:N_TEST])
+        assert acc == pytest.approx(card["clean_top1"], abs=1e-9) and flags.dtype == torch.bool
+
+
+def test_arms_share_initialisation_and_data_order(small_data, tmp_path):
+    train_module.train_pair(_config(epochs=1), tmp_path / "run", OPTIONS)
+    base = load_checkpoint(tmp_path / "run" / "baseline")["model"]
+    jpeg = load_checkpoint(tmp_path / "run" / "jpegdl")["model"]
+    assert {k for k in jpeg if not k.startswith("jpeg.")} == set(base)
+    # identical initial weights: re-create both untrained and compare
+    torch.manual_seed(3)
+    from robustbench_jpeg.jpeg import JpegConfig
+    from robustbench_jpeg.models import create_model
+
+    a = create_model("tiny").state_dict()
+    torch.manual_seed(3)
+    b = create_model("tiny", jpeg=JpegConfig()).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(small_data, tmp_path):
+    config = _config(arms=("jpegdl",))
+    train_module.train_pair(config, tmp_path / "straight", OPTIONS)
+    paused = RunOptions(device="cpu", progress=False, checkpoint_every_s=0, time_limit_s=1e-9)
+    first = train_module.train_pair(config, tmp_path / "chunked", paused)
+    assert first["jpegdl"].status == "paused"
+    state = load_checkpoint(tmp_path / "chunked" / "jpegdl")
+    assert state["epoch"] == 0 and state["step"] == 1  # stopped after one step, mid-epoch
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_module.train_pair(config, tmp_path / "chunked", OPTIONS)
+    for _ in range(10):  # a few more sittings of one step each, then the rest
+        if train_module.train_pair(config, tmp_path / "chunked", paused, resume=True)["jpegdl"].status != "paused":
+            break
+    final = train_module.train_pair(config, tmp_path / "chunked", OPTIONS, resume=True)
+    assert final["jpegdl"].epochs_done == 2
+    a = load_checkpoint(tmp_path / "straight" / "jpegdl")
+    b = load_checkpoint(tmp_path / "chunked" / "jpegdl")
+    for key in a["model"]:
+        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-6), key
+    assert [r["test_acc"] for r in a["history"]] == [r["test_acc"] for r in b["history"]]
+    again = train_module.train_pair(config, tmp_path / "chunked", OPTIONS, resume=True)
+    assert again["jpegdl"].status == "skipped"
+
+
+def test_resume_refuses_a_changed_recipe(small_data, tmp_path):
+    train_module.train_pair(_config(epochs=1, arms=("baseline",)), tmp_path / "run", OPTIONS)
+    with pytest.raises(ConfigError, match="lr"):
+        train_module.train_pair(_config(epochs=1, arms=("baseline",), lr=0.1), tmp_path / "run", OPTIONS, resume=True)
+    before = (tmp_path / "run" / "baseline" / "checkpoint.pt").read_bytes()
+    with pytest.raises(ConfigError, match="epochs"):
+        train_module.train_pair(_config(epochs=3, arms=("baseline",)), tmp_path / "run", OPTIONS, resume=True)
+    assert (tmp_path / "run" / "baseline" / "checkpoint.pt").read_bytes() == before  # nothing lost
+
+
+def test_bad_input_gives_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown model"):
+        train_module.train_pair(_config(model="resnet9000"), tmp_path / "a", OPTIONS)
+    with pytest.raises(DatasetNotFoundError, match="cifar-100"):
+        train_module.train_pair(
+            _config(dataset="cifar100"), tmp_path / "b", RunOptions(device="cpu", data_dir=str(tmp_path / "nothing"))
+        )
+    with pytest.raises(ConfigError, match="epochs"):
+        _config(epochs=0)
+    with pytest.raises(ConfigError, match="arms"):
+        _config(arms=("baseline", "other"))
+    with pytest.raises(CheckpointError, match="card"):
+        load_model(tmp_path / "missing")
+
+
+def test_checkpoint_loads_with_weights_only(small_data, tmp_path):
+    train_module.train_pair(_config(epochs=1, arms=("jpegdl",)), tmp_path / "run", OPTIONS)
+    state = torch.load(tmp_path / "run" / "jpegdl" / "checkpoint.pt", weights_only=True)
+    assert {"model", "optimizer", "jpeg_optimizer", "epoch", "history"} <= set(state)
+    assert "jpeg.alpha_luma" in state["model"]  # alpha travels with the weights
+
+
+def test_mismatched_checkpoint_is_a_clear_error(small_data, tmp_path):
+    train_module.train_pair(_config(epochs=1, arms=("baseline",)), tmp_path / "run", OPTIONS)
+    card_file = tmp_path / "run" / "baseline" / "card.json"
+    card = json.loads(card_file.read_text())
+    card["model"] = "resnet8"
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_model(tmp_path / "run" / "baseline")
+
+
+def test_fast_path_equals_a_plain_loop_on_cpu():
+    """The toolkit's step (device-resident uint8, batched augmentation) equals a plain per-image fp32 loop."""
+    from torchvision.transforms.v2 import functional as TF
+
+    from robustbench_jpeg.jpeg import JpegConfig
+    from robustbench_jpeg.models import create_model
+
+    images, labels = load_split("cifar100-mini", train=True)
+    images, labels = images[:192], labels[:192]
+    config = TrainConfig(model="tiny", dataset="cifar100-mini", epochs=1, batch_size=64, seed=5).resolved()
+    trainer = train_module.ArmTrainer(config, OPTIONS, "jpegdl", Path("unused"), torch.device("cpu"), n_train=192)
+    trainer.train_epoch((images, labels))
+    fast_losses = trainer.partial["loss_sum"]
+
+    # plain: per-image crop/flip with torchvision, the same draws, NCHW fp32, a textbook loop
+    torch.manual_seed(5)
+    model = create_model("tiny", jpeg=JpegConfig(paper_table="resnet56"))
+    optimizer = torch.optim.SGD(model.backbone_parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    jpeg_optimizer = torch.optim.Adam(model.jpeg_parameters(), lr=0.003)
+    order = epoch_order(192, 5, 0)
+    generator = torch.Generator().manual_seed(epoch_seed(5, 0) ^ train_module._AUGMENT_SALT)
+    dy, dx, flip = draw_augment_params(192, generator)
+    total = 0.0
+    for step in range(3):
+        batch = []
+        for pos in range(step * 64, step * 64 + 64):
+            padded = torch.nn.functional.pad(images[order[pos]], (4, 4, 4, 4))
+            crop = TF.crop(padded, int(dy[pos]), int(dx[pos]), 32, 32)
+            batch.append(TF.horizontal_flip(crop) if flip[pos] else crop)
+        x = to_float(torch.stack(batch))
+        loss = F.cross_entropy(model(x), labels[order[step * 64 : step * 64 + 64]])
+        optimizer.zero_grad()
+        jpeg_optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        jpeg_optimizer.step()
+        model.jpeg.project_()
+        total += float(loss.detach()) * 64
+    assert fast_losses == pytest.approx(total, rel=1e-5)
+    for key, value in model.state_dict().items():
+        assert torch.allclose(value.float(), trainer.model.state_dict()[key].float(), atol=1e-5), key
+
+
+def test_fast_path_fgsm_equals_plain_torchattacks():
+    import torchattacks
+
+    from robustbench_jpeg.attack import craft
+    from robustbench_jpeg.jpeg import JpegConfig
+    from robustbench_jpeg.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("tiny", jpeg=JpegConfig()).eval()
+    images, labels = load_split("cifar100-mini", train=False)
+    x, y = to_float(images[:32]), labels[:32]
+    ours = craft(model, x, y, "fgsm", "linf", 4 / 255, grad="soft")
+    plain = torchattacks.FGSM(model, eps=4 / 255)(x, y)
+    assert torch.equal(ours, plain)
