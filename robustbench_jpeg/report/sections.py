@@ -27,7 +27,12 @@ def write_documents(out: Path, title: str, runs: list[Run], groups, acc, dif, di
     doc.p(f"Generated {now_iso()} by `robustbench_jpeg.report` (code {git_sha()}) from {len(runs)} run(s): "
           + ", ".join(f"`{run.name}`" for run in runs) + ".")
     doc.p(QUESTION)
-    _what_was_run(doc, runs, cells)
+    conclusions = {(model, norm): conclusion(model, norm, acc, dif, adaptive, cells, runs) for model, norm in groups}
+    doc.h(2, "Summary")
+    for (model, norm), (_, verdict) in conclusions.items():
+        doc.p((f"**{model}, {norm}:** " if len(groups) > 1 else "") + verdict)
+    doc.p("Details, intervals and the evidence behind this summary follow; how the runs were made is in "
+          "\"What was run\" below.")
     doc.h(2, "Results: accuracy vs eps")
     for model, norm in groups:
         doc.h(3, f"{model}, {'L-inf' if norm == 'linf' else norm.upper()}")
@@ -45,11 +50,12 @@ def write_documents(out: Path, title: str, runs: list[Run], groups, acc, dif, di
     _checks(doc, runs, adaptive, groups)
     doc.h(2, "Conclusion")
     for model, norm in groups:
-        bullets, verdict = conclusion(model, norm, acc, dif, adaptive, cells, runs)
+        bullets, verdict = conclusions[(model, norm)]
         if len(groups) > 1:
             doc.h(3, f"{model}, {norm}")
         doc.ul(bullets)
         doc.p(verdict)
+    _what_was_run(doc, runs, cells)
     doc.h(2, "Reported in the paper (not our measurement)")
     doc.p(f"Source: {PAPER_SOURCE}. [PAPER] = the paper's own text; [REVIEW] = third-party reviews citing the "
           "paper's tables (likely, not verified). These numbers are not comparable one-to-one with ours (different "
