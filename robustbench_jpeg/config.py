@@ -129,6 +129,8 @@ class RunOptions:
         time_limit_s: stop cleanly (checkpoint written) once this many seconds have passed; resume later.
         checkpoint_every_s: also checkpoint inside an epoch at this interval (seconds); 0 = at epoch ends only.
         progress: show progress bars.
+        train_subset: train on the first K training images only (smoke runs and tests; the card's
+            ``data.train_images`` and config.json's ``train_subset`` record it). None = the whole training split.
     """
 
     device: str = "auto"
@@ -141,6 +143,7 @@ class RunOptions:
     time_limit_s: float | None = None
     checkpoint_every_s: float = 300.0
     progress: bool = True
+    train_subset: int | None = None
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -149,3 +152,5 @@ class RunOptions:
             raise ConfigError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         if self.eval_batch_size < 1:
             raise ConfigError(f"eval_batch_size must be positive, got {self.eval_batch_size}")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise ConfigError(f"train_subset must be positive, got {self.train_subset}")

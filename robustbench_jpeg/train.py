@@ -6,6 +6,10 @@ bf16 autocast and channels_last on CUDA, and metrics accumulate on the device wi
 step. The JPEG layer always runs in float32. On CPU everything is exact float32.
 
 Each arm writes ``RUN/<arm>/checkpoint.pt`` (resumable, also mid-epoch), ``card.json`` and ``history.csv``.
+
+Under ``torchrun --nproc_per_node=N`` the same code trains with DistributedDataParallel: every global step takes
+the single-process global batch and each rank processes a contiguous slice of it (docs/distributed.md); rank 0
+alone writes files.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, write_card
 from .config import ConfigError, RunOptions, TrainConfig
 from .data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, load_split, to_float
@@ -35,6 +40,7 @@ from .provenance import atomic_write_json, atomic_write_text, provenance, read_j
 __all__ = ["train_pair", "train_arm", "evaluate", "resolve_device", "ArmResult", "ArmTrainer", "sensitivity_tables"]
 
 _AUGMENT_SALT = 0x5EED_A5A5
+_DIST_SYNC_EVERY = 16  # under DDP, the time limit and periodic checkpoints are agreed on every this many steps
 
 
 @dataclass
@@ -165,6 +171,9 @@ class ArmTrainer:
         _seed_everything(config.seed)
         num_classes = NUM_CLASSES[config.dataset]
         self.model = create_model(config.model, num_classes, jpeg=config.jpeg if arm == "jpegdl" else None)
+        self.dist = distributed.info()
+        if self.dist.distributed and device.type == "cuda":  # global BatchNorm statistics (SyncBN needs CUDA)
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model.to(device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.optimizer = torch.optim.SGD(
             self.model.backbone_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -173,7 +182,8 @@ class ArmTrainer:
         self.jpeg_optimizer = (
             torch.optim.Adam(jpeg_params, lr=config.jpeg_lr, weight_decay=0.0) if jpeg_params else None
         )
-        self.step_fn = torch.compile(self.model) if options.compile else self.model
+        self._ddp: torch.nn.Module | None = None
+        self.step_fn = torch.compile(self.model) if options.compile and not self.dist.distributed else self.model
         self.epoch, self.step, self.history = 0, 0, []
         self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.best = {"acc": -1.0, "epoch": -1}
@@ -211,7 +221,21 @@ class ArmTrainer:
         self.qtables_init = state.get("qtables_init")
 
     def save(self) -> None:
-        save_checkpoint(self.arm_dir, self.state())
+        """Write the checkpoint (rank 0 only under DDP: the state is the same on every rank)."""
+        if self.dist.is_main:
+            save_checkpoint(self.arm_dir, self.state())
+
+    def _wrap_distributed(self) -> None:
+        """Wrap the model in DistributedDataParallel (collective: broadcasts rank 0's parameters and buffers).
+
+        Done on first use, after any resume or sensitivity initialisation, so every rank starts from rank 0's
+        state. The optimisers keep stepping the plain model's parameters, which DDP shares.
+        """
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self._ddp = DistributedDataParallel(self.model, device_ids=device_ids)
+        self.step_fn = torch.compile(self._ddp) if self.options.compile else self._ddp
 
     def card(self, data_info: dict[str, Any]) -> dict[str, Any]:
         last = self.history[-1]["test_acc"] if self.history else None
@@ -251,6 +275,7 @@ class ArmTrainer:
             "n_jpeg_parameters": sum(p.numel() for p in self.model.jpeg_parameters()),
             "data": data_info,
             "wall_seconds": round(self.wall_seconds, 2),
+            "world_size": self.dist.world,  # processes of the latest sitting (torchrun --nproc_per_node)
             **provenance(self.device),
         }
 
@@ -276,6 +301,9 @@ class ArmTrainer:
         """
         images, labels = train
         n, bs = images.shape[0], self.config.batch_size
+        world = self.dist.world
+        if world > 1 and self._ddp is None:
+            self._wrap_distributed()
         order = epoch_order(n, self.config.seed, self.epoch).to(self.device)
         generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, self.epoch) ^ _AUGMENT_SALT)
         dy, dx, flip = draw_augment_params(n, generator, device=self.device)
@@ -287,13 +315,21 @@ class ArmTrainer:
         start_time, last_save = time.monotonic(), time.monotonic()
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         while self.step < steps:
-            idx = order[self.step * bs : (self.step + 1) * bs]
-            sl = slice(self.step * bs, self.step * bs + idx.shape[0])
+            global_idx = order[self.step * bs : (self.step + 1) * bs]
+            lo, hi = distributed.shard_bounds(global_idx.shape[0]) if world > 1 else (0, global_idx.shape[0])
+            idx = global_idx[lo:hi]  # this rank's contiguous slice of the global batch (all of it: one process)
+            sl = slice(self.step * bs + lo, self.step * bs + hi)  # augmentation params belong to epoch positions
             x = to_float(apply_augment(images[idx], dy[sl], dx[sl], flip[sl])).contiguous(memory_format=memory_format)
             y = labels[idx]
             with _autocast(self.device, self.amp):
                 logits = self.step_fn(x)
-            loss = F.cross_entropy(logits.float(), y)
+            if world == 1:
+                loss = F.cross_entropy(logits.float(), y)
+                batch_loss_sum = loss.detach() * y.shape[0]
+            else:  # DDP averages gradients over ranks: sum * world / B makes that the global-batch mean
+                ce_sum = F.cross_entropy(logits.float(), y, reduction="sum")
+                loss = ce_sum * (world / global_idx.shape[0])
+                batch_loss_sum = ce_sum.detach()
             self.optimizer.zero_grad(set_to_none=True)
             if self.jpeg_optimizer is not None:
                 self.jpeg_optimizer.zero_grad(set_to_none=True)
@@ -302,14 +338,20 @@ class ArmTrainer:
             if self.jpeg_optimizer is not None:
                 self.jpeg_optimizer.step()
                 self.model.jpeg.project_()
-            loss_sum += loss.detach() * y.shape[0]
+            loss_sum += batch_loss_sum
             correct += (logits.detach().argmax(dim=1) == y).sum()
             self.step += 1
             if bar is not None:
                 bar.update(1)
             now = time.monotonic()
             out_of_time = deadline is not None and now >= deadline
-            if out_of_time or (self.options.checkpoint_every_s and now - last_save >= self.options.checkpoint_every_s):
+            want_save = bool(self.options.checkpoint_every_s and now - last_save >= self.options.checkpoint_every_s)
+            if world > 1:  # decided together (so no rank waits in a collective the others skipped)
+                if self.step % _DIST_SYNC_EVERY == 0 and self.step < steps:
+                    out_of_time, want_save = distributed.any_true(out_of_time, want_save)
+                else:
+                    out_of_time = want_save = False
+            if out_of_time or want_save:
                 self._fold_partial(loss_sum, correct, now - start_time)
                 loss_sum.zero_(), correct.zero_()
                 start_time = last_save = now
@@ -332,6 +374,9 @@ class ArmTrainer:
         return True
 
     def _fold_partial(self, loss_sum: torch.Tensor, correct: torch.Tensor, seconds: float) -> None:
+        if self.dist.distributed:  # collective: every rank folds at the same steps
+            totals = distributed.all_reduce_sum(torch.stack([loss_sum.double(), correct.double()]))
+            loss_sum, correct = totals[0], totals[1].round().long()
         self.partial["loss_sum"] += float(loss_sum)
         self.partial["correct"] += int(correct)
         self.partial["seen"] = min(self.step * self.config.batch_size, self._n_train)
@@ -340,7 +385,10 @@ class ArmTrainer:
 
     def finish_epoch(self, test: tuple[torch.Tensor, torch.Tensor]) -> float:
         t0 = time.monotonic()
-        acc, _ = evaluate(self.model, *test, batch_size=self.options.eval_batch_size, amp=self.amp)
+        # rank 0 evaluates its (unwrapped) model and tells the others: one number, no gathering
+        acc = distributed.run_on_main(
+            lambda: evaluate(self.model, *test, batch_size=self.options.eval_batch_size, amp=self.amp)[0]
+        )
         eval_seconds = time.monotonic() - t0
         self.wall_seconds += eval_seconds
         row = self.history[-1]
@@ -358,11 +406,18 @@ class ArmTrainer:
 def _config_record(config: TrainConfig, options: RunOptions) -> dict[str, Any]:
     record = config.to_dict()
     record["data_dir"] = options.data_dir
+    if options.train_subset is not None:
+        record["train_subset"] = options.train_subset
     return record
 
 
-def _check_resume_config(run_dir: Path, config: TrainConfig) -> None:
+def _check_resume_config(run_dir: Path, config: TrainConfig, options: RunOptions | None = None) -> None:
     saved = read_json(run_dir / "config.json")
+    if options is not None and saved.get("train_subset") != options.train_subset:
+        raise ConfigError(
+            f"--resume refused: {run_dir} was started with train_subset={saved.get('train_subset')!r}, now "
+            f"{options.train_subset!r}"
+        )
     saved_train = {k: v for k, v in saved.items() if k in config.to_dict()}
     mine = config.to_dict()
     if saved_train.get("arms") != mine["arms"]:  # training a subset of the arms later is fine
@@ -387,19 +442,28 @@ def train_arm(
     deadline: float | None,
     data_info: dict[str, Any],
 ) -> ArmResult:
-    device = resolve_device(options.device)
+    device = distributed.local_device(resolve_device(options.device))
     arm_dir = run_dir / arm
     trainer = ArmTrainer(config, options, arm, arm_dir, device, n_train=train[0].shape[0])
-    if checkpoint_path(arm_dir).exists():
-        if not resume:
-            raise FileExistsError(
-                f"{arm_dir} already holds a checkpoint; pass --resume to continue it or choose another --out"
-            )
-        trainer.load(load_checkpoint(arm_dir, map_location=device))
+    main = trainer.dist.is_main
+
+    def has_checkpoint() -> bool:  # decided by rank 0 (the writer), the same answer everywhere
+        if checkpoint_path(arm_dir).exists():
+            if not resume:
+                raise FileExistsError(
+                    f"{arm_dir} already holds a checkpoint; pass --resume to continue it or choose another --out"
+                )
+            return True
+        return False
+
+    if distributed.run_on_main(has_checkpoint):
+        trainer.load(load_checkpoint(arm_dir, map_location=device))  # every rank reads the same file
+        distributed.barrier()  # nobody rewrites it before every rank has read it
         if trainer.finished:
             return ArmResult(arm, arm_dir, "skipped", trainer.epoch, trainer.history[-1]["test_acc"])
     elif arm == "jpegdl" and config.jpeg.q_init == "sensitivity":
-        trainer.model.jpeg.set_quantization_tables(*_sensitivity_from_baseline(run_dir, train, config))
+        tables = distributed.run_on_main(lambda: _sensitivity_from_baseline(run_dir, train, config))
+        trainer.model.jpeg.set_quantization_tables(*tables)
         trainer.qtables_init = _qtables(trainer.model)
     train_dev = (train[0].to(device), train[1].to(device))
     test_dev = (test[0].to(device), test[1].to(device))
@@ -408,21 +472,25 @@ def train_arm(
         total=config.epochs * steps,
         initial=trainer.epoch * steps + trainer.step,
         desc=f"{arm} {config.model}",
-        disable=not options.progress,
+        disable=not (options.progress and main),
         unit="step",
         dynamic_ncols=True,
     ) as bar:
         while trainer.epoch < config.epochs:
             if not trainer.train_epoch(train_dev, deadline, bar):
-                write_card(arm_dir, trainer.card(data_info))
+                if main:
+                    write_card(arm_dir, trainer.card(data_info))
                 return ArmResult(arm, arm_dir, "paused", trainer.epoch, None)
             acc = trainer.finish_epoch(test_dev)
             bar.set_postfix(epoch=trainer.epoch, loss=f"{trainer.history[-1]['loss']:.3f}", test_acc=f"{acc:.4f}")
             trainer.save()
-            _write_history(arm_dir / "history.csv", trainer.history)
-            write_card(arm_dir, trainer.card(data_info))
-            if deadline is not None and time.monotonic() >= deadline and not trainer.finished:
-                return ArmResult(arm, arm_dir, "paused", trainer.epoch, acc)
+            if main:
+                _write_history(arm_dir / "history.csv", trainer.history)
+                write_card(arm_dir, trainer.card(data_info))
+            if deadline is not None and not trainer.finished:
+                (out_of_time,) = distributed.any_true(time.monotonic() >= deadline)  # every rank stops, or none
+                if out_of_time:
+                    return ArmResult(arm, arm_dir, "paused", trainer.epoch, acc)
     return ArmResult(arm, arm_dir, "finished", trainer.epoch, trainer.history[-1]["test_acc"])
 
 
@@ -454,26 +522,48 @@ def train_pair(
     Both arms share the seed (identical backbone initialisation), the epoch order and the augmentation draws.
     ``resume=True`` continues an interrupted run (mid-epoch checkpoints included) and refuses a changed recipe;
     without it an existing checkpoint is an error, so nothing is ever overwritten.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) this joins the process group and trains with DistributedDataParallel;
+    every rank returns the same results, and only rank 0 writes files (see docs/distributed.md).
     """
     options = options or RunOptions()
     config = config.resolved()
     run_dir = Path(out_dir)
-    if (run_dir / "config.json").exists():
-        if not resume:
-            existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
-            if existing:
-                raise FileExistsError(
-                    f"{run_dir} already holds a run (arms: {', '.join(existing)}); pass --resume to continue it "
-                    "or choose another --out"
-                )
-        else:
-            _check_resume_config(run_dir, config)
-    elif resume and any(checkpoint_path(run_dir / arm).exists() for arm in config.arms):
-        raise ConfigError(f"{run_dir} has checkpoints but no config.json; cannot check the recipe, refusing to resume")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", _config_record(config, options))
-    train = load_split(config.dataset, train=True, data_dir=options.data_dir, download=options.download)
-    test = load_split(config.dataset, train=False, data_dir=options.data_dir, download=options.download)
+    distributed.init_from_env(resolve_device(options.device))
+
+    def prepare_run_dir() -> None:  # rank 0 checks and writes; its verdict (or error) reaches every rank
+        if (run_dir / "config.json").exists():
+            if not resume:
+                existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
+                if existing:
+                    raise FileExistsError(
+                        f"{run_dir} already holds a run (arms: {', '.join(existing)}); pass --resume to continue "
+                        "it or choose another --out"
+                    )
+            else:
+                _check_resume_config(run_dir, config, options)
+        elif resume and any(checkpoint_path(run_dir / arm).exists() for arm in config.arms):
+            raise ConfigError(
+                f"{run_dir} has checkpoints but no config.json; cannot check the recipe, refusing to resume"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "config.json", _config_record(config, options))
+
+    distributed.run_on_main(prepare_run_dir)
+
+    def load() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        kw = {"data_dir": options.data_dir, "download": options.download}
+        return load_split(config.dataset, train=True, **kw), load_split(config.dataset, train=False, **kw)
+
+    if options.download and distributed.world_size() > 1:  # rank 0 downloads (if needed) before the others look
+
+        def download() -> None:
+            load()
+
+        distributed.run_on_main(download)
+    train, test = load()
+    if options.train_subset is not None:
+        train = (train[0][: options.train_subset], train[1][: options.train_subset])
     data_info = {"train_images": int(train[0].shape[0]), "test_images": int(test[0].shape[0])}
     deadline = time.monotonic() + options.time_limit_s if options.time_limit_s else None
     results: dict[str, ArmResult] = {}
@@ -481,4 +571,5 @@ def train_pair(
         results[arm] = train_arm(config, arm, run_dir, options, train, test, resume, deadline, data_info)
         if results[arm].status == "paused":
             break
+    distributed.barrier()  # when any rank returns, rank 0 has written every file
     return results

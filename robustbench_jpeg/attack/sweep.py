@@ -8,6 +8,11 @@ resumes at the next undone cell and a repeated sweep does no work.
 Robustness is counted as RobustBench/AutoAttack do: a sample is robust only if it is classified correctly clean
 AND under every restart of the attack, so ``robust_acc <= clean_acc`` always holds. Only clean-correct samples
 are attacked, and each restart only attacks the samples that survived the previous ones.
+
+Random starts are per sample: image i's start in restart r is drawn from its own generator seeded by
+(cell id, r, i), so results do not depend on the batch size or on how the images are spread over processes.
+Under ``torchrun --nproc_per_node=N`` every cell's images are split into N contiguous shards, one per rank, the
+per-sample results are gathered in test-set order, and rank 0 alone writes files (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.overrides import TorchFunctionMode
 
+from .. import distributed
 from ..checkpoint import CheckpointError, find_arms, load_model, read_card
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, device_name, git_sha, read_json
 from .builders import craft, derive_seed, exact_fp32, jpeg_mode
@@ -255,6 +262,64 @@ def _lock(run_dir: Path) -> Iterator[None]:
         handle.close()
 
 
+@contextlib.contextmanager
+def _main_lock(run_dir: Path) -> Iterator[None]:
+    """:func:`_lock` held by rank 0 (the only writer) for the duration; a refusal reaches every rank."""
+    with contextlib.ExitStack() as stack:
+
+        def acquire() -> None:
+            stack.enter_context(_lock(run_dir))
+
+        distributed.run_on_main(acquire)
+        yield
+
+
+_PER_SAMPLE_FILLS = frozenset((torch.Tensor.uniform_, torch.Tensor.normal_))
+_UNSEEDED_RANDOM = frozenset((
+    torch.rand, torch.randn, torch.randint, torch.rand_like, torch.randn_like, torch.randint_like, torch.randperm,
+    torch.bernoulli, torch.normal, torch.multinomial, torch.poisson, torch.Tensor.random_, torch.Tensor.bernoulli_,
+    torch.Tensor.bernoulli, torch.Tensor.exponential_, torch.Tensor.cauchy_, torch.Tensor.log_normal_,
+    torch.Tensor.geometric_, torch.Tensor.multinomial,
+))
+
+
+class _PerSampleRandom(TorchFunctionMode):
+    """Per-sample random streams for an attack on a batch: inside, every in-place ``uniform_``/``normal_`` fill of
+    a tensor whose first dimension is the batch draws row i (on the CPU, then copied) from sample i's own
+    generator, so sample i gets the same random start whatever batch (or process) it is crafted in, on any
+    device. The attack's own code (torchattacks) runs unchanged: only where its random numbers come from changes.
+    Any other random call without an explicit generator is an error rather than a silent batch dependence.
+    """
+
+    def __init__(self, seeds: Sequence[int]) -> None:
+        super().__init__()
+        self.generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if kwargs.get("generator") is None and func in _PER_SAMPLE_FILLS:
+            target = args[0]
+            if target.dim() == 0 or target.shape[0] != len(self.generators):
+                raise RuntimeError(
+                    f"random {func.__name__} of shape {tuple(target.shape)} inside an attack on a batch of "
+                    f"{len(self.generators)}: only per-sample draws (batch first) can be seeded per image"
+                )
+            rows = torch.empty(target.shape, dtype=target.dtype)
+            for row, generator in zip(rows, self.generators, strict=True):
+                func(row, *args[1:], generator=generator, **kwargs)
+            with torch.no_grad():
+                target.copy_(rows)
+            return target
+        if kwargs.get("generator") is None and func in _UNSEEDED_RANDOM:
+            raise RuntimeError(f"unseeded random call {func.__name__} inside an attack (not per-sample seeded)")
+        return func(*args, **kwargs)
+
+
+def start_seed(cell_id: str, restart: int, index: int) -> int:
+    """The seed of the random start of test image ``index`` in restart ``restart`` of a cell."""
+    return derive_seed(cell_id, "start", restart, index)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
     if str(device) == "auto":
@@ -324,37 +389,50 @@ class _Runner:
 
     # cells
     def clean_correct(self, arm: str, n: int, batch_size: int) -> np.ndarray:
-        """Clean correctness of ``arm`` on the first n images: from its clean cell, computed first if needed."""
+        """Clean correctness of ``arm`` on the first n images: from its clean cell, computed first if needed.
+
+        Collective under torchrun: rank 0 reads the stored cell and hands it to every rank."""
         cell = clean_cell(self.arms[arm], n, batch_size)
-        stored = _load_samples(self.run_dir, cell.cell_id, n)
-        if stored is not None and cell.cell_id in self.done_ids():
-            return stored
-        self.compute(cell, None)
-        return _load_samples(self.run_dir, cell.cell_id, n)
+
+        def stored() -> np.ndarray | None:
+            found = _load_samples(self.run_dir, cell.cell_id, n)
+            return found if found is not None and cell.cell_id in self.done_ids() else None
+
+        found = distributed.run_on_main(stored)
+        if found is not None:
+            return found
+        return self.compute(cell, None)[1]
 
     def done_ids(self) -> set[str]:
         df = read_results(self.run_dir)
         return {c for c in df["cell_id"].astype(str) if _samples_path(self.run_dir, c).is_file()}
 
-    def compute(self, cell: Cell, bar: Any) -> dict[str, Any]:
+    def compute(self, cell: Cell, bar: Any) -> tuple[dict[str, Any] | None, np.ndarray]:
+        """Compute one cell; returns its row (None on ranks other than 0) and per-sample correctness (every rank).
+
+        Under torchrun each rank computes its contiguous shard of the n images; the shards are gathered in
+        test-set order and rank 0 writes the samples file and the row."""
         start = time.perf_counter()
         n, bs = cell.n, cell.batch_size
         if n > len(self.data()[1]):
             raise ValueError(f"cell needs {n} test images but {self.dataset} has {len(self.data()[1])}")
+        lo, hi = distributed.shard_bounds(n)
         if cell.is_clean:
-            correct = np.zeros(n, dtype=bool)
-            for lo in range(0, n, bs):
-                index = np.arange(lo, min(lo + bs, n))
-                correct[index] = self.predict_correct(cell.arm, *self.batch(index))
+            local = np.zeros(hi - lo, dtype=bool)
+            for first in range(lo, hi, bs):
+                index = np.arange(first, min(first + bs, hi))
+                local[index - lo] = self.predict_correct(cell.arm, *self.batch(index))
                 if bar is not None:
                     bar.update(1)
-            clean = correct
+            correct = clean = distributed.gather_shards(local, n)
         else:
             clean = self.clean_correct(cell.arm, n, bs)
-            correct = self._attack(cell, clean, bar)
+            correct = distributed.gather_shards(self._attack(cell, clean, lo, hi, bar), n)
         wall = time.perf_counter() - start
         if bool((correct & ~clean).any()):
             raise RuntimeError("internal error: a sample counted robust without being clean-correct")
+        if not distributed.is_main():
+            return None, correct
         _save_samples(self.run_dir, cell.cell_id, correct)
         row = self._row(cell, clean, correct, wall)
         df = read_results(self.run_dir)
@@ -362,26 +440,28 @@ class _Runner:
         new = pd.DataFrame([row])
         df = new if df.empty else pd.concat([df, new], ignore_index=True)
         _write_results(self.run_dir, df)
-        return row
+        return row, correct
 
-    def _attack(self, cell: Cell, clean: np.ndarray, bar: Any) -> np.ndarray:
-        robust = clean.copy()
+    def _attack(self, cell: Cell, clean: np.ndarray, lo: int, hi: int, bar: Any) -> np.ndarray:
+        """Robustness of images ``lo..hi-1`` (this rank's shard), in batches of ``cell.batch_size``."""
+        robust = clean[lo:hi].copy()
         if cell.eps == 0:
             if bar is not None:
-                bar.update(math.ceil(cell.n / cell.batch_size))
+                bar.update(math.ceil((hi - lo) / cell.batch_size))
             return robust
         source = self.model(cell.source_arm)
         self.model(cell.arm)  # load before timing-sensitive loop
-        for b, lo in enumerate(range(0, cell.n, cell.batch_size)):
-            hi = min(lo + cell.batch_size, cell.n)
+        for first in range(lo, hi, cell.batch_size):
+            last = min(first + cell.batch_size, hi)
             for r in range(cell.restarts):
-                alive = np.nonzero(robust[lo:hi])[0] + lo
+                alive = np.nonzero(robust[first - lo : last - lo])[0] + first
                 if alive.size == 0:
                     break
                 x, y = self.batch(alive)
-                adv = craft(source, x, y, cell.attack, cell.norm, cell.eps, cell.steps, cell.step_size,
-                            cell.random_start, cell.grad, seed=derive_seed(cell.cell_id, b, r))
-                robust[alive] &= self.predict_correct(cell.arm, adv, y)
+                with _PerSampleRandom([start_seed(cell.cell_id, r, int(i)) for i in alive]):
+                    adv = craft(source, x, y, cell.attack, cell.norm, cell.eps, cell.steps, cell.step_size,
+                                cell.random_start, cell.grad, seed=derive_seed(cell.cell_id, r))
+                robust[alive - lo] &= self.predict_correct(cell.arm, adv, y)
             if bar is not None:
                 bar.update(1)
         return robust
@@ -472,6 +552,9 @@ def run_sweep(
             data layer's default); ignored for ``cifar100-mini``.
         progress: show a tqdm bar (stderr).
 
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls this: each cell's images are sharded over the ranks,
+    rank 0 writes every file, and every rank returns the same table (see docs/distributed.md).
+
     Returns:
         The ``results.csv`` rows of every cell this spec plans (computed now or earlier), in plan order, with
         ``attrs``: ``computed`` (cell ids computed by this call), ``spec_name``, ``spec_hash``, ``checks`` (list
@@ -485,6 +568,8 @@ def run_sweep(
     spec = _as_specfile(specs, spec_name)
     arm_dirs, arms = _arm_infos(run_dir)
     dev = resolve_device(device)
+    main = distributed.init_from_env(dev).is_main
+    dev = distributed.local_device(dev)
     if data_dir is None and (run_dir / "config.json").is_file():
         data_dir = read_json(run_dir / "config.json").get("data_dir")
 
@@ -496,82 +581,105 @@ def run_sweep(
                 seen.add(cell.cell_id)
                 cells.append(cell)
 
-    with _lock(run_dir):
-        state = _read_state(run_dir)
-        old = state["specs"].get(spec.name)
-        if old is not None and old.get("hash") != spec.hash:
-            raise SpecChangedError(
-                f"spec {spec.name!r} changed since cells were computed in {run_dir} (stored hash {old['hash'][:12]}, "
-                f"now {spec.hash[:12]}); never mixing cells of two versions of a spec: save the new version under a "
-                f"new spec name or use a new --out run folder (or delete the {spec.name!r} entry of "
-                f"{run_dir / STATE_NAME} together with its rows in results.csv to recompute from scratch)"
-            )
+    # Under torchrun every rank runs this function; rank 0 alone reads the sweep's bookkeeping, decides and writes,
+    # and hands its decisions to the others (distributed.run_on_main), so all ranks compute the same cells.
+    with _main_lock(run_dir):
         runner = _Runner(run_dir, arm_dirs, arms, dev, None if data_dir is None else str(data_dir), spec.name,
                          progress)
         planned = [c.cell_id for c in cells]
-        entry = {
-            "hash": spec.hash, "version": spec.version, "description": spec.description, "path": spec.path,
-            "attacks": [a.to_dict() for a in spec.attacks], "cells": planned,
-        }
-        state_changed = old is None or any(old.get(k) != v for k, v in entry.items() if k != "path")
-        if state_changed:
-            entry["created"] = (old or {}).get("created") or _now()
-            state["specs"][spec.name] = {**(old or {}), **entry}
-            atomic_write_json(run_dir / STATE_NAME, state)
+        book: dict[str, Any] = {}  # rank 0's sweep state
 
-        done = runner.done_ids()
-        todo = [c for c in cells if c.cell_id not in done]
-        computed: list[str] = []
-        with exact_fp32(dev):
-            grad_stats = dict(state.get("gradient_stats", {}))
-            stale = [
-                a for a in arms if grad_stats.get(a, {}).get("fingerprint") != _checkpoint_fingerprint(arm_dirs[a])
-            ]
-            for arm in stale:
-                grad_stats[arm] = runner.gradient_stats(arm)
-            if stale:
-                state["gradient_stats"] = grad_stats
+        def prepare() -> list[str]:
+            state = book["state"] = _read_state(run_dir)
+            old = state["specs"].get(spec.name)
+            if old is not None and old.get("hash") != spec.hash:
+                raise SpecChangedError(
+                    f"spec {spec.name!r} changed since cells were computed in {run_dir} (stored hash "
+                    f"{old['hash'][:12]}, now {spec.hash[:12]}); never mixing cells of two versions of a spec: save "
+                    f"the new version under a new spec name or use a new --out run folder (or delete the "
+                    f"{spec.name!r} entry of {run_dir / STATE_NAME} together with its rows in results.csv to "
+                    "recompute from scratch)"
+                )
+            entry = {
+                "hash": spec.hash, "version": spec.version, "description": spec.description, "path": spec.path,
+                "attacks": [a.to_dict() for a in spec.attacks], "cells": planned,
+            }
+            state_changed = old is None or any(old.get(k) != v for k, v in entry.items() if k != "path")
+            if state_changed:
+                entry["created"] = (old or {}).get("created") or _now()
+                state["specs"][spec.name] = {**(old or {}), **entry}
                 atomic_write_json(run_dir / STATE_NAME, state)
+            done = runner.done_ids()
+            with exact_fp32(dev):
+                grad_stats = book["grad_stats"] = dict(state.get("gradient_stats", {}))
+                stale = [
+                    a for a in arms
+                    if grad_stats.get(a, {}).get("fingerprint") != _checkpoint_fingerprint(arm_dirs[a])
+                ]
+                for arm in stale:
+                    grad_stats[arm] = runner.gradient_stats(arm)
+                if stale:
+                    state["gradient_stats"] = grad_stats
+                    atomic_write_json(run_dir / STATE_NAME, state)
+            return [c.cell_id for c in cells if c.cell_id not in done]
+
+        todo_ids = set(distributed.run_on_main(prepare))
+        todo = [c for c in cells if c.cell_id in todo_ids]
+        computed: list[str] = []
+
+        def batches(cell: Cell) -> int:  # this rank's batches of a cell (the progress bar counts them)
+            lo, hi = distributed.shard_bounds(cell.n)
+            return math.ceil((hi - lo) / cell.batch_size)
+
+        with exact_fp32(dev):
             if todo:
                 from tqdm.auto import tqdm
 
-                total = sum(math.ceil(c.n / c.batch_size) for c in todo)
-                with tqdm(total=total, disable=not progress, desc=f"attack {spec.name}", unit="batch",
+                total = sum(batches(c) for c in todo)
+                with tqdm(total=total, disable=not (progress and main), desc=f"attack {spec.name}", unit="batch",
                           dynamic_ncols=True) as bar:
                     for cell in todo:
-                        if cell.cell_id in runner.done_ids():  # e.g. a clean cell computed as a dependency
-                            bar.update(math.ceil(cell.n / cell.batch_size))
+                        # e.g. a clean cell computed as a dependency
+                        if distributed.run_on_main(lambda cid=cell.cell_id: cid in runner.done_ids()):
+                            bar.update(batches(cell))
                             continue
                         bar.set_postfix_str(cell.label(), refresh=False)
                         runner.compute(cell, bar)
                         computed.append(cell.cell_id)
-        done_now = runner.done_ids()
-        finished = all(c in done_now for c in planned)
-        if state["specs"][spec.name].get("finished") != finished or computed:
-            state["specs"][spec.name]["finished"] = finished
-            state["specs"][spec.name]["updated"] = _now()
-            atomic_write_json(run_dir / STATE_NAME, state)
 
-        results = read_results(run_dir)
-        test_size = TEST_SIZES.get(runner.dataset)
-        cards = {a: {"clean_top1": i["clean_top1"], "finished": i["finished"], "test_size": test_size}
-                 for a, i in arms.items()}
-        checks = run_checks(results, grad_stats, cards)
-        payload = checks_payload(checks)
-        checks_path = run_dir / CHECKS_NAME
-        if not checks_path.is_file() or read_json(checks_path) != payload:
-            atomic_write_json(checks_path, payload)
+        def finish() -> tuple[pd.DataFrame, str | None]:
+            state = book["state"]
+            done_now = runner.done_ids()
+            finished = all(c in done_now for c in planned)
+            if state["specs"][spec.name].get("finished") != finished or computed:
+                state["specs"][spec.name]["finished"] = finished
+                state["specs"][spec.name]["updated"] = _now()
+                atomic_write_json(run_dir / STATE_NAME, state)
 
-    if any(c.status == "fail" for c in checks):
-        warnings.warn(f"{run_dir}: {verdict(checks)}", SanityCheckWarning, stacklevel=2)
-    order = {cid: i for i, cid in enumerate(planned)}
-    table = results[results["cell_id"].astype(str).isin(order)].copy()
-    table = table.iloc[np.argsort([order[c] for c in table["cell_id"].astype(str)], kind="stable")]
-    table = table.reset_index(drop=True)
-    table.attrs.update({
-        "computed": computed, "spec_name": spec.name, "spec_hash": spec.hash, "checks": payload["checks"],
-        "verdict": verdict(checks), "results_path": str(run_dir / RESULTS_NAME),
-    })
+            results = read_results(run_dir)
+            test_size = TEST_SIZES.get(runner.dataset)
+            cards = {a: {"clean_top1": i["clean_top1"], "finished": i["finished"], "test_size": test_size}
+                     for a, i in arms.items()}
+            checks = run_checks(results, book["grad_stats"], cards)
+            payload = checks_payload(checks)
+            checks_path = run_dir / CHECKS_NAME
+            if not checks_path.is_file() or read_json(checks_path) != payload:
+                atomic_write_json(checks_path, payload)
+            order = {cid: i for i, cid in enumerate(planned)}
+            table = results[results["cell_id"].astype(str).isin(order)].copy()
+            table = table.iloc[np.argsort([order[c] for c in table["cell_id"].astype(str)], kind="stable")]
+            table = table.reset_index(drop=True)
+            table.attrs.update({
+                "computed": computed, "spec_name": spec.name, "spec_hash": spec.hash, "checks": payload["checks"],
+                "verdict": verdict(checks), "results_path": str(run_dir / RESULTS_NAME),
+            })
+            failed = any(c.status == "fail" for c in checks)
+            return table, (verdict(checks) if failed else None)
+
+        table, failure = distributed.run_on_main(finish)
+
+    if failure is not None and main:
+        warnings.warn(f"{run_dir}: {failure}", SanityCheckWarning, stacklevel=2)
     return table
 
 

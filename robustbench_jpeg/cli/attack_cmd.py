@@ -53,7 +53,9 @@ def add_parser(subparsers) -> None:
         description="Attack every arm of a run folder with a spec (attacks/*.yaml) or one ad-hoc attack. L-inf radii "
         "are in 1/255 units on the [0, 1] pixel scale, L2 radii are absolute. Done cells are skipped on a rerun.",
     )
-    p.add_argument("--run", required=True, metavar="DIR", help="run folder made by `jpeg-robust train --out DIR`")
+    p.add_argument("--run", "--run-dir", dest="run", required=True, metavar="DIR",
+                   help="run folder made by `jpeg-robust train --out DIR` (under torchrun spell it --run-dir: "
+                        "torchrun's own parser takes --run for its --run-path)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--spec", metavar="NAME|FILE",
                        help=f"attack spec by name ({', '.join(list_specs())}) or path to a .yaml file")
@@ -145,14 +147,16 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
+    from .. import distributed
     from ..attack.sweep import SanityCheckWarning, SweepLockedError, run_sweep
 
     spec = specs_from_args(args)
-    try:
+    try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)
             table = run_sweep(args.run, spec, device=args.device, data_dir=args.data_dir,
                               progress=not args.no_progress)
+        main = distributed.is_main()
     except SweepLockedError as exc:
         print(f"jpeg-robust attack: error: {exc}", file=sys.stderr)
         return 2
@@ -160,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted; finished cells are saved. Run the same command again to resume at the next cell.",
               file=sys.stderr)
         return 130
+    finally:
+        distributed.cleanup()
+    if not main:
+        return 0
     try:
         from . import record_command
 

@@ -62,6 +62,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         time_limit_s=args.time_limit * 60 if args.time_limit else None,
         checkpoint_every_s=args.checkpoint_every,
         progress=not args.no_progress,
+        train_subset=getattr(args, "train_subset", None),
     )
 
 
@@ -97,6 +98,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--arms", type=_arms, default=ARM_NAMES, help="comma list: baseline,jpegdl (default both)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (refuses a changed recipe)")
+    p.add_argument("--train-subset", type=int, default=None, metavar="K",
+                   help="train on the first K training images only (smoke runs, tests; recorded in the card)")
     add_run_options(p)
     p.set_defaults(handler=run)
 
@@ -131,12 +134,19 @@ def print_results(results: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import distributed
     from ..train import train_pair
     from . import record_command
 
     config = config_from_args(args)
     options = run_options(args)
-    results = train_pair(config, args.out, options, resume=args.resume)
+    try:  # under torchrun: DistributedDataParallel; rank 0 writes and reports
+        results = train_pair(config, args.out, options, resume=args.resume)
+        main = distributed.is_main()
+    finally:
+        distributed.cleanup()
+    if not main:
+        return 0
     record_command(args.out, args.argv)
     print(f"run folder: {args.out}")
     print_results(results)

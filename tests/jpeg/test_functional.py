@@ -111,7 +111,7 @@ class TestSoftQuantizer:
         q = torch.tensor(1.0, dtype=F64)
         hard = JF.hard_quantize(x, q)
         errors = [(JF.soft_quantize(x, q, alpha) - hard).abs().max().item() for alpha in (1, 5, 20, 100, 1000)]
-        assert all(b <= a for a, b in zip(errors, errors[1:]))
+        assert all(b <= a for a, b in zip(errors, errors[1:], strict=False))
         assert errors[-1] < 1e-12 and errors[0] > 0.05
 
     def test_full_alphabet_equals_window_when_sharp_and_is_smooth_when_soft(self):
