@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 from ..config import RunOptions, TrainConfig
@@ -34,6 +35,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..attack import quick_sweep, verdict
     from ..attack.checks import Check
+    from ..attack.sweep import SanityCheckWarning
     from ..provenance import read_json
     from ..report import build_report
     from ..train import train_pair
@@ -53,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     record_command(out, args.argv)
     print_results(results)
     print("[2/3] attacking both arms: FGSM and PGD-5 at 1, 2, 4, 8/255 (soft and BPDA gradients)")
-    quick_sweep(out, device=args.device, progress=not args.no_progress)
+    with warnings.catch_warnings():  # the verdict is printed below; no duplicate warning text
+        warnings.simplefilter("ignore", SanityCheckWarning)
+        quick_sweep(out, device=args.device, progress=not args.no_progress)
     checks_file = out / "checks.json"
     if checks_file.exists():
         checks = [Check(**c) for c in read_json(checks_file)["checks"]]
