@@ -39,6 +39,7 @@ from torch.overrides import TorchFunctionMode
 from .. import distributed
 from ..checkpoint import CheckpointError, find_arms, load_model, read_card
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, device_name, git_sha, read_json
+from ..train import resolve_device
 from .builders import craft, derive_seed, exact_fp32, jpeg_mode
 from .checks import checks_payload, run_checks, verdict, zero_gradient_fraction
 from .spec import BUILTIN_SPECS, DEFAULT_BATCH_SIZE, AttackSpec, AttackSpecError, SpecFile, load_spec, resolve_step_size
@@ -318,16 +319,6 @@ class _PerSampleRandom(TorchFunctionMode):
 def start_seed(cell_id: str, restart: int, index: int) -> int:
     """The seed of the random start of test image ``index`` in restart ``restart`` of a cell."""
     return derive_seed(cell_id, "start", restart, index)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu")
-    return device
 
 
 def _checkpoint_fingerprint(arm_dir: Path) -> str:
