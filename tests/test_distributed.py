@@ -23,8 +23,9 @@ import torch.nn.functional as F
 
 from robustbench_jpeg import distributed
 from robustbench_jpeg.attack.builders import craft
+from robustbench_jpeg.attack.random_starts import PerSampleRandom, start_seed
 from robustbench_jpeg.attack.spec import AttackSpec
-from robustbench_jpeg.attack.sweep import _PerSampleRandom, run_sweep, start_seed
+from robustbench_jpeg.attack.sweep import run_sweep
 from robustbench_jpeg.checkpoint import load_checkpoint, load_model, save_checkpoint, write_card
 from robustbench_jpeg.cli import main as cli_main
 from robustbench_jpeg.data import load_split
@@ -117,12 +118,12 @@ def test_random_start_of_an_image_does_not_depend_on_its_batch(norm, eps):
     images, labels = load_split("cifar100-mini", train=False)
     x, y = images[:6].float() / 255, labels[:6]
     seeds = [start_seed("cell", 0, i) for i in range(6)]
-    with _PerSampleRandom(seeds):  # steps=0: the random start itself
+    with PerSampleRandom(seeds):  # steps=0: the random start itself
         whole = craft(model, x, y, "pgd", norm, eps, steps=0, random_start=True, grad="soft", seed=1)
-    with _PerSampleRandom(seeds[2:5]):
+    with PerSampleRandom(seeds[2:5]):
         part = craft(model, x[2:5], y[2:5], "pgd", norm, eps, steps=0, random_start=True, grad="soft", seed=2)
     assert torch.equal(whole[2:5], part) and not torch.equal(whole, x)
-    with _PerSampleRandom(seeds[:2]), pytest.raises(RuntimeError, match="unseeded"):
+    with PerSampleRandom(seeds[:2]), pytest.raises(RuntimeError, match="unseeded"):
         torch.rand(3)
 
 

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.overrides import TorchFunctionMode
 
 from .. import distributed
 from ..checkpoint import CheckpointError, find_arms, load_model, read_card
@@ -42,6 +41,7 @@ from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_tex
 from ..train import resolve_device
 from .builders import craft, derive_seed, exact_fp32, jpeg_mode
 from .checks import checks_payload, run_checks, verdict, zero_gradient_fraction
+from .random_starts import PerSampleRandom, start_seed
 from .spec import BUILTIN_SPECS, DEFAULT_BATCH_SIZE, AttackSpec, AttackSpecError, SpecFile, load_spec, resolve_step_size
 
 __all__ = [
@@ -275,52 +275,6 @@ def _main_lock(run_dir: Path) -> Iterator[None]:
         yield
 
 
-_PER_SAMPLE_FILLS = frozenset((torch.Tensor.uniform_, torch.Tensor.normal_))
-_UNSEEDED_RANDOM = frozenset((
-    torch.rand, torch.randn, torch.randint, torch.rand_like, torch.randn_like, torch.randint_like, torch.randperm,
-    torch.bernoulli, torch.normal, torch.multinomial, torch.poisson, torch.Tensor.random_, torch.Tensor.bernoulli_,
-    torch.Tensor.bernoulli, torch.Tensor.exponential_, torch.Tensor.cauchy_, torch.Tensor.log_normal_,
-    torch.Tensor.geometric_, torch.Tensor.multinomial,
-))
-
-
-class _PerSampleRandom(TorchFunctionMode):
-    """Per-sample random streams for an attack on a batch: inside, every in-place ``uniform_``/``normal_`` fill of
-    a tensor whose first dimension is the batch draws row i (on the CPU, then copied) from sample i's own
-    generator, so sample i gets the same random start whatever batch (or process) it is crafted in, on any
-    device. The attack's own code (torchattacks) runs unchanged: only where its random numbers come from changes.
-    Any other random call without an explicit generator is an error rather than a silent batch dependence.
-    """
-
-    def __init__(self, seeds: Sequence[int]) -> None:
-        super().__init__()
-        self.generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if kwargs.get("generator") is None and func in _PER_SAMPLE_FILLS:
-            target = args[0]
-            if target.dim() == 0 or target.shape[0] != len(self.generators):
-                raise RuntimeError(
-                    f"random {func.__name__} of shape {tuple(target.shape)} inside an attack on a batch of "
-                    f"{len(self.generators)}: only per-sample draws (batch first) can be seeded per image"
-                )
-            rows = torch.empty(target.shape, dtype=target.dtype)
-            for row, generator in zip(rows, self.generators, strict=True):
-                func(row, *args[1:], generator=generator, **kwargs)
-            with torch.no_grad():
-                target.copy_(rows)
-            return target
-        if kwargs.get("generator") is None and func in _UNSEEDED_RANDOM:
-            raise RuntimeError(f"unseeded random call {func.__name__} inside an attack (not per-sample seeded)")
-        return func(*args, **kwargs)
-
-
-def start_seed(cell_id: str, restart: int, index: int) -> int:
-    """The seed of the random start of test image ``index`` in restart ``restart`` of a cell."""
-    return derive_seed(cell_id, "start", restart, index)
-
-
 def _checkpoint_fingerprint(arm_dir: Path) -> str:
     stat = (arm_dir / "checkpoint.pt").stat()
     return f"{stat.st_size}:{stat.st_mtime_ns}"
@@ -449,7 +403,7 @@ class _Runner:
                 if alive.size == 0:
                     break
                 x, y = self.batch(alive)
-                with _PerSampleRandom([start_seed(cell.cell_id, r, int(i)) for i in alive]):
+                with PerSampleRandom([start_seed(cell.cell_id, r, int(i)) for i in alive]):
                     adv = craft(source, x, y, cell.attack, cell.norm, cell.eps, cell.steps, cell.step_size,
                                 cell.random_start, cell.grad, seed=derive_seed(cell.cell_id, r))
                 robust[alive - lo] &= self.predict_correct(cell.arm, adv, y)
