@@ -349,3 +349,28 @@ def test_html_renders_in_headless_browser(report, tmp_path):
                     "--window-size=1200,2000", (report / "report.html").as_uri()], check=True, timeout=60,
                    capture_output=True)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_same_setting_at_two_sizes_keeps_the_larger_and_soft_only_eps_are_flagged(tmp_path):
+    """One FGSM setting run on 8 and on 4 images (two specs) is one column (the 8-image cell); a worst-case gain at
+    an eps where no BPDA/transfer attack ran is reported as unchecked for gradient masking."""
+    yes, no = [True] * 8, [False] * 8
+    cells = [
+        cell("baseline", "clean", 0, yes),
+        cell("jpegdl", "clean", 0, yes),
+        cell("baseline", "fgsm", 1, no),
+        cell("baseline", "fgsm", 1, [False] * 4),
+        cell("jpegdl", "fgsm", 1, yes),
+        cell("jpegdl", "fgsm", 1, [True] * 4),
+        cell("baseline", "fgsm", 2, no),
+        cell("jpegdl", "fgsm", 2, yes),
+        cell("jpegdl", "pgd", 2, yes, steps=5, grad="bpda"),
+    ]
+    out = tmp_path / "report"
+    build_report([write_run(tmp_path / "run", cells)], out)
+    table = pd.read_csv(out / "table.csv")
+    fgsm_cols = [c for c in table.columns if "FGSM" in c and "[" not in c and c.startswith("JPEG-DL:")]
+    assert fgsm_cols == ["JPEG-DL: FGSM"]
+    summary = (out / "report.md").read_text().split("## Summary", 1)[1].split("## Results", 1)[0]
+    assert "adaptive attacks included" in summary and "at eps 2/255" in summary
+    assert "At eps 1/255 the worst case holds only soft-gradient attacks" in summary

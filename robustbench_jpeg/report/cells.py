@@ -74,6 +74,9 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
     rows["label"] = labels
     rows["eps_key"] = [0.0 if r.attack == CLEAN else eps_key(r.norm, r.eps) for r in rows.itertuples()]
     key = ["run", "arm", "norm", "label", "eps_key"]
+    # the same setting and seed run on different numbers of images (two specs): keep the largest n only
+    rows = rows.sort_values("n", ascending=False, kind="stable")
+    rows = rows[~rows.duplicated([*key, "attack_seed"], keep="first")].sort_index()
     dup = rows.duplicated(key, keep=False)
     if dup.any():  # same setting run twice with different attack seeds: keep both, labelled
         suffix = pd.Series([f" [attack seed {s}]" for s in rows["attack_seed"]], index=rows.index)

@@ -176,14 +176,30 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
         dirs = {e: _direction(r) for e, (_, r) in zip(worst["eps_key"], worst.iterrows(), strict=True)}
         up = [e for e, v in dirs.items() if v > 0]
         down = [e for e, v in dirs.items() if v < 0]
+        # a worst case is adaptive only at eps where a BPDA or transfer attack was run against JPEG-DL
+        adaptive_eps = set(jp.loc[(jp["grad"] == "bpda") | jp["transfer"], "eps_key"]) if not jp.empty else set()
+        checked = [e for e in up if e in adaptive_eps]
+        unchecked = [e for e in up if e not in adaptive_eps]
+        gains = {e: 100 * float(r["mean"] if "mean" in r else r["diff"]) for e, (_, r) in
+                 zip(worst["eps_key"], worst.iterrows(), strict=True)}
         if up:
-            text = (f"Under the worst case over the attacks run, JPEG-DL's robust accuracy exceeds the baseline's "
-                    f"beyond the 95% paired interval at eps {_eps_list(up)}{unit}")
-            text += f" and falls below it at eps {_eps_list(down)}{unit}." if down else "."
-            text += (" This worst case covers only the attacks listed; stronger attacks could lower either arm.")
+            text = ""
+            if checked:
+                text = (f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
+                        f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
+                        f"{unit} (by {min(gains[e] for e in checked):+.2f} to {max(gains[e] for e in checked):+.2f} "
+                        "points).")
+            if unchecked:
+                text += (f" At eps {_eps_list(unchecked)}{unit} the worst case holds only soft-gradient attacks "
+                         "(no BPDA or transfer attack was run there), so the gain shown there is not checked for "
+                         "gradient masking" + (" and should be read in the light of the masking found above." if
+                                               masking else "."))
+            text += f" It falls below the baseline at eps {_eps_list(down)}{unit}." if down else ""
+            text += " This worst case covers only the attacks listed; stronger attacks could lower either arm."
             if not has_adaptive or missing:
                 text += (" Because gradient masking has not been ruled out (no adaptive attack or no checks), this "
                          "gain is not yet evidence of robustness.")
+            text = text.strip()
         elif down:
             text = (f"Under the worst case over the attacks run, JPEG-DL is less robust than the baseline beyond the "
                     f"95% paired interval at eps {_eps_list(down)}{unit}, and no eps shows a gain beyond the interval.")

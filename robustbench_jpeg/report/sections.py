@@ -30,7 +30,7 @@ def write_documents(out: Path, title: str, runs: list[Run], groups, acc, dif, di
     conclusions = {(model, norm): conclusion(model, norm, acc, dif, adaptive, cells, runs) for model, norm in groups}
     doc.h(2, "Summary")
     for (model, norm), (_, verdict) in conclusions.items():
-        doc.p((f"**{model}, {norm}:** " if len(groups) > 1 else "") + verdict)
+        doc.p(f"**{model}, {norm}:** " + verdict.removeprefix("**Conclusion:** ") if len(groups) > 1 else verdict)
     doc.p("Details, intervals and the evidence behind this summary follow; how the runs were made is in "
           "\"What was run\" below.")
     doc.h(2, "Results: accuracy vs eps")
