@@ -7,6 +7,8 @@ as "not shown", never as "no effect".
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -187,8 +189,7 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
             if checked:
                 text = (f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
                         f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
-                        f"{unit} (by {min(gains[e] for e in checked):+.2f} to {max(gains[e] for e in checked):+.2f} "
-                        "points).")
+                        f"{unit} (by {_range_text([gains[e] for e in checked])} points).")
             if unchecked:
                 text += (f" At eps {_eps_list(unchecked)}{unit} the worst case holds only soft-gradient attacks "
                          "(no BPDA or transfer attack was run there), so the gain shown there is not checked for "
@@ -233,3 +234,8 @@ def _diff_text(r) -> str:
         return f"difference {100 * r['mean']:+.2f} ± {100 * r['std']:.2f} points (mean ± std over {r['seeds']} seeds)"
     return (f"difference {100 * r['mean']:+.2f} points, 95% CI [{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}], "
             f"McNemar p = {r['p_mcnemar']:.3g}")
+
+
+def _range_text(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:+.2f}" if math.isclose(low, high) else f"{low:+.2f} to {high:+.2f}"

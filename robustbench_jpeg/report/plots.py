@@ -77,17 +77,36 @@ def _draw_panel(ax, data: pd.DataFrame, group: pd.DataFrame, pair: str) -> None:
         color = COLORS.get(arm, "grey")
         bpda = "(bpda)" in label
         x, y = line["eps_key"].to_numpy(), 100 * line["mean"].to_numpy()
+        if pair == WORST and (unchecked := _soft_only_eps(group)):
+            # eps where no BPDA/transfer attack ran: the worst case there is not adaptive; show it, unjoined
+            soft_only = np.isin(x, sorted(unchecked))
+            ax.plot(x[soft_only], y[soft_only], color=color, marker=MARKERS.get(arm, "^"), markersize=4.5,
+                    markerfacecolor="white", linestyle="none", alpha=0.6)
+            line = line[~soft_only]
+            x, y = x[~soft_only], y[~soft_only]
         ax.plot(x, y, color=color, linestyle=(0, (5, 2)) if bpda else "-", marker=MARKERS.get(arm, "^"),
                 markersize=4.5, markerfacecolor="white" if bpda else color, linewidth=1.6,
                 label=f"{arm_name(arm)} {extra}".strip())
         if int(line["seeds"].max()) > 1:
             sd = 100 * np.nan_to_num(line["std"].to_numpy())
             ax.fill_between(x, y - sd, y + sd, color=color, alpha=0.18, linewidth=0)
-        at0 = line["eps_key"] == 0
+        at0 = x == 0
         ax.plot(x[at0], y[at0], marker="*", markersize=10, color=color, linestyle="none")
+    if pair == WORST and _soft_only_eps(group):
+        ax.plot([], [], color="grey", marker="o", markerfacecolor="white", linestyle="none", alpha=0.6,
+                label="eps with soft-gradient attacks only (not adaptive)")
     ax.grid(True, alpha=0.3)
     ax.set_ylim(bottom=0)
     ax.legend(loc="best", frameon=True, framealpha=0.9)
+
+
+def _soft_only_eps(group: pd.DataFrame) -> set[float]:
+    """Attacked eps at which no BPDA or transfer attack was run against JPEG-DL (empty if none was run at all)."""
+    jpeg = group[(group["arm"] == "jpegdl") & (group["pair"] != WORST) & (group["eps_key"] > 0)]
+    adaptive = jpeg["label"].str.contains("(bpda)", regex=False) | jpeg["transfer"].astype(bool)
+    if not adaptive.any():
+        return set()
+    return set(jpeg["eps_key"]) - set(jpeg.loc[adaptive, "eps_key"])
 
 
 def plot_qtables(tables: list[dict], png) -> None:
