@@ -227,3 +227,18 @@ def test_fast_path_fgsm_equals_plain_torchattacks():
     ours = craft(model, x, y, "fgsm", "linf", 4 / 255, grad="soft")
     plain = torchattacks.FGSM(model, eps=4 / 255)(x, y)
     assert torch.equal(ours, plain)
+
+
+def test_sensitivity_initialisation_from_the_trained_baseline(small_data, tmp_path):
+    """q_init='sensitivity': tables from this run's own baseline (spec 5.1), max luma step = q_max, all positive."""
+    from robustbench_jpeg.jpeg import JpegConfig
+
+    config = _config(epochs=1, jpeg=JpegConfig(q_init="sensitivity", q_max=7.0))
+    with pytest.raises(ConfigError, match="baseline"):
+        train_module.train_pair(_config(epochs=1, arms=("jpegdl",), jpeg=config.jpeg), tmp_path / "alone", OPTIONS)
+    train_module.train_pair(config, tmp_path / "run", OPTIONS)
+    card = json.loads((tmp_path / "run" / "jpegdl" / "card.json").read_text())
+    luma = torch.tensor(card["qtables_init"]["luma"])
+    chroma = torch.tensor(card["qtables_init"]["chroma"])
+    assert float(luma.max()) == pytest.approx(7.0, rel=1e-5)
+    assert (luma > 0).all() and (chroma > 0).all() and not torch.allclose(luma, luma[0, 0].expand(8, 8))
