@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -114,7 +113,3 @@ def append_result(row: dict[str, Any]) -> None:
 
 def describe(device: torch.device) -> str:
     return device_name(device)
-
-
-def median(values: list[float]) -> float:
-    return float(np.median(values))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 __all__ = [
     "QUANT_MODES",
@@ -272,10 +271,3 @@ def jpeg_dl(
     coeffs = jpeg_coefficients(x, chroma_offset)
     quantized = quantize(coeffs, q_y, q_c, alpha_y, alpha_c, mode, window, num_bits)
     return coefficients_to_rgb(quantized, chroma_offset)
-
-
-def pad_to_multiple_of_8(x: torch.Tensor) -> torch.Tensor:
-    """Zero-pad bottom and right to multiples of 8 (what the official code does); offered for callers who want it."""
-    pad_h = (-x.shape[-2]) % 8
-    pad_w = (-x.shape[-1]) % 8
-    return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
