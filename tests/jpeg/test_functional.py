@@ -30,7 +30,7 @@ class TestColour:
         assert torch.allclose(ycc[:, 0], grey[:, 0]) and torch.allclose(ycc[:, 1:], torch.zeros(1, 2, 8, 8, dtype=F64))
 
     def test_chroma_offset_shifts_chroma_dc_by_four(self):
-        # spec s.2: the official +0.5 offset (on the +/-128 scale) is a +4 (= 8 * 0.5) shift of the chroma DC.
+        # the official code's +0.5 offset (on the +/-128 scale) is a +4 (= 8 * 0.5) shift of the chroma DC
         x = torch.rand(1, 3, 8, 8, dtype=F64)
         diff = JF.jpeg_coefficients(x, 0.5) - JF.jpeg_coefficients(x, 0.0)
         assert torch.allclose(diff[:, 1:, ..., 0, 0], torch.full_like(diff[:, 1:, ..., 0, 0], 4.0))
@@ -120,7 +120,7 @@ class TestDct:
             JF.coefficients_to_rgb(torch.zeros(1, 3, 1, 1, 8, 8, dtype=torch.int64))
 
 
-# Spec s.3.4: Q_d at q = 1 for x = 2.5, 2.6, ..., 3.5.
+# Reference values of Q_d at q = 1 for x = 2.5, 2.6, ..., 3.5, computed independently of this code.
 REFERENCE = {
     5.0: [2.500, 2.731, 2.881, 2.953, 2.984, 3.000, 3.016, 3.047, 3.119, 3.269, 3.500],
     2.0: [2.500, 2.613, 2.722, 2.821, 2.913, 3.000, 3.087, 3.179, 3.278, 3.387, 3.500],
@@ -151,7 +151,7 @@ class TestSoftQuantizer:
         assert torch.allclose(
             JF.soft_quantize(x, q, 5.0, window=5), JF.soft_quantize(x, q, 5.0, window=None), atol=1e-6
         )
-        # at low hardness the 5-point window has small jumps at cell boundaries (spec s.3.3); the full one does not
+        # at low hardness the 5-point window has small jumps at cell boundaries; the full alphabet has none
         eps = 1e-9
         edge = torch.tensor([2.5 - eps, 2.5 + eps], dtype=F64)
         jump_w = JF.soft_quantize(edge, q, 0.45, window=5).diff().abs().item()
@@ -389,7 +389,7 @@ class TestJpegDl:
         img = torch.stack([(xx * 16 + yy) / 255, (yy * 13 + 7) / 255, ((xx - yy).abs() * 11) / 255])[None]
         q_y, q_c = (t.double() for t in paper_tables("resnet56"))
         out = JF.jpeg_dl(img, q_y, q_c)
-        # values recorded from this implementation after checking it against spec s.3.4 and libjpeg (below)
+        # recorded from this implementation after checking it against the reference values above and libjpeg
         assert out.shape == (1, 3, 16, 16)
         assert abs(float(out.sum()) - GOLDEN_SUM) < 1e-6
         assert abs(float((out - img).abs().max()) - GOLDEN_MAX_ABS_ERR) < 1e-9
@@ -432,7 +432,7 @@ def test_hard_mode_matches_libjpeg_on_real_images():
 
 @pytest.mark.cifar
 def test_golden_psnr_on_genuine_test_set():
-    """Spec s.14: mean PSNR at init (resnet56 tables, q_max 10) on the first 2000 test images: 41.20 / 41.09 dB."""
+    """Golden values: mean PSNR at init (resnet56 tables, q_max 10) on the first 2000 test images: 41.20 / 41.09 dB."""
     folder = os.environ.get("RBJ_CIFAR100_DIR")
     if not folder:
         pytest.skip("set RBJ_CIFAR100_DIR to the genuine CIFAR-100 folder (holding cifar-100-python/) to run")
