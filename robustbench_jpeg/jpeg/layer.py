@@ -1,19 +1,22 @@
-"""``JpegLayer``: the thin ``nn.Module`` around :func:`robustbench_jpeg.jpeg.functional.jpeg_dl`.
+"""``JpegLayer``: the thin ``nn.Module`` over the functional core; ``layer(x)`` equals
+:func:`robustbench_jpeg.jpeg.functional.jpeg_dl` with the layer's tables, and is split as ``decode(encode(x))``.
 
 It holds the 128 learnable step sizes (an 8x8 luma table and an 8x8 chroma table shared by Cb and Cr) as
-parameters and the fixed softness alpha as buffers (so checkpoints carry it, unlike the official code, where a
-missing alpha made its robustness script evaluate with the wrong one; spec section 12.2).
+parameters and the fixed softness alpha as buffers (so checkpoints carry it; the official code kept alpha out of
+its checkpoints, so a robustness evaluation could silently run with the wrong one). See docs/jpeg-layer.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .functional import QUANT_MODES, jpeg_dl
+from .functional import QUANT_MODES, _check_coefficients, _check_image, coefficients_to_rgb, jpeg_coefficients, quantize
 from .tables import paper_tables, standard_tables, to_jpeg_integer_table
 
 __all__ = ["JpegConfig", "JpegLayer", "Q_INITS"]
@@ -23,7 +26,7 @@ Q_INITS = ("paper", "standard", "constant", "sensitivity")
 
 @dataclass(frozen=True)
 class JpegConfig:
-    """Configuration of the JPEG-DL layer. Defaults are the paper's CIFAR-100 setting (spec sections 2-5, 13).
+    """Configuration of the JPEG-DL layer. Defaults are the paper's CIFAR-100 setting (docs/jpeg-layer.md).
 
     Attributes:
         alpha: soft-quantizer softness (fixed, not trained). 5.0 for CIFAR-100.
@@ -90,6 +93,29 @@ def _initial_tables(config: JpegConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return full, full.clone()  # constant, and the starting point of "sensitivity"
 
 
+def _working_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+def _autocast_off(device: torch.device):
+    """Disable autocast on ``device`` (where autocast exists at all; e.g. ``meta`` has none)."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _check_surrogate_value(value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+        raise TypeError(f"surrogate_alpha must be a number or a tensor, got {type(value).__name__}")
+    if isinstance(value, torch.Tensor):
+        if not value.is_floating_point() or value.device.type == "meta":
+            return
+        if not torch.isfinite(value).all() or (value <= 0).any():
+            raise ValueError("surrogate_alpha must be positive and finite")
+    elif not (math.isfinite(value) and value > 0):
+        raise ValueError(f"surrogate_alpha must be positive and finite, got {value}")
+
+
 class JpegLayer(nn.Module):
     """Differentiable JPEG compression layer (JPEG-DL). RGB in [0, 1] -> RGB on the [0, 1] scale (unclamped).
 
@@ -99,9 +125,17 @@ class JpegLayer(nn.Module):
     The layer always runs in float32 with autocast disabled: DCT coefficients reach +/-1024, where bf16 steps by
     4 to 8 and would flip quantization decisions.
 
+    The layer is split at the quantizer: ``forward(x) == decode(encode(x))``, where :meth:`encode` gives the
+    unquantized YCbCr DCT coefficients and :meth:`decode` quantizes them (current mode) and inverts the transform.
+
     Attributes:
-        mode: ``"soft"`` (default, Q_d as trained and deployed), ``"hard"`` (true rounding with the same tables)
-            or ``"bpda"`` (hard forward, identity backward), settable at any time.
+        mode: one of ``QUANT_MODES``, settable at any time: ``"soft"`` (default, Q_d as trained and deployed),
+            ``"hard"`` (true rounding with the same tables), ``"bpda"`` (textbook BPDA: the deployed soft forward,
+            identity backward), ``"bpda-hard"`` (hard forward, identity backward) or ``"surrogate"`` (the deployed
+            soft forward, backward of a soft quantizer of softness ``surrogate_alpha``).
+        surrogate_alpha: the surrogate's softness for mode ``"surrogate"``: None (default; the mode then refuses
+            to run), a positive number, a tensor broadcastable to 8x8 (put it on the layer's device), or a
+            ``(luma, chroma)`` pair of those. A plain attribute: not saved in the state dict, not moved by ``.to()``.
     """
 
     def __init__(self, config: JpegConfig | None = None) -> None:
@@ -113,6 +147,7 @@ class JpegLayer(nn.Module):
         self.register_buffer("alpha_luma", torch.full((8, 8), float(self.config.alpha)))
         self.register_buffer("alpha_chroma", torch.full((8, 8), float(self.config.alpha)))
         self._mode = "soft"
+        self._surrogate_alpha = None
         self.register_load_state_dict_post_hook(lambda module, _incompatible: module.project_())
         self.project_()
 
@@ -125,6 +160,23 @@ class JpegLayer(nn.Module):
         if value not in QUANT_MODES:
             raise ValueError(f"unknown JpegLayer mode {value!r}; choose one of {QUANT_MODES}")
         self._mode = value
+
+    @property
+    def surrogate_alpha(self):
+        return self._surrogate_alpha
+
+    @surrogate_alpha.setter
+    def surrogate_alpha(self, value) -> None:
+        if value is not None:
+            if isinstance(value, (tuple, list)):
+                if len(value) != 2:
+                    raise ValueError(f"surrogate_alpha pair must be (luma, chroma), got {len(value)} items")
+                for item in value:
+                    _check_surrogate_value(item)
+                value = tuple(value)
+            else:
+                _check_surrogate_value(value)
+        self._surrogate_alpha = value
 
     @torch.no_grad()
     def project_(self) -> None:
@@ -149,11 +201,29 @@ class JpegLayer(nn.Module):
         """The learned luma and chroma tables as 8x8 int64 tensors in 1..255, natural order, ready for an encoder."""
         return to_jpeg_integer_table(self.q_luma), to_jpeg_integer_table(self.q_chroma)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-            return jpeg_dl(
-                x.to(dtype),
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] (B, 3, H, W) -> unquantized YCbCr DCT coefficients (B, 3, H/8, W/8, 8, 8), float32/64.
+
+        The quantizer's input: differentiate a loss with respect to these to see which coefficients the quantizer
+        lets gradients through (see :mod:`robustbench_jpeg.jpeg.hardness`).
+        """
+        _check_image(x)
+        with _autocast_off(x.device):
+            return jpeg_coefficients(x.to(_working_dtype(x)), self.config.chroma_offset)
+
+    def decode(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Quantize coefficients (B, 3, H/8, W/8, 8, 8) in the current :attr:`mode` and invert: RGB on the [0, 1]
+        scale (unclamped). ``decode(encode(x))`` is exactly ``forward(x)``."""
+        if self._mode == "surrogate" and self._surrogate_alpha is None:
+            raise ValueError(
+                "JpegLayer mode 'surrogate' needs JpegLayer.surrogate_alpha (the surrogate quantizer's softness), "
+                "which is None; set layer.surrogate_alpha first"
+            )
+        _check_coefficients(coeffs)
+        with _autocast_off(coeffs.device):
+            dtype = _working_dtype(coeffs)
+            quantized = quantize(
+                coeffs.to(dtype),
                 self.q_luma.to(dtype),
                 self.q_chroma.to(dtype),
                 self.alpha_luma.to(dtype),
@@ -161,11 +231,18 @@ class JpegLayer(nn.Module):
                 mode=self._mode,
                 window=self.config.window,
                 num_bits=self.config.num_bits,
-                chroma_offset=self.config.chroma_offset,
+                surrogate_alpha=self._surrogate_alpha,
             )
+            return coefficients_to_rgb(quantized, self.config.chroma_offset)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
 
     def extra_repr(self) -> str:
         c = self.config
-        return (
+        text = (
             f"mode={self._mode}, alpha={c.alpha}, window={c.window}, chroma_offset={c.chroma_offset}, q_init={c.q_init}"
         )
+        if self._surrogate_alpha is not None:
+            text += f", surrogate_alpha={self._surrogate_alpha}"
+        return text

@@ -30,7 +30,7 @@ class TestColour:
         assert torch.allclose(ycc[:, 0], grey[:, 0]) and torch.allclose(ycc[:, 1:], torch.zeros(1, 2, 8, 8, dtype=F64))
 
     def test_chroma_offset_shifts_chroma_dc_by_four(self):
-        # spec s.2: the official +0.5 offset (on the +/-128 scale) is a +4 (= 8 * 0.5) shift of the chroma DC.
+        # the official code's +0.5 offset (on the +/-128 scale) is a +4 (= 8 * 0.5) shift of the chroma DC
         x = torch.rand(1, 3, 8, 8, dtype=F64)
         diff = JF.jpeg_coefficients(x, 0.5) - JF.jpeg_coefficients(x, 0.0)
         assert torch.allclose(diff[:, 1:, ..., 0, 0], torch.full_like(diff[:, 1:, ..., 0, 0], 4.0))
@@ -88,8 +88,39 @@ class TestDct:
         assert gradcheck(JF.dct_8x8, (x,))
         assert gradcheck(JF.idct_8x8, (x,))
 
+    def test_kron_matrix_is_cached_per_device_and_dtype(self):
+        first = JF._kron_dct(torch.float32, torch.device("cpu"))
+        assert JF._kron_dct(torch.float32, torch.device("cpu")) is first
+        assert JF._kron_dct(torch.float32, "cpu") is first
+        d = JF.dct_matrix(F64)
+        assert first.dtype == torch.float32 and torch.equal(first, torch.kron(d, d).float())
+        f64 = JF._kron_dct(F64, torch.device("cpu"))
+        assert f64 is not first and f64.dtype == F64 and torch.equal(f64, torch.kron(d, d))
+        x = torch.rand(2, 3, 8, 8)
+        JF.dct_8x8(x)
+        assert JF._kron_dct(torch.float32, torch.device("cpu")) is first  # the transforms use the cached matrix
 
-# Spec s.3.4: Q_d at q = 1 for x = 2.5, 2.6, ..., 3.5.
+    def test_cached_matrix_built_under_inference_mode_still_supports_backward(self):
+        saved = dict(JF._KRON_DCT_CACHE)
+        JF._KRON_DCT_CACHE.clear()
+        try:
+            with torch.inference_mode():
+                JF.dct_8x8(torch.rand(1, 8, 8))
+            x = torch.rand(1, 8, 8, requires_grad=True)
+            JF.idct_8x8(JF.dct_8x8(x)).sum().backward()
+            assert torch.allclose(x.grad, torch.ones_like(x), atol=1e-5)
+        finally:
+            JF._KRON_DCT_CACHE.clear()
+            JF._KRON_DCT_CACHE.update(saved)
+
+    def test_coefficients_to_rgb_exception(self):
+        with pytest.raises(ValueError, match=r"\(B, 3, H/8, W/8, 8, 8\)"):
+            JF.coefficients_to_rgb(torch.zeros(1, 3, 8, 8))
+        with pytest.raises(TypeError, match="floating-point"):
+            JF.coefficients_to_rgb(torch.zeros(1, 3, 1, 1, 8, 8, dtype=torch.int64))
+
+
+# Reference values of Q_d at q = 1 for x = 2.5, 2.6, ..., 3.5, computed independently of this code.
 REFERENCE = {
     5.0: [2.500, 2.731, 2.881, 2.953, 2.984, 3.000, 3.016, 3.047, 3.119, 3.269, 3.500],
     2.0: [2.500, 2.613, 2.722, 2.821, 2.913, 3.000, 3.087, 3.179, 3.278, 3.387, 3.500],
@@ -120,7 +151,7 @@ class TestSoftQuantizer:
         assert torch.allclose(
             JF.soft_quantize(x, q, 5.0, window=5), JF.soft_quantize(x, q, 5.0, window=None), atol=1e-6
         )
-        # at low hardness the 5-point window has small jumps at cell boundaries (spec s.3.3); the full one does not
+        # at low hardness the 5-point window has small jumps at cell boundaries; the full alphabet has none
         eps = 1e-9
         edge = torch.tensor([2.5 - eps, 2.5 + eps], dtype=F64)
         jump_w = JF.soft_quantize(edge, q, 0.45, window=5).diff().abs().item()
@@ -156,14 +187,165 @@ class TestSoftQuantizer:
             JF.quantize(torch.zeros(1, 3, 1, 1, 8, 8), torch.ones(8, 8), torch.ones(8, 8), 5.0, 5.0, mode="round")
 
 
+def _quantizer_case(n: int = 200, seed: int = 0):
+    """Coefficients spread over +/-40 (some beyond 127 q), a table of steps 1..4, alpha 5: mixed hardness."""
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(n, 8, 8, generator=g, dtype=F64) * 80 - 40).requires_grad_(True)
+    q = (torch.rand(8, 8, generator=g, dtype=F64) * 3 + 1).requires_grad_(True)
+    x.data[0, 0, 0] = 600.0  # saturated: beyond 127 q
+    return x, q, 5.0
+
+
 class TestBpda:
+    """Mode ``bpda``: the textbook BPDA of the deployed layer (soft forward, identity backward)."""
+
+    def test_forward_is_bit_identical_to_soft(self):
+        x, q, alpha = _quantizer_case()
+        soft = JF.soft_quantize(x, q, alpha)
+        out = JF.bpda_quantize(x, q, alpha)
+        assert torch.equal(out, soft)
+        assert torch.equal(torch.signbit(out), torch.signbit(soft))  # bit for bit, the sign of zeros included
+        assert torch.equal(JF.bpda_quantize(x, q, alpha, window=None), JF.soft_quantize(x, q, alpha, window=None))
+
+    def test_backward_is_identity_in_x_and_nothing_reaches_q(self):
+        x, q, alpha = _quantizer_case()
+        out = JF.bpda_quantize(x, q, alpha)
+        (gx,) = torch.autograd.grad(out, x, torch.ones_like(out))
+        assert torch.equal(gx, torch.ones_like(x))
+        assert not JF.bpda_quantize(x.detach(), q, alpha).requires_grad
+
+    def test_jacobian_is_the_identity_matrix(self):
+        # gradcheck-like: the full float64 Jacobian d out / d x, by autograd, is exactly I
+        x = torch.tensor([-7.3, -0.2, 0.0, 2.49, 3.51, 1000.0], dtype=F64)
+        q = torch.tensor(2.0, dtype=F64)
+        jac = torch.autograd.functional.jacobian(lambda t: JF.bpda_quantize(t, q, 5.0), x)
+        assert torch.equal(jac, torch.eye(6, dtype=F64))
+
+
+class TestBpdaHard:
+    """Mode ``bpda-hard``: hard rounding forward, identity backward (the former ``bpda``)."""
+
     def test_forward_is_hard_and_backward_is_identity(self):
         x = (torch.rand(100, dtype=F64) * 40 - 20).requires_grad_(True)
         q = torch.tensor(3.0, dtype=F64)
-        out = JF.bpda_quantize(x, q)
+        out = JF.bpda_hard_quantize(x, q)
         assert torch.equal(out.detach(), JF.hard_quantize(x.detach(), q))
         out.sum().backward()
         assert torch.equal(x.grad, torch.ones_like(x))
+
+    def test_keeps_negative_zero_of_hard_rounding(self):
+        x = torch.tensor([-0.3, 0.3], dtype=F64, requires_grad=True)
+        out = JF.bpda_hard_quantize(x, torch.tensor(3.0, dtype=F64))
+        assert torch.equal(torch.signbit(out), torch.tensor([True, False]))  # exactly hard_quantize: -0.0 and +0.0
+
+
+class TestSurrogate:
+    """Mode ``surrogate``: the deployed soft forward, the backward of a softer soft quantizer."""
+
+    def test_forward_is_bit_identical_to_soft(self):
+        x, q, alpha = _quantizer_case()
+        soft = JF.soft_quantize(x, q, alpha)
+        out = JF.surrogate_quantize(x, q, alpha, 0.3)
+        assert torch.equal(out, soft) and torch.equal(torch.signbit(out), torch.signbit(soft))
+
+    def test_gradient_is_the_surrogates(self):
+        x, q, alpha = _quantizer_case()
+        out = JF.surrogate_quantize(x, q, alpha, 0.3)
+        ref = JF.soft_quantize(x, q, 0.3)
+        g = torch.randn_like(out)
+        grads = torch.autograd.grad(out, (x, q), g)
+        ref_grads = torch.autograd.grad(ref, (x, q), g)
+        assert all(torch.equal(a, b) for a, b in zip(grads, ref_grads, strict=True))
+
+    def test_gradient_worked_by_hand(self):
+        # x = 6.5, q = 2, surrogate alpha_s = 0.2 (hardness alpha_s q^2 = 0.8), deployed alpha = 5 (hardness 20).
+        # Centre index round(6.5 / 2) = round(3.25) = 3, window of 5 -> indices 1..5, points y = 2, 4, 6, 8, 10.
+        # y - x = -4.5, -2.5, -0.5, 1.5, 3.5; logits -alpha_s (y - x)^2 = -4.05, -1.25, -0.05, -0.45, -2.45.
+        # softmax p = 0.008803, 0.144767, 0.480643, 0.322184, 0.043603;
+        # E_p[y] = 6.494034, Var_p(y) = 2.462234, slope 2 alpha_s Var_p(y) = 0.984894.
+        # (The deployed quantizer's own slope there is 2 * 5 * Var = 0.001816: almost flat.)
+        x0, q0, alpha_s, alpha = 6.5, 2.0, 0.2, 5.0
+        points = [2.0, 4.0, 6.0, 8.0, 10.0]
+        logits = [-alpha_s * (y - x0) ** 2 for y in points]
+        assert logits == pytest.approx([-4.05, -1.25, -0.05, -0.45, -2.45], abs=1e-12)
+        z = sum(math.exp(v) for v in logits)
+        p = [math.exp(v) / z for v in logits]
+        assert p == pytest.approx([0.008803, 0.144767, 0.480643, 0.322184, 0.043603], abs=1e-6)
+        mean = sum(pi * y for pi, y in zip(p, points, strict=True))
+        var = sum(pi * (y - mean) ** 2 for pi, y in zip(p, points, strict=True))
+        assert mean == pytest.approx(6.494034, abs=1e-6) and var == pytest.approx(2.462234, abs=1e-6)
+        slope = 2 * alpha_s * var
+        assert slope == pytest.approx(0.984894, abs=1e-6)
+
+        x = torch.tensor([x0], dtype=F64, requires_grad=True)
+        coeffs = torch.zeros(1, 3, 1, 1, 8, 8, dtype=F64)
+        coeffs[0, 0, 0, 0, 2, 5] = x0  # one luma coefficient, through the functional mode switch
+        coeffs = coeffs.requires_grad_(True)
+        q_table = torch.full((8, 8), q0, dtype=F64)
+        out = JF.quantize(coeffs, q_table, q_table, alpha, alpha, mode="surrogate", surrogate_alpha=alpha_s)
+        (grad,) = torch.autograd.grad(out[0, 0, 0, 0, 2, 5], coeffs)
+        assert float(grad[0, 0, 0, 0, 2, 5]) == pytest.approx(slope, rel=1e-12)
+        assert int((grad != 0).sum()) == 1
+        # the forward is the deployed alpha = 5 value, not the surrogate's
+        deployed_p = [math.exp(-alpha * (y - x0) ** 2) for y in points]
+        deployed = sum(w * y for w, y in zip(deployed_p, points, strict=True)) / sum(deployed_p)
+        assert float(out.detach()[0, 0, 0, 0, 2, 5]) == pytest.approx(deployed, abs=1e-12)
+        (grad_x,) = torch.autograd.grad(JF.surrogate_quantize(x, torch.tensor(q0, dtype=F64), alpha, alpha_s), x)
+        assert float(grad_x) == pytest.approx(slope, rel=1e-12)
+
+    def test_needs_surrogate_alpha(self):
+        coeffs = torch.zeros(1, 3, 1, 1, 8, 8)
+        with pytest.raises(ValueError, match="surrogate_alpha"):
+            JF.quantize(coeffs, torch.ones(8, 8), torch.ones(8, 8), 5.0, 5.0, mode="surrogate")
+        with pytest.raises(ValueError, match="surrogate_alpha must be positive"):
+            JF.quantize(coeffs, torch.ones(8, 8), torch.ones(8, 8), 5.0, 5.0, mode="surrogate", surrogate_alpha=0.0)
+        with pytest.raises(ValueError, match="surrogate_alpha"):
+            JF.jpeg_dl(torch.rand(1, 3, 8, 8), torch.ones(8, 8), torch.ones(8, 8), mode="surrogate")
+
+    def test_luma_chroma_pair(self):
+        coeffs = (torch.rand(1, 3, 1, 1, 8, 8, dtype=F64) * 20).requires_grad_(True)
+        q = torch.full((8, 8), 2.0, dtype=F64)
+        out = JF.quantize(coeffs, q, q, 5.0, 5.0, mode="surrogate", surrogate_alpha=(0.1, 0.4))
+        (grad,) = torch.autograd.grad(out.sum(), coeffs)
+        ref_y = torch.autograd.grad(JF.soft_quantize(coeffs[:, 0], q, 0.1).sum(), coeffs)[0][:, 0]
+        ref_c = torch.autograd.grad(JF.soft_quantize(coeffs[:, 1:], q, 0.4).sum(), coeffs)[0][:, 1:]
+        assert torch.allclose(grad[:, 0], ref_y, rtol=1e-12) and torch.allclose(grad[:, 1:], ref_c, rtol=1e-12)
+
+
+class TestModes:
+    def test_names(self):
+        assert JF.QUANT_MODES == ("soft", "hard", "bpda", "bpda-hard", "surrogate")
+
+    @pytest.mark.parametrize("mode", JF.QUANT_MODES)
+    def test_quantize_matches_the_per_op_function(self, mode):
+        coeffs = torch.rand(2, 3, 2, 2, 8, 8, dtype=F64) * 60 - 30
+        q_y, q_c = (t.double() for t in paper_tables("resnet56"))
+        out = JF.quantize(coeffs, q_y, q_c, 5.0, 5.0, mode=mode, surrogate_alpha=0.5)
+        q = torch.stack((q_y, q_c, q_c)).view(3, 1, 1, 8, 8)
+        per_op = {
+            "soft": lambda: JF.soft_quantize(coeffs, q, 5.0),
+            "hard": lambda: JF.hard_quantize(coeffs, q),
+            "bpda": lambda: JF.bpda_quantize(coeffs, q, 5.0),
+            "bpda-hard": lambda: JF.bpda_hard_quantize(coeffs, q),
+            "surrogate": lambda: JF.surrogate_quantize(coeffs, q, 5.0, 0.5),
+        }[mode]()
+        assert torch.equal(out, per_op)
+
+    @pytest.mark.parametrize("mode", ["bpda", "surrogate"])
+    def test_whole_layer_forward_is_bit_identical_to_soft(self, mode):
+        x = torch.rand(2, 3, 16, 16)
+        q_y, q_c = paper_tables("resnet56")
+        soft = JF.jpeg_dl(x, q_y, q_c, mode="soft")
+        assert torch.equal(JF.jpeg_dl(x, q_y, q_c, mode=mode, surrogate_alpha=0.5), soft)
+
+    def test_python_number_and_tensor_operands_agree(self):
+        x = torch.rand(50, dtype=F64) * 40 - 20
+        for mode_fn in (
+            lambda q, a: JF.soft_quantize(x, q, a),
+            lambda q, a: JF.hard_quantize(x, q),
+            lambda q, a: JF.bpda_quantize(x, q, a),
+        ):
+            assert torch.equal(mode_fn(2.0, 0.7), mode_fn(torch.tensor(2.0, dtype=F64), torch.tensor(0.7, dtype=F64)))
 
 
 class TestJpegDl:
@@ -207,7 +389,7 @@ class TestJpegDl:
         img = torch.stack([(xx * 16 + yy) / 255, (yy * 13 + 7) / 255, ((xx - yy).abs() * 11) / 255])[None]
         q_y, q_c = (t.double() for t in paper_tables("resnet56"))
         out = JF.jpeg_dl(img, q_y, q_c)
-        # values recorded from this implementation after checking it against spec s.3.4 and libjpeg (below)
+        # recorded from this implementation after checking it against the reference values above and libjpeg
         assert out.shape == (1, 3, 16, 16)
         assert abs(float(out.sum()) - GOLDEN_SUM) < 1e-6
         assert abs(float((out - img).abs().max()) - GOLDEN_MAX_ABS_ERR) < 1e-9
@@ -250,7 +432,7 @@ def test_hard_mode_matches_libjpeg_on_real_images():
 
 @pytest.mark.cifar
 def test_golden_psnr_on_genuine_test_set():
-    """Spec s.14: mean PSNR at init (resnet56 tables, q_max 10) on the first 2000 test images: 41.20 / 41.09 dB."""
+    """Golden values: mean PSNR at init (resnet56 tables, q_max 10) on the first 2000 test images: 41.20 / 41.09 dB."""
     folder = os.environ.get("RBJ_CIFAR100_DIR")
     if not folder:
         pytest.skip("set RBJ_CIFAR100_DIR to the genuine CIFAR-100 folder (holding cifar-100-python/) to run")
