@@ -15,11 +15,15 @@ import torch
 
 from .jpeg import JpegConfig
 from .models import RobustNet, create_model
-from .provenance import atomic_torch_save, atomic_write_json, read_json
+from .provenance import atomic_torch_save, atomic_write_json
+from .run_format import ARMS, CARD_NAME, CHECKPOINT_NAME, ModelCard
 
 __all__ = [
     "ARMS",
     "CheckpointError",
+    "ArmFolders",
+    "discover_arms",
+    "read_model_card",
     "card_path",
     "checkpoint_path",
     "read_card",
@@ -30,11 +34,6 @@ __all__ = [
     "load_model",
     "find_arms",
 ]
-
-ARMS = ("baseline", "jpegdl")
-CARD_NAME = "card.json"
-CHECKPOINT_NAME = "checkpoint.pt"
-
 
 class CheckpointError(FileNotFoundError):
     """A checkpoint or card is missing, unreadable or does not match its card."""
@@ -48,22 +47,23 @@ def checkpoint_path(arm_dir: str | os.PathLike) -> Path:
     return Path(arm_dir) / CHECKPOINT_NAME
 
 
-def read_card(arm_dir: str | os.PathLike) -> dict[str, Any]:
+def read_model_card(arm_dir: str | os.PathLike) -> ModelCard:
+    """The validated :class:`ModelCard` of an arm folder (a :class:`CardError` names the file and field)."""
     path = card_path(arm_dir)
     if not path.is_file():
         raise CheckpointError(f"no model card at {path}: is {arm_dir} an arm folder written by `jpeg-robust train`?")
-    try:
-        card = read_json(path)
-    except ValueError as exc:
-        raise CheckpointError(f"model card {path} is not valid JSON: {exc}") from exc
-    for key in ("model", "arm", "dataset", "num_classes"):
-        if key not in card:
-            raise CheckpointError(f"model card {path} lacks the field {key!r}")
-    return card
+    return ModelCard.read(path)
 
 
-def write_card(arm_dir: str | os.PathLike, card: dict[str, Any]) -> None:
-    atomic_write_json(card_path(arm_dir), card)
+def read_card(arm_dir: str | os.PathLike) -> dict[str, Any]:
+    """The model card as a plain dict (validated like :func:`read_model_card`)."""
+    return read_model_card(arm_dir).to_dict()
+
+
+def write_card(arm_dir: str | os.PathLike, card: dict[str, Any] | ModelCard) -> None:
+    data = card.to_dict() if isinstance(card, ModelCard) else card
+    ModelCard.from_dict(data, where=str(card_path(arm_dir)))  # never write a card that would not read back
+    atomic_write_json(card_path(arm_dir), data)
 
 
 def save_checkpoint(arm_dir: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -111,19 +111,44 @@ def load_model(arm_dir: str | os.PathLike, device: str | torch.device = "cpu") -
     return model.to(device).eval()
 
 
-def find_arms(run_dir: str | os.PathLike) -> dict[str, Path]:
-    """The arm folders of a run that hold a card and a checkpoint, keyed by arm name."""
+class ArmFolders(dict):
+    """Arm name -> folder of the arms that hold a card and a checkpoint; ``incomplete`` lists arms with a checkpoint
+    but no card yet (training still in its first epoch, or interrupted before the first card was written)."""
+
+    incomplete: tuple[str, ...] = ()
+
+
+def discover_arms(run_dir: str | os.PathLike) -> ArmFolders:
+    """Every known arm folder of a run, complete or not (see :class:`ArmFolders`)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"run folder {run_dir} does not exist")
-    arms = {
-        arm: run_dir / arm
-        for arm in ARMS
-        if card_path(run_dir / arm).is_file() and checkpoint_path(run_dir / arm).is_file()
-    }
-    if not arms:
+    found = ArmFolders({arm: run_dir / arm for arm in ARMS
+                        if card_path(run_dir / arm).is_file() and checkpoint_path(run_dir / arm).is_file()})
+    found.incomplete = tuple(arm for arm in ARMS if arm not in found and checkpoint_path(run_dir / arm).is_file())
+    return found
+
+
+def find_arms(run_dir: str | os.PathLike, arms: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """The arm folders to attack: ``arms`` if given (each must be complete), else every complete arm, and then no
+    arm may be incomplete (an arm silently left out would make a paired comparison one-sided)."""
+    run_dir = Path(run_dir)
+    found = discover_arms(run_dir)
+    if arms:
+        missing = [a for a in arms if a not in found]
+        if missing:
+            raise CheckpointError(f"{run_dir}: arm(s) {', '.join(missing)} have no {CARD_NAME} and {CHECKPOINT_NAME} "
+                                  f"(trained arms: {', '.join(found) or 'none'})")
+        return {a: found[a] for a in arms}
+    if found.incomplete:
+        raise CheckpointError(
+            f"{run_dir}: arm(s) {', '.join(found.incomplete)} have a checkpoint but no {CARD_NAME} yet (training "
+            f"has not finished its first epoch); resume training first, or name the arms to attack with --arms "
+            f"{','.join(found) or 'ARM'}"
+        )
+    if not found:
         raise CheckpointError(
             f"no trained arms in {run_dir}: expected {run_dir}/baseline/ or {run_dir}/jpegdl/ with "
             f"{CARD_NAME} and {CHECKPOINT_NAME} (made by `jpeg-robust train --out {run_dir}`)"
         )
-    return arms
+    return dict(found)

@@ -7,16 +7,20 @@ file in the same folder and ``os.replace``, so an interrupted run never leaves a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .run_format import RunFormatError, dumps_json
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,12 +77,27 @@ def provenance(device: torch.device | str) -> dict[str, Any]:
     return {"git_sha": git_sha(), "versions": library_versions(), "device": device_name(device), "timestamp": now_iso()}
 
 
+def current_umask() -> int:
+    """The process umask (read without changing it for longer than two system calls)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def public_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open``/``mkdir`` would (0666/0777 minus the umask): temporary files
+    and folders start private (0600/0700), and a published report must stay readable to colleagues."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename), with the
+    permissions the umask gives a new file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -94,7 +113,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Indented JSON, atomically; NaN or infinity is refused (bare ``NaN`` is not JSON)."""
+    atomic_write_text(path, dumps_json(obj))
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -102,6 +122,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     try:
         torch.save(obj, tmp)
@@ -113,3 +134,39 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_json_file(path: str | os.PathLike, fix: str = "") -> Any:
+    """JSON from ``path``; a damaged file is a :class:`RunFormatError` that names it (and ``fix``)."""
+    path = Path(path)
+    hint = f"; {fix}" if fix else ""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RunFormatError(f"{path} is not UTF-8 text{hint}") from None
+    except json.JSONDecodeError as exc:
+        raise RunFormatError(f"{path} is not valid JSON ({exc}){hint}") from None
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, busy: Exception) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if needed, POSIX ``flock``); raise ``busy`` when another
+    process holds it. The lock goes with the process, so a killed holder never leaves it stuck."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path)
+    try:
+        handle = open(path, "a+")  # noqa: SIM115
+    except OSError as exc:
+        raise RunFormatError(f"cannot create the lock file {path} ({exc.strerror}); is the folder writable?") from None
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        yield
+    finally:
+        handle.close()

@@ -114,15 +114,6 @@ def single_run(root: Path, seed: int = 0, checks: dict | None = CHECKS, **kw) ->
 # ----------------------------------------------------------------------------------------------- statistics
 
 
-def test_paired_difference_worked_case():
-    d = paired_difference(3, 1, 10)
-    assert d.diff == pytest.approx(0.2)
-    half = 1.96 * math.sqrt(4 - 0.4) / 10
-    assert half == pytest.approx(0.37188, abs=1e-5)
-    assert (d.ci_low, d.ci_high) == pytest.approx((0.2 - half, 0.2 + half))
-    assert d.p_mcnemar == pytest.approx(2 * 5 / 16) == pytest.approx(0.625)
-
-
 def test_mcnemar_edge_cases():
     assert mcnemar_exact_p(0, 0) == 1.0
     assert mcnemar_exact_p(5, 5) == 1.0  # capped at 1
@@ -162,7 +153,7 @@ def test_table_csv_holds_the_numbers(report):
     assert at.loc[2, "baseline: FGSM"] == pytest.approx(0.3)
     assert at.loc[2, "baseline: PGD-5"] == pytest.approx(0.1)
     assert at.loc[2, "JPEG-DL: PGD-5 (soft)"] == pytest.approx(0.3)
-    assert at.loc[2, "JPEG-DL: PGD-5 (bpda)"] == pytest.approx(0.2)
+    assert at.loc[2, "JPEG-DL: PGD-5 (bpda-hard)"] == pytest.approx(0.2)  # row format 1: bpda was hard-forward
     assert at.loc[2, "JPEG-DL: PGD-5 transfer from baseline"] == pytest.approx(0.4)
     # FGSM difference at eps 2 is the worked case b = 3, c = 1, n = 10, checked against hand-computed numbers
     col = "JPEG-DL - baseline: FGSM"
@@ -176,7 +167,7 @@ def test_table_csv_holds_the_numbers(report):
     assert at.loc[0, col] == pytest.approx(0.1)
     assert at.loc[0, col + " [p_mcnemar]"] == pytest.approx(1.0)
     # the baseline's PGD-5 is the partner of both JPEG-DL PGD-5 attacks; transfer is not differenced
-    assert "JPEG-DL - baseline: PGD-5 (bpda)" in table.columns
+    assert "JPEG-DL - baseline: PGD-5 (bpda-hard)" in table.columns
     assert not any("transfer" in c and c.startswith("JPEG-DL - baseline") for c in table.columns)
 
 
@@ -202,7 +193,8 @@ def test_all_files_and_self_contained_html(report):
     assert not re.search(r"""(href|src)\s*=\s*["']?(https?:)?//""", html), "external resource in report.html"
     assert "<link" not in html and "<script" not in html
     md = (report / "report.md").read_text(encoding="utf-8")
-    for text in ("jpeg-robust attack --run", "transfer_weaker", "Reported in the paper (not our measurement)",
+    for text in ("jpeg-robust attack --run", "checks.json, written when the run was attacked, says: 1 check failed",
+                 "Reported in the paper (not our measurement)",
                  "72.34", "+0.67% to +1.55%", "gradient masking", "## Conclusion", "![", "Sanity checks"):
         assert text in md, text
     assert "+20.00 [-20.17, +52.61]" in (report / "table.md").read_text(encoding="utf-8")
@@ -210,14 +202,30 @@ def test_all_files_and_self_contained_html(report):
     assert r"\toprule" in (report / "table.tex").read_text()
     data = pd.read_csv(report / "data" / "results.csv")
     assert set(data["run"]) == {"run_s0"} and len(data) == 8
-    assert len(list((report / "data" / "runs" / "run_s0" / "samples").glob("*.npy"))) == 8
+    from robustbench_jpeg.attack.store import read_samples_file
+
+    packed, _, problems = read_samples_file(report / "data" / "runs" / "run_s0" / "samples.bin")
+    assert len(packed) == 8 and not problems
 
 
-def test_conclusion_flags_masking_from_failed_check(report):
-    md = (report / "report.md").read_text(encoding="utf-8")
+def test_conclusion_flags_masking_from_recomputed_checks(tmp_path):
+    """The conclusion's masking statement comes from the checks recomputed on the per-sample data (the same function
+    as checks.json): BPDA significantly stronger than the soft attack of the same budget means masked."""
+    n = 40
+    clean = [True] * n
+    soft = [True] * 30 + [False] * 10  # the soft-gradient PGD leaves 30 of 40 robust
+    bpda = [True] * 5 + [False] * 35  # BPDA (same steps) leaves 5: b = 25, c = 0, p ~ 6e-8
+    run = write_run(tmp_path / "r", [
+        cell("baseline", "clean", 0, clean), cell("jpegdl", "clean", 0, clean),
+        cell("baseline", "pgd", 2, [True] * 4 + [False] * 36, steps=5),
+        cell("jpegdl", "pgd", 2, soft, steps=5, grad="soft"),
+        cell("jpegdl", "pgd", 2, bpda, steps=5, grad="bpda"),
+    ], checks=None)
+    md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
     conclusion = md.split("## Conclusion", 1)[1].split("## Reported in the paper", 1)[0]
-    assert "likely inflated by gradient masking" in conclusion
-    assert "Failed sanity checks: transfer_weaker (jpegdl)" in conclusion
+    assert "likely inflated by gradient masking (failed: adaptive_not_stronger" in conclusion
+    assert "Failed sanity checks (recomputed from the per-sample data): adaptive_not_stronger (jpegdl)" in conclusion
+    assert "Masking of the white-box numbers of `jpegdl`: **masked**" in md
 
 
 def test_regenerate_from_data_folder(report, tmp_path):
@@ -263,7 +271,7 @@ def test_two_models_get_separate_sections_and_missing_checks_is_said(tmp_path):
     md = (tmp_path / "out" / "table.md").read_text(encoding="utf-8")
     assert "## resnet56" in md and "## vgg8" in md
     assert set(pd.read_csv(tmp_path / "out" / "table.csv")["model"]) == {"resnet56", "vgg8"}
-    assert "checks.json is missing" in report_md and "70.36" in report_md  # vgg8's CRD baseline, paper section
+    assert "Recomputed by this report" in report_md and "70.36" in report_md  # vgg8's CRD baseline, paper section
 
 
 # ----------------------------------------------------------------------------------------------- errors

@@ -1,4 +1,4 @@
-"""Tests for robustbench_jpeg.report.stats: Newcombe's paired interval, exact McNemar, Holm, mean ± std.
+"""Tests for robustbench_jpeg.stats: Newcombe's paired interval, exact McNemar, Holm, mean ± std.
 
 Reference numbers (95%, 2x2 table a = both right, b = first only, c = second only, d = both wrong):
 
@@ -25,7 +25,7 @@ import pytest
 from scipy.optimize import brentq
 
 from robustbench_jpeg.report import stats
-from robustbench_jpeg.report.stats import (
+from robustbench_jpeg.stats import (
     Z_95,
     holm_adjust,
     mcnemar_exact_p,

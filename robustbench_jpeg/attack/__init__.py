@@ -1,18 +1,16 @@
-"""The attack harness: typed specs, torchattacks builders, the resumable sweep and its sanity checks."""
+"""The attack harness: typed specs, the attack methods (torchattacks as the engine), the resumable sweep, the
+worst case over attacks and the sanity checks. torchattacks is imported only when an attack is built."""
 
-from .builders import build_attack, craft, jpeg_mode
-from .checks import Check, run_checks, verdict, zero_gradient_fraction
+from .checks import Check, run_checks
+from .crafting import craft, run_attack
+from .gradients import GRAD_MODES, jpeg_mode
+from .methods import METHODS, get_method
+from .plan import ArmInfo, Cell, plan_cells, plan_spec
 from .spec import AttackSpec, AttackSpecError, SpecFile, attacks_dir, list_specs, load_spec
-from .sweep import (
-    Cell,
-    SanityCheckWarning,
-    SpecChangedError,
-    SweepLockedError,
-    plan_cells,
-    quick_sweep,
-    read_results,
-    run_sweep,
-)
+from .store import SweepLockedError, read_results
+from .sweep import SanityCheckWarning, SpecChangedError, quick_sweep, run_sweep
+from .verdict import assess_masking, verdict, verdict_status
+from .worst_case import WorstCase, worst_cases
 
 __all__ = [
     "AttackSpec",
@@ -21,19 +19,27 @@ __all__ = [
     "attacks_dir",
     "list_specs",
     "load_spec",
-    "build_attack",
+    "METHODS",
+    "get_method",
+    "GRAD_MODES",
     "craft",
+    "run_attack",
     "jpeg_mode",
     "Check",
     "run_checks",
     "verdict",
-    "zero_gradient_fraction",
+    "verdict_status",
+    "assess_masking",
+    "ArmInfo",
     "Cell",
+    "plan_cells",
+    "plan_spec",
     "SpecChangedError",
     "SanityCheckWarning",
     "SweepLockedError",
-    "plan_cells",
     "run_sweep",
     "quick_sweep",
     "read_results",
+    "WorstCase",
+    "worst_cases",
 ]

@@ -8,14 +8,13 @@ number of torchrun processes. Any other unseeded random call inside an attack is
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .builders import derive_seed
-
-__all__ = ["PerSampleRandom", "start_seed"]
+__all__ = ["PerSampleRandom", "start_seed", "derive_seed"]
 
 _PER_SAMPLE_FILLS = frozenset((torch.Tensor.uniform_, torch.Tensor.normal_))
 _UNSEEDED_RANDOM = frozenset(
@@ -73,6 +72,12 @@ class PerSampleRandom(TorchFunctionMode):
         if kwargs.get("generator") is None and func in _UNSEEDED_RANDOM:
             raise RuntimeError(f"unseeded random call {func.__name__} inside an attack (not per-sample seeded)")
         return func(*args, **kwargs)
+
+
+def derive_seed(*parts: object) -> int:
+    """A 60-bit seed from a stable hash of ``parts`` (e.g. cell id, restart, image index)."""
+    digest = hashlib.sha1(":".join(str(p) for p in parts).encode()).hexdigest()
+    return int(digest[:15], 16)
 
 
 def start_seed(cell_id: str, restart: int, index: int) -> int:

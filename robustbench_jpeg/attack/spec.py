@@ -1,12 +1,15 @@
 """Typed attack specifications and the YAML spec files under ``attacks/``.
 
-An :class:`AttackSpec` is one attack configuration (method, norm, eps grid, steps, step size, restarts, ...).
-A :class:`SpecFile` is a named, versioned list of them (one ``attacks/<name>.yaml`` file, or one CLI call).
+An :class:`AttackSpec` is one attack configuration (method, norm, eps grid, steps, step size, restarts, gradient
+modes, the method's own parameters, ...). A :class:`SpecFile` is a named, versioned list of them (one
+``attacks/<name>.yaml`` file, or the attacks of one CLI call).
 
-Units: in files and on the command line, L-inf radii are written in 1/255 units (``eps: [1, 2, 4, 8]``) and L2
-radii are absolute on the [0, 1] pixel scale (``eps: [0.25, 0.5]``). An :class:`AttackSpec` always *stores* radii
-on the [0, 1] scale as floats. A numeric step size is in the same units as eps; the rule strings
-(``2.5*eps/steps``, ``eps/2``, ``eps``, ``0.5*eps``) are resolved per radius and recorded as written.
+Units: in files and on the command line, L-inf radii are in 1/255 units (``eps: [1, 2, 4, 8]``) or written as a
+fraction of the [0, 1] pixel scale (``8/255``); a bare L-inf radius below 0.5 is refused, because ``0.031`` (meant
+as 8/255 by torchattacks habits) would run as 0.031/255. L2 radii are absolute on the [0, 1] scale (``0.5``). An
+:class:`AttackSpec` always *stores* radii on the [0, 1] scale as floats. A numeric step size is in the units of
+eps; the rules (``2.5*eps/steps``, ``eps/2``, ``eps``, ``0.5*eps``) are resolved per radius and recorded as
+written.
 """
 
 from __future__ import annotations
@@ -22,41 +25,63 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..run_format import ARMS
+from .gradients import GRAD_MODES
+from .methods import METHODS, get_method
+
 __all__ = [
-    "METHODS",
     "NORMS",
     "GRAD_MODES",
     "DEFAULT_STEP_RULE",
     "DEFAULT_BATCH_SIZE",
+    "MIN_LINF_255",
     "AttackSpecError",
     "AttackSpec",
     "SpecFile",
     "parse_step_size",
     "resolve_step_size",
+    "parse_radius",
+    "parse_radii",
     "attacks_dir",
     "list_specs",
     "load_spec",
     "BUILTIN_SPECS",
 ]
 
-METHODS = ("fgsm", "pgd")
 NORMS = ("linf", "l2")
-GRAD_MODES = ("soft", "bpda")
-ARMS = ("baseline", "jpegdl")
 DEFAULT_STEP_RULE = "2.5*eps/steps"
 DEFAULT_BATCH_SIZE = 500
-DEFAULT_PGD_STEPS = 20
+MIN_LINF_255 = 0.5  # a bare L-inf radius below this (in 1/255 units) must be written as a fraction
 L2_MAX = math.sqrt(3 * 32 * 32)  # the diameter of [0, 1]^(3x32x32): no L2 radius beyond it means anything
 SPEC_FORMAT_KEYS = ("version", "description", "attacks", "n_examples", "batch_size", "seed")
-
-_RULE_RE = re.compile(
-    r"^\s*(?:(?P<k>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\s*)?eps"
-    r"(?:\s*/\s*(?P<d>steps|[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?\s*$"
-)
+_NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+_RULE_RE = re.compile(rf"^\s*(?:(?P<k>{_NUMBER})\s*\*\s*)?eps(?:\s*/\s*(?P<d>steps|{_NUMBER}))?\s*$")
+_OPTIONAL_FIELDS = {"params": (), "surrogate_alpha": None, "eval_alpha": None, "chain": None}
 
 
 class AttackSpecError(ValueError):
     """An invalid attack specification or spec file; the message says what and how to fix it."""
+
+
+# --- values ----------------------------------------------------------------------------------------------------
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AttackSpecError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise AttackSpecError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise AttackSpecError(f"{name} must be true or false (a YAML boolean, not a string), got {value!r}")
+    return value
 
 
 def parse_step_size(value: float | int | str) -> float | str:
@@ -64,12 +89,6 @@ def parse_step_size(value: float | int | str) -> float | str:
 
     Returns the number as float, or the rule with whitespace removed. Raises :class:`AttackSpecError`.
     """
-    if isinstance(value, bool):
-        raise AttackSpecError(f"step size must be a number or a rule like {DEFAULT_STEP_RULE!r}, got {value!r}")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value <= 0:
-            raise AttackSpecError(f"step size must be a positive finite number, got {value!r}")
-        return float(value)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -80,14 +99,13 @@ def parse_step_size(value: float | int | str) -> float | str:
         if not match:
             raise AttackSpecError(
                 f"cannot read step size {value!r}: give a positive number (same units as eps) or a rule of the form "
-                "'K*eps/steps', 'eps/K', 'K*eps' or 'eps' (default '2.5*eps/steps')"
+                f"'K*eps/steps', 'eps/K', 'K*eps' or 'eps' (default {DEFAULT_STEP_RULE!r})"
             )
-        k = float(match.group("k")) if match.group("k") else 1.0
-        d = match.group("d")
-        if k <= 0 or (d not in (None, "steps") and float(d) <= 0):
+        if (match.group("k") and float(match.group("k")) <= 0) or (match.group("d") not in (None, "steps")
+                                                                   and float(match.group("d")) <= 0):
             raise AttackSpecError(f"step size rule {value!r} must give a positive step")
         return re.sub(r"\s+", "", text)
-    raise AttackSpecError(f"step size must be a number or a rule string, got {type(value).__name__}")
+    return _positive("step size", value)
 
 
 def resolve_step_size(rule: float | str, eps: float, steps: int, norm: str) -> tuple[float, str]:
@@ -106,35 +124,69 @@ def resolve_step_size(rule: float | str, eps: float, steps: int, norm: str) -> t
     return k * eps / denom, rule
 
 
-def _eps_values(raw: Any, norm: str, where: str) -> tuple[float, ...]:
-    """Radii as written (1/255 units for linf, absolute for l2) -> floats on the [0, 1] scale."""
-    if isinstance(raw, Mapping):
-        if set(raw) != {"linspace"}:
-            raise AttackSpecError(f"{where}: eps must be a list or {{linspace: [start, stop, num]}}, got {raw!r}")
-        spec = raw["linspace"]
-        if not (isinstance(spec, Sequence) and len(spec) == 3 and isinstance(spec[2], int) and spec[2] >= 1):
-            raise AttackSpecError(
-                f"{where}: linspace must be [start, stop, num] with an integer num >= 1, got {spec!r}"
-            )
-        start, stop, num = float(spec[0]), float(spec[1]), int(spec[2])
-        values = [start + (stop - start) * i / (num - 1) for i in range(num)] if num > 1 else [start]
-    elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        values = [raw]
-    elif isinstance(raw, str):
+def parse_radius(raw: Any, norm: str, where: str = "eps") -> float:
+    """One radius as written -> a float on the [0, 1] scale.
+
+    L-inf: a number is in 1/255 units (``8``), a fraction is on the [0, 1] scale as written (``8/255``); a bare
+    number in (0, 0.5) is refused with what was probably meant. L2: absolute (``0.5``, or a fraction ``1/2``).
+    """
+    if isinstance(raw, str) and "/" in raw:
         try:
-            values = [float(v) for v in raw.split(",") if v.strip()]
-        except ValueError as exc:
-            raise AttackSpecError(f"{where}: eps must be numbers, got {raw!r}") from exc
+            num, den = (float(part) for part in raw.replace(" ", "").split("/"))
+            value = num / den
+        except (ValueError, ZeroDivisionError):
+            raise AttackSpecError(f"{where}: cannot read the radius {raw!r} (write e.g. 8/255 or 8)") from None
+        if not math.isfinite(value):
+            raise AttackSpecError(f"{where}: the radius {raw!r} is not finite")
+        return value
+    if isinstance(raw, str):
+        try:
+            raw = float(raw)
+        except ValueError:
+            raise AttackSpecError(f"{where}: radii must be numbers or fractions such as 8/255, got {raw!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise AttackSpecError(f"{where}: radii must be finite numbers or fractions such as 8/255, got {raw!r}")
+    if norm != "linf":
+        return float(raw)
+    if 0 < raw < MIN_LINF_255:
+        guess = raw * 255
+        raise AttackSpecError(
+            f"{where}: L-inf radii are in 1/255 units, so {raw:g} would mean {raw:g}/255 (about {raw / 255:.2g} on "
+            f"the [0, 1] scale), an attack that changes almost nothing. If you meant {raw:g} on the [0, 1] scale, "
+            f"write {guess:.3g} or {round(guess):d}/255; to really attack at {raw:g}/255, write it as the fraction "
+            f"{raw:g}/255"
+        )
+    return float(raw) / 255.0
+
+
+def parse_radii(raw: Any, norm: str, where: str = "eps") -> tuple[float, ...]:
+    """A radius list as written (list, comma string, single value, or ``{linspace: [start, stop, num]}`` in the
+    units of a single value) -> floats on the [0, 1] scale."""
+    if isinstance(raw, Mapping):
+        spec = raw.get("linspace")
+        if set(raw) != {"linspace"} or not (isinstance(spec, Sequence) and len(spec) == 3 and not isinstance(
+                spec[2], bool) and isinstance(spec[2], int) and spec[2] >= 1):
+            raise AttackSpecError(f"{where}: linspace must be {{linspace: [start, stop, num]}} with an integer num "
+                                  f">= 1, got {raw!r}")
+        start, stop = (parse_radius(v, norm, where) for v in spec[:2])
+        num = spec[2]
+        return tuple(start + (stop - start) * i / (num - 1) for i in range(num)) if num > 1 else (start,)
+    if isinstance(raw, str):
+        values: list[Any] = [v.strip() for v in raw.split(",") if v.strip()]
     elif isinstance(raw, Sequence):
         values = list(raw)
     else:
-        raise AttackSpecError(f"{where}: eps must be a list of numbers, got {raw!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise AttackSpecError(f"{where}: eps values must be numbers, got {v!r}")
-        out.append(float(v) / 255.0 if norm == "linf" else float(v))
-    return tuple(out)
+        values = [raw]
+    if not values:
+        raise AttackSpecError(f"{where}: eps must hold at least one radius")
+    return tuple(parse_radius(v, norm, where) for v in values)
+
+
+def _show_radius(eps: float, norm: str) -> str:
+    return f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
+
+
+# --- one attack -------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -142,20 +194,28 @@ class AttackSpec:
     """One attack configuration, applied to every radius in ``eps`` and every arm of a run.
 
     Attributes:
-        method: ``fgsm`` or ``pgd`` (L-inf PGD, or PGD-L2 when ``norm="l2"``); engine: torchattacks.
-        norm: ``linf`` or ``l2``.
-        eps: radii on the [0, 1] pixel scale (floats). Use :meth:`from_dict` to give linf radii in 1/255 units.
-        steps: iterations (1 for FGSM; default 20 for PGD).
-        step_size: a positive number in eps units (1/255 for linf) or a rule string (default ``2.5*eps/steps``).
-        restarts: independent runs with different random starts; a sample is robust only if it survives all.
-        random_start: uniform start in the eps-ball (PGD only).
-        grad: crafting modes of the JPEG layer: ``soft`` (gradients through the soft quantizer, as trained and
-            deployed) and/or ``bpda`` (hard rounding forward, identity backward). Baselines always get ``none``.
-        transfer_from: ``None`` (white-box), or the arm whose model crafts the examples; they are evaluated on
-            every other arm of the run.
-        n_examples: attack the first n test images in test-set order (None: the whole test set).
-        batch_size: images per batch (does not change which cell is computed; see docs/attacks.md).
-        seed: attack seed (random starts).
+        method: a registered method (``fgsm``, ``pgd``, ``apgd-ce``, ``apgd-dlr``, ``apgd-t``, ``fab-t``, ``square``;
+            see ``robustbench_jpeg.attack.methods``); engine: torchattacks.
+        eps: radii on the [0, 1] pixel scale (floats). :meth:`from_dict` reads the written units.
+        norm: ``linf`` or ``l2`` (the method must support it).
+        steps: iterations (queries for ``square``); None = the method's default (FGSM 1, PGD 20, APGD/FAB 100,
+            Square 5000).
+        step_size: FGSM/PGD only: a positive number in eps units or a rule (default ``2.5*eps/steps``).
+        restarts: independent runs; each attacks the images that survived the previous ones.
+        random_start: PGD only (default on); FGSM has none, APGD/FAB/Square always start randomly.
+        grad: crafting modes on arms with a JPEG layer: ``soft``, ``bpda``, ``bpda-hard``, ``surrogate`` (see
+            :mod:`robustbench_jpeg.attack.gradients`). Arms without one get ``none``; gradient-free methods ignore it.
+        transfer_from: None (white-box), or the arm whose model crafts the examples; they are evaluated on every
+            other arm of the run.
+        n_examples: the first n test images in test-set order (None: the whole test set).
+        batch_size: images per batch (does not change which cells are computed).
+        seed: attack seed.
+        params: the method's own parameters (e.g. ``target_classes`` of APGD-T, ``p_init`` of Square).
+        surrogate_alpha: softness of the backward quantizer of the ``surrogate`` gradient mode.
+        eval_alpha: score and attack JPEG arms with this soft-quantizer alpha instead of the trained one (the
+            official robustness script's default of 1.0; results are kept apart from the corrected protocol).
+        chain: AutoAttack-style ensemble: entries with the same chain name run in order, each on the images that
+            survived the previous entries (same arm, gradient mode and eps).
     """
 
     method: str
@@ -170,97 +230,33 @@ class AttackSpec:
     n_examples: int | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     seed: int = 0
+    params: tuple[tuple[str, float], ...] = ()
+    surrogate_alpha: float | None = None
+    eval_alpha: float | None = None
+    chain: str | None = None
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__  # frozen: normalise in place once
-        if self.method not in METHODS:
-            raise AttackSpecError(f"unknown attack method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.norm not in NORMS:
-            raise AttackSpecError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
-        eps = self.eps
-        if isinstance(eps, (int, float)):
-            eps = (eps,)
-        eps = tuple(eps)
-        if not eps:
-            raise AttackSpecError("eps must hold at least one radius")
-        for e in eps:
-            if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
-                raise AttackSpecError(f"eps values must be finite numbers, got {e!r}")
-            if e < 0:
-                raise AttackSpecError(f"eps must be >= 0, got {self._show(e)}")
-            if self.norm == "linf" and e > 1.0 + 1e-12:
-                raise AttackSpecError(
-                    f"linf eps {self._show(e)} is outside [0, 255]/255: linf radii are on the [0, 1] pixel scale "
-                    "(write them in 1/255 units in spec files and on the command line, e.g. --eps 8)"
-                )
-            if self.norm == "l2" and e > L2_MAX:
-                raise AttackSpecError(
-                    f"l2 eps {e:g} exceeds {L2_MAX:.4g}, the diameter of the [0, 1] image cube of CIFAR (3x32x32): "
-                    "l2 radii are absolute on the [0, 1] scale (e.g. 0.5), not in 1/255 units"
-                )
-        if len({round(e, 12) for e in eps}) != len(eps):
-            raise AttackSpecError(f"eps holds duplicate radii: {[self._show(e) for e in eps]}")
-        set_(self, "eps", tuple(float(e) for e in eps))
+        for name, value in _normalised(self).items():  # frozen: the normalised values are set once, here
+            object.__setattr__(self, name, value)
 
-        if self.method == "fgsm":
-            if self.norm != "linf":
-                raise AttackSpecError("fgsm is an L-inf attack; for L2 use method pgd with norm l2 (and steps 1)")
-            if self.steps not in (None, 1):
-                raise AttackSpecError(f"fgsm takes exactly one step, got steps={self.steps}; use method pgd")
-            if self.random_start:
-                raise AttackSpecError("fgsm has no random start; use method pgd with steps 1 for R+FGSM-like attacks")
-            if self.restarts != 1:
-                raise AttackSpecError("fgsm is deterministic; restarts must be 1 (use method pgd for restarts)")
-            if self.step_size not in (DEFAULT_STEP_RULE, "eps"):
-                raise AttackSpecError("fgsm always steps by eps; do not give a step size")
-            set_(self, "steps", 1)
-            set_(self, "step_size", "eps")
-            set_(self, "random_start", False)
-        else:
-            steps = DEFAULT_PGD_STEPS if self.steps is None else self.steps
-            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-                raise AttackSpecError(f"pgd needs an integer steps >= 1, got {self.steps!r}")
-            set_(self, "steps", steps)
-            set_(self, "step_size", parse_step_size(self.step_size))
-            set_(self, "random_start", True if self.random_start is None else bool(self.random_start))
-        if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) or self.restarts < 1:
-            raise AttackSpecError(f"restarts must be an integer >= 1, got {self.restarts!r}")
-        if self.restarts > 1 and not self.random_start:
-            raise AttackSpecError("restarts > 1 without random_start would repeat the same deterministic attack")
+    @property
+    def spec_method(self):
+        return get_method(self.method)
 
-        grad = (self.grad,) if isinstance(self.grad, str) else tuple(self.grad)
-        if not grad:
-            raise AttackSpecError(f"grad must name at least one of {', '.join(GRAD_MODES)}")
-        for g in grad:
-            if g not in GRAD_MODES:
-                raise AttackSpecError(f"unknown grad mode {g!r}; choose from {', '.join(GRAD_MODES)}")
-        if len(set(grad)) != len(grad):
-            raise AttackSpecError(f"grad lists a mode twice: {grad}")
-        set_(self, "grad", grad)
-
-        if self.transfer_from is not None and self.transfer_from not in ARMS:
-            raise AttackSpecError(f"unknown transfer_from arm {self.transfer_from!r}; choose one of {', '.join(ARMS)}")
-        if self.n_examples is not None and (
-            isinstance(self.n_examples, bool) or not isinstance(self.n_examples, int) or self.n_examples < 1
-        ):
-            raise AttackSpecError(f"n_examples must be a positive integer or null (all), got {self.n_examples!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise AttackSpecError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise AttackSpecError(f"seed must be a non-negative integer, got {self.seed!r}")
-
-    def _show(self, e: float) -> str:
-        return f"{e * 255:g}/255" if self.norm == "linf" else f"{e:g}"
+    @property
+    def budget(self) -> int:
+        """Iterations times restarts: the ordering used by the checks (an attack of smaller budget must not win)."""
+        return int(self.steps) * int(self.restarts)
 
     # --- conversions ------------------------------------------------------------------------------------------
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "attack") -> AttackSpec:
-        """Build from a spec-file mapping; eps in 1/255 units for linf (list, or ``{linspace: [a, b, n]}``)."""
+        """Build from a spec-file mapping; radii in the written units (see :func:`parse_radius`)."""
         if not isinstance(data, Mapping):
             raise AttackSpecError(f"{where}: each attack must be a mapping of fields, got {data!r}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(map(str, data)) - known)
         if unknown:
             raise AttackSpecError(f"{where}: unknown field(s) {unknown}; valid fields: {', '.join(sorted(known))}")
         if "method" not in data or "eps" not in data:
@@ -269,38 +265,148 @@ class AttackSpec:
         norm = fields.get("norm", "linf")
         if norm not in NORMS:
             raise AttackSpecError(f"{where}: unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
-        fields["eps"] = _eps_values(fields["eps"], norm, where)
-        if "grad" in fields and isinstance(fields["grad"], str):
-            fields["grad"] = tuple(g.strip() for g in fields["grad"].split(",") if g.strip())
         try:
+            fields["eps"] = parse_radii(fields["eps"], norm, "eps")
+            if isinstance(fields.get("grad"), str):
+                fields["grad"] = tuple(g.strip() for g in fields["grad"].split(",") if g.strip())
+            if "params" in fields:
+                if not isinstance(fields["params"], Mapping):
+                    raise AttackSpecError(f"params must be a mapping such as {{target_classes: 9}}, got "
+                                          f"{fields['params']!r}")
+                fields["params"] = tuple(sorted(fields["params"].items()))
             return cls(**fields)
-        except AttackSpecError as exc:
-            raise AttackSpecError(f"{where}: {exc}") from None
-        except TypeError as exc:
+        except (AttackSpecError, TypeError) as exc:
             raise AttackSpecError(f"{where}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (eps on the [0, 1] scale)."""
         out = dataclasses.asdict(self)
-        out["eps"] = list(self.eps)
-        out["grad"] = list(self.grad)
+        out.update(eps=list(self.eps), grad=list(self.grad), params=dict(self.params))
         return out
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define which cells are computed (everything but ``batch_size``); eps rounded."""
+        """The fields that define which cells are computed (not ``batch_size``); eps rounded; optional fields only
+        when set, so specs written before they existed keep their hash."""
         out = self.to_dict()
         out.pop("batch_size")
         out["eps"] = [float(f"{e:.12g}") for e in self.eps]
+        for name, default in _OPTIONAL_FIELDS.items():
+            if getattr(self, name) == default:
+                out.pop(name)
         return out
 
     def describe(self) -> str:
-        """A short human label, e.g. ``PGD-20 linf x5 restarts, eps 1..8/255, grad soft,bpda``."""
-        name = "FGSM" if self.method == "fgsm" else f"PGD{'-L2' if self.norm == 'l2' else ''}-{self.steps}"
-        eps = ", ".join(self._show(e) for e in self.eps)
+        """A short human label, e.g. ``PGD-20 linf x5 restarts, eps [1/255, 8/255] grad soft,bpda``."""
+        m = self.spec_method
+        name = m.label if self.method == "fgsm" else f"{m.label}{'-L2' if self.norm == 'l2' else ''}-{self.steps}"
+        eps = ", ".join(_show_radius(e, self.norm) for e in self.eps)
         extra = f" x{self.restarts} restarts" if self.restarts > 1 else ""
         src = f", transfer from {self.transfer_from}" if self.transfer_from else ""
-        grad = "" if self.transfer_from == "baseline" else f" grad {','.join(self.grad)}"
-        return f"{name}{extra} eps [{eps}]{grad}{src}"
+        grad = "" if (self.transfer_from or not m.uses_gradient) else f" grad {','.join(self.grad)}"
+        alpha = f", eval alpha {self.eval_alpha:g}" if self.eval_alpha is not None else ""
+        return f"{name}{extra} eps [{eps}]{grad}{src}{alpha}"
+
+
+def _normalised(spec: AttackSpec) -> dict[str, Any]:
+    """Every field of ``spec`` validated, with the method's defaults filled in (raises AttackSpecError)."""
+    if spec.method not in METHODS:
+        raise AttackSpecError(f"unknown attack method {spec.method!r}; choose one of {', '.join(METHODS)}")
+    method = METHODS[spec.method]
+    if spec.norm not in NORMS:
+        raise AttackSpecError(f"unknown norm {spec.norm!r}; choose one of {', '.join(NORMS)}")
+    if spec.norm not in method.norms:
+        raise AttackSpecError(f"{spec.method} supports norm {' and '.join(method.norms)} only, not {spec.norm}")
+    out: dict[str, Any] = {"eps": _radii(spec.eps, spec.norm)}
+    out["steps"] = _integer("steps", method.default_steps if spec.steps is None else spec.steps, 1)
+    if spec.method == "fgsm" and out["steps"] != 1:
+        raise AttackSpecError(f"fgsm takes exactly one step, got steps={spec.steps}; use method pgd")
+    if method.takes_step_size:
+        out["step_size"] = "eps" if spec.method == "fgsm" else parse_step_size(spec.step_size)
+        if spec.method == "fgsm" and spec.step_size not in (DEFAULT_STEP_RULE, "eps"):
+            raise AttackSpecError("fgsm always steps by eps; do not give a step size")
+    elif spec.step_size != DEFAULT_STEP_RULE:
+        raise AttackSpecError(f"{spec.method} chooses its own step size; drop step_size")
+    else:
+        out["step_size"] = "auto"
+    out["random_start"] = _random_start(spec, method.random_start)
+    out["restarts"] = _integer("restarts", spec.restarts, 1)
+    if out["restarts"] > 1 and not out["random_start"]:
+        raise AttackSpecError("restarts > 1 without a random start would repeat the same deterministic attack")
+    out["grad"] = _grads(spec.grad)
+    if "surrogate" in out["grad"]:
+        if spec.surrogate_alpha is None:
+            raise AttackSpecError("grad 'surrogate' needs surrogate_alpha (the softness of the backward quantizer, "
+                                  "smaller than the trained alpha, e.g. 1.0)")
+        out["surrogate_alpha"] = _positive("surrogate_alpha", spec.surrogate_alpha)
+    elif spec.surrogate_alpha is not None:
+        raise AttackSpecError("surrogate_alpha is only used with grad 'surrogate'")
+    if spec.eval_alpha is not None:
+        out["eval_alpha"] = _positive("eval_alpha", spec.eval_alpha)
+    if spec.transfer_from is not None:
+        if spec.transfer_from not in ARMS:
+            raise AttackSpecError(f"unknown transfer_from arm {spec.transfer_from!r}; choose one of {', '.join(ARMS)}")
+        if not method.uses_gradient:
+            raise AttackSpecError(f"{spec.method} needs no gradient; a transfer version of it means nothing")
+    if spec.n_examples is not None:
+        out["n_examples"] = _integer("n_examples", spec.n_examples, 1)
+    out["batch_size"] = _integer("batch_size", spec.batch_size, 1)
+    out["seed"] = _integer("seed", spec.seed, 0)
+    try:
+        out["params"] = tuple(sorted(method.check_params(dict(spec.params)).items()))
+    except (TypeError, ValueError) as exc:
+        raise AttackSpecError(f"params: {exc}") from None
+    if spec.chain is not None and not (isinstance(spec.chain, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", spec.chain)):
+        raise AttackSpecError(f"chain must be a short name (letters, digits, _ . -), got {spec.chain!r}")
+    return out
+
+
+def _radii(eps: Any, norm: str) -> tuple[float, ...]:
+    values = (eps,) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else tuple(eps)
+    if not values:
+        raise AttackSpecError("eps must hold at least one radius")
+    for e in values:
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 0:
+            raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
+        if norm == "linf" and e > 1.0 + 1e-12:
+            raise AttackSpecError(f"linf eps {_show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
+                                  "1/255 units (8) or as fractions (8/255)")
+        if norm == "l2" and e > L2_MAX:
+            raise AttackSpecError(f"l2 eps {e:g} exceeds {L2_MAX:.4g}, the diameter of the [0, 1] image cube of CIFAR "
+                                  "(3x32x32): l2 radii are absolute on the [0, 1] scale (e.g. 0.5)")
+    if len({round(e, 12) for e in values}) != len(values):
+        raise AttackSpecError(f"eps holds duplicate radii: {[_show_radius(e, norm) for e in values]}")
+    return tuple(float(e) for e in values)
+
+
+def _random_start(spec: AttackSpec, rule: str) -> bool:
+    given = spec.random_start
+    if given is not None:
+        _flag("random_start", given)
+    if rule == "never":
+        if given:
+            raise AttackSpecError(f"{spec.method} has no random start; use method pgd with steps 1 for R+FGSM-like "
+                                  "attacks")
+        return False
+    if rule == "always":
+        if given is False:
+            raise AttackSpecError(f"{spec.method} always starts from a random point; drop random_start")
+        return True
+    return True if given is None else given
+
+
+def _grads(grad: Any) -> tuple[str, ...]:
+    grads = (grad,) if isinstance(grad, str) else tuple(grad) if isinstance(grad, (list, tuple)) else None
+    if not grads or any(not isinstance(g, str) for g in grads):
+        raise AttackSpecError(f"grad must name one or more of {', '.join(GRAD_MODES)}, got {grad!r}")
+    for g in grads:
+        if g not in GRAD_MODES:
+            raise AttackSpecError(f"unknown grad mode {g!r}; choose from {', '.join(GRAD_MODES)}")
+    if len(set(grads)) != len(grads):
+        raise AttackSpecError(f"grad lists a mode twice: {grads}")
+    return grads
+
+
+# --- a named list of attacks ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -321,8 +427,9 @@ class SpecFile:
         object.__setattr__(self, "attacks", tuple(self.attacks))
         if not self.attacks:
             raise AttackSpecError(f"spec {self.name!r} holds no attacks")
-        if not re.fullmatch(r"[A-Za-z0-9_.+=@-]+", self.name or ""):
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+=@-]*", self.name or "") or ".." in self.name:
             raise AttackSpecError(f"spec name {self.name!r} must be letters, digits and _ . + = @ - only")
+        _check_chains(self.name, self.attacks)
 
     @property
     def hash(self) -> str:
@@ -360,7 +467,7 @@ class SpecFile:
         where = path or name
         if not isinstance(data, Mapping):
             raise AttackSpecError(f"spec {where}: the file must be a YAML mapping with 'version' and 'attacks'")
-        unknown = sorted(set(data) - set(SPEC_FORMAT_KEYS))
+        unknown = sorted(set(map(str, data)) - set(SPEC_FORMAT_KEYS))
         if unknown:
             raise AttackSpecError(
                 f"spec {where}: unknown top-level key(s) {unknown}; valid: {', '.join(SPEC_FORMAT_KEYS)}"
@@ -380,7 +487,11 @@ class SpecFile:
             )
             for i, a in enumerate(attacks)
         )
-        return cls(name=name, attacks=parsed, version=version, description=str(data.get("description", "")), path=path)
+        try:
+            return cls(name=name, attacks=parsed, version=version, description=str(data.get("description", "")),
+                       path=path)
+        except AttackSpecError as exc:
+            raise AttackSpecError(f"spec {where}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -392,6 +503,20 @@ class SpecFile:
         }
 
 
+def _check_chains(name: str, attacks: tuple[AttackSpec, ...]) -> None:
+    """Entries of one chain must share what defines a chain's cells: norm, eps, images, seed, grads, alpha."""
+    chains: dict[str, AttackSpec] = {}
+    for a in attacks:
+        if a.chain is None:
+            continue
+        if a.transfer_from is not None:
+            raise AttackSpecError(f"chain {a.chain!r}: transfer attacks cannot be chained")
+        first = chains.setdefault(a.chain, a)
+        for f in ("norm", "eps", "n_examples", "seed", "eval_alpha"):
+            if getattr(a, f) != getattr(first, f):
+                raise AttackSpecError(f"chain {a.chain!r}: every entry needs the same {f} ({a.method} differs)")
+        if a.spec_method.uses_gradient and first.spec_method.uses_gradient and a.grad != first.grad:
+            raise AttackSpecError(f"chain {a.chain!r}: every gradient-based entry needs the same grad list")
 # --- spec files -------------------------------------------------------------------------------------------------
 
 

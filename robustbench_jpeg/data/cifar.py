@@ -23,6 +23,7 @@ import torch
 
 DATASETS = ("cifar100", "cifar100-mini")
 NUM_CLASSES = {"cifar100": 100, "cifar100-mini": 100}
+TEST_SIZES = {"cifar100": 10000, "cifar100-mini": 1000}
 
 MINI_DIR = Path(__file__).resolve().parent / "cifar100_mini"
 MINI_MANIFEST = "manifest.json"

@@ -3,9 +3,9 @@
 See docs/report.md for every output file and the formulas.
 """
 
+from ..stats import PairedDifference, mcnemar_exact_p, mean_std, paired_difference, paired_from_samples
 from .build import build_report
 from .load import ReportFileNotFoundError, ReportInputError, expand_inputs, load_runs
-from .stats import PairedDifference, mcnemar_exact_p, mean_std, paired_difference, paired_from_samples
 
 __all__ = [
     "build_report",

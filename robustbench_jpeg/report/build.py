@@ -9,10 +9,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso
+from ..attack.checks import run_checks
+from ..attack.store import pack_record
+from ..data import TEST_SIZES
+from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
 from .cells import build_cells, paired_differences
 from .conclude import adaptive_comparisons
 from .load import DATA_FORMAT, MANIFEST, ReportInputError, Run, load_runs
@@ -38,6 +40,8 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
         ReportInputError: missing results.csv or per-sample files, malformed results.csv, mixed datasets, ...
     """
     runs = load_runs(run_dirs)
+    for run in runs:
+        run.checks_now = recompute_checks(run)
     out = Path(out_dir)
     if (out / "results.csv").exists():
         raise ReportInputError(f"{out} holds a results.csv: refusing to write a report into a run folder")
@@ -71,6 +75,14 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     return write_documents(out, title, runs, groups, acc, dif, diffs, cells, adaptive)
 
 
+def recompute_checks(run: Run) -> list:
+    """The sanity checks of :mod:`robustbench_jpeg.attack.checks` over this run's rows and per-sample vectors (the
+    same function the sweep uses, so the report and checks.json cannot disagree on the same data)."""
+    quantizer = [arm for arm, card in run.cards.items() if card.get("jpeg")]
+    test_size = TEST_SIZES.get(run.dataset)
+    return run_checks(run.results, run.samples, run.diagnostics, run.cards or None, test_size, quantizer)
+
+
 def default_title(runs: list[Run]) -> str:
     models = sorted({run.model for run in runs})
     seeds = len({(run.model, run.seed) for run in runs}) // max(len(models), 1)
@@ -97,21 +109,20 @@ def write_data(runs: list[Run], out: Path) -> None:
     if target.exists() and not (target / MANIFEST).is_file():
         raise ReportInputError(f"{target} exists and is not a report data folder; choose another --out")
     tmp = Path(tempfile.mkdtemp(prefix=".data.", dir=out))
+    public_mode(tmp, directory=True)  # mkdtemp makes it private; a published report must stay readable
     try:
         frames = []
         for run in runs:
             dest = tmp / "runs" / run.name
             atomic_write_bytes(dest / "results.csv", run.raw_results)
             frames.append(pd.read_csv(io.BytesIO(run.raw_results), dtype={"cell_id": str}).assign(run=run.name))
-            for cell_id, vec in run.samples.items():
-                buf = io.BytesIO()
-                np.save(buf, vec.astype(bool), allow_pickle=False)
-                atomic_write_bytes(dest / "samples" / f"{cell_id}.npy", buf.getvalue())
+            atomic_write_bytes(dest / "samples.bin", b"".join(pack_record(c, v) for c, v in run.samples.items()))
             for arm, card in run.cards.items():
                 atomic_write_json(dest / arm / "card.json", card)
             for arm, history in run.histories.items():
                 atomic_write_bytes(dest / arm / "history.csv", history)
-            for name, obj in (("checks.json", run.checks), ("config.json", run.config)):
+            for name, obj in (("checks.json", run.checks), ("config.json", run.config),
+                              ("diagnostics.json", run.diagnostics)):
                 if obj is not None:
                     atomic_write_json(dest / name, obj)
             if run.commands is not None:

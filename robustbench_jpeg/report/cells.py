@@ -2,12 +2,16 @@
 
 A *cell* is one (run, arm, attack setting, eps) evaluation with its per-sample correctness vector. Labels:
 
-* ``FGSM``, ``PGD-10``, ``PGD-10, 5 restarts`` (+ ``, L2`` for L2 attacks) name the attack family;
+* ``FGSM``, ``PGD-10``, ``PGD-10, 5 restarts``, ``APGD-T-100``, ``Square-5000`` (+ ``, L2`` for L2 attacks) name
+  the attack (:func:`robustbench_jpeg.attack.plan.attack_name`); a chained cell (AutoAttack) is named by its chain,
+  ``APGD-CE-100 → APGD-T-100``, since its accuracy is cumulative;
 * a step rule / random start qualifier is added only when several occur for the same family;
-* ``(soft)``/``(bpda)`` is added when both gradient modes were run through the JPEG-DL quantizer;
-* ``transfer from baseline`` / ``transfer from JPEG-DL`` marks examples crafted on the other arm.
+* ``(soft)``, ``(bpda)``, ``(bpda-hard)``, ``(surrogate)`` is added when several gradient modes were run through
+  the JPEG-DL quantizer; ``transfer from baseline`` marks examples crafted on the other arm;
+* ``[eval alpha 1]`` marks cells scored with an evaluation-time alpha (the official script's protocol).
 
-Eps 0 is the clean accuracy (the arm's ``clean`` cell, on the same first-n images as the attack column).
+Eps 0 is the clean accuracy (the arm's ``clean`` cell, on the same first-n images as the attack column). The
+worst case comes from :func:`robustbench_jpeg.attack.worst_case.worst_cases`: every attack at eps' <= eps.
 """
 
 from __future__ import annotations
@@ -15,16 +19,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..attack.plan import attack_name
+from ..attack.worst_case import worst_cases
+from ..run_format import arm_display
+from ..stats import mean_std, paired_from_samples
 from .load import Run
-from .stats import mean_std, paired_from_samples
 
-ARM_DISPLAY = {"baseline": "baseline", "jpegdl": "JPEG-DL"}
 WORST = "worst case (all attacks)"
+WORST_PREFIX = "worst case"
 CLEAN = "clean"
 
 
 def arm_name(arm: str) -> str:
-    return ARM_DISPLAY.get(arm, arm)
+    return arm_display(arm)
+
+
+def worst_label(primary: bool, tier: int, eval_alpha: float | None = None) -> str:
+    label = WORST if primary else f"worst case (attacks on >= {tier} images)"
+    return label + (f" [eval alpha {eval_alpha:g}]" if eval_alpha is not None else "")
+
+
+def is_worst(label: str) -> bool:
+    return str(label).startswith(WORST_PREFIX)
 
 
 def eps_key(norm: str, eps: float) -> float:
@@ -32,11 +48,14 @@ def eps_key(norm: str, eps: float) -> float:
     return round(eps * 255.0, 4) if norm == "linf" else round(eps, 6)
 
 
-def _family(row) -> str:
-    name = {"fgsm": "FGSM", "pgd": f"PGD-{row.steps}"}.get(row.attack, f"{row.attack.upper()}-{row.steps}")
-    if row.restarts > 1:
-        name += f", {row.restarts} restarts"
-    return name + (", L2" if row.norm == "l2" else "")
+def _family(row, names: dict[str, str]) -> str:
+    own = attack_name(row.attack, row.norm, int(row.steps), int(row.restarts))
+    after = str(row.after) if isinstance(row.after, str) else ""
+    return f"{names[after]} → {own.removesuffix(', L2')}" if after and after in names else own
+
+
+def _alpha_suffix(value) -> str:
+    return f" [eval alpha {float(value):g}]" if pd.notna(value) else ""
 
 
 def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -45,10 +64,18 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
     src = rows["source_arm"].astype(str)
     rows["source_arm"] = src.where(~src.isin(["", "nan", "None"]), rows["arm"].astype(str))
     rows["transfer"] = rows["source_arm"] != rows["arm"]
-    # gradients through a quantizer exist only when the examples were crafted on the JPEG-DL arm
-    rows["grad"] = np.where(rows["source_arm"] == "jpegdl", rows["grad"].astype(str), "none")
+    rows["after"] = rows["after"].fillna("").astype(str) if "after" in rows else ""
+    rows["eval_alpha"] = rows["eval_alpha"].astype(float) if "eval_alpha" in rows else np.nan
+    # gradients through a quantizer exist only when the examples were crafted on an arm with one
+    rows["grad"] = rows["grad"].astype(str).where(~rows["grad"].isin(["", "nan"]), "none")
     is_attack = rows["attack"] != CLEAN
-    rows["family"] = [_family(r) if a else CLEAN for r, a in zip(rows.itertuples(), is_attack, strict=True)]
+    names: dict[str, str] = {}
+    families = []
+    for r in rows.itertuples():  # chain members follow their predecessor in results.csv order
+        fam = _family(r, names) if r.attack != CLEAN else CLEAN
+        names[str(r.cell_id)] = fam
+        families.append(fam)
+    rows["family"] = families
     attacks = rows[is_attack]
     rule_varies = attacks.groupby(["model", "family"])["step_rule"].nunique() > 1
     start_varies = attacks.groupby(["model", "family"])["random_start"].nunique() > 1
@@ -59,22 +86,27 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
             pair += f", step {r.step_rule}"
         if r.attack != CLEAN and start_varies.get((r.model, r.family), False) and not _truthy(r.random_start):
             pair += ", no random start"
-        pairs.append(pair)
+        pairs.append(pair + _alpha_suffix(r.eval_alpha))
     rows["pair"] = pairs
-    crafted_on_jpeg = is_attack & (rows["source_arm"] == "jpegdl")
-    n_grads = rows[crafted_on_jpeg].groupby(["model", "pair"])["grad"].nunique()
+    crafted_on_quantizer = is_attack & (rows["grad"] != "none")
+    n_grads = rows[crafted_on_quantizer].groupby(["model", "pair"])["grad"].nunique()
     labels = []
-    for r, on_jpeg in zip(rows.itertuples(), crafted_on_jpeg, strict=True):
+    for r, on_q in zip(rows.itertuples(), crafted_on_quantizer, strict=True):
         label = r.pair
-        if on_jpeg and n_grads.get((r.model, r.pair), 0) > 1:
-            label += f" ({r.grad})"
+        if on_q and (n_grads.get((r.model, r.pair), 0) > 1 or r.grad != "soft"):
+            label = label.replace(_alpha_suffix(r.eval_alpha), "") + f" ({r.grad})" + _alpha_suffix(r.eval_alpha)
         if r.transfer:
             label += f" transfer from {arm_name(r.source_arm)}"
         labels.append(label)
     rows["label"] = labels
     rows["eps_key"] = [0.0 if r.attack == CLEAN else eps_key(r.norm, r.eps) for r in rows.itertuples()]
+    return rows
+
+
+def display_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The cells shown as columns: one per setting and attack seed (the largest n of a setting run at two sizes;
+    every size still enters the worst case). Settings run with several attack seeds are labelled by seed."""
     key = ["run", "arm", "norm", "label", "eps_key"]
-    # the same setting and seed run on different numbers of images (two specs): keep the largest n only
     rows = rows.sort_values("n", ascending=False, kind="stable")
     rows = rows[~rows.duplicated([*key, "attack_seed"], keep="first")].sort_index()
     dup = rows.duplicated(key, keep=False)
@@ -94,7 +126,8 @@ def _truthy(value) -> bool:
 def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """All cells (attack, synthesised eps-0 clean, worst case) with an index ``sid`` into the returned vectors."""
     frames = [run.results.assign(run=run.name) for run in runs]
-    rows = label_rows(pd.concat(frames, ignore_index=True))
+    labelled = label_rows(pd.concat(frames, ignore_index=True))
+    rows = display_rows(labelled)
     vectors: list[np.ndarray] = []
     records: list[dict] = []
     by_run = {run.name: run for run in runs}
@@ -109,45 +142,49 @@ def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
         if r.attack != CLEAN:
             add({k: getattr(r, k) for k in meta}, by_run[r.run].samples[r.cell_id], norm=r.norm, eps_key=r.eps_key,
                 eps=r.eps, label=r.label, pair=r.pair, family=r.family, grad=r.grad, transfer=bool(r.transfer),
-                kind="attack")
+                eval_alpha=r.eval_alpha, kind="attack")
     attack_cells = pd.DataFrame(records)
     clean_rows = rows[rows["attack"] == CLEAN].sort_values("n")
+    clean_rows = clean_rows[clean_rows["eval_alpha"].isna()]
     clean = {(r.run, r.arm): by_run[r.run].samples[r.cell_id] for r in clean_rows.itertuples()}
     clean_meta = {(r.run, r.arm): {k: getattr(r, k) for k in meta} for r in clean_rows.itertuples()}
+    alpha_clean = {(r.run, r.arm, float(r.eval_alpha)): by_run[r.run].samples[r.cell_id]
+                   for r in rows[(rows["attack"] == CLEAN) & rows["eval_alpha"].notna()].sort_values("n").itertuples()}
+
+    def clean_of(run: str, arm: str, alpha) -> np.ndarray | None:
+        return clean.get((run, arm)) if pd.isna(alpha) else alpha_clean.get((run, arm, float(alpha)))
+
     # eps 0 of every attack column = the clean cell on the same first-n images
     if not attack_cells.empty:
-        for (run, arm, norm, label), grp in attack_cells.groupby(["run", "arm", "norm", "label"], sort=False):
-            if (run, arm) in clean and not (grp["eps_key"] == 0).any():
-                first = grp.iloc[0]
-                vec = clean[(run, arm)][: int(grp["n"].max())]
-                add(clean_meta[(run, arm)], vec, norm=norm, eps_key=0.0, eps=0.0, label=label, pair=first["pair"],
-                    family=first["family"], grad=first["grad"], transfer=bool(first["transfer"]), kind="clean")
+        groups = attack_cells.groupby(["run", "arm", "norm", "label"], sort=False)
+        for (run, arm, norm, label), grp in groups:
+            first = grp.iloc[0]
+            vec = clean_of(run, arm, first["eval_alpha"])
+            if vec is not None and not (grp["eps_key"] == 0).any():
+                add(clean_meta[(run, arm)], vec[: int(grp["n"].max())], norm=norm, eps_key=0.0, eps=0.0, label=label,
+                    pair=first["pair"], family=first["family"], grad=first["grad"], transfer=bool(first["transfer"]),
+                    eval_alpha=first["eval_alpha"], kind="clean")
     norms = sorted(set(attack_cells["norm"])) if not attack_cells.empty else ["linf"]
     for (run, arm), vec in clean.items():  # a "clean" column only when no attack was run for that arm
         if attack_cells.empty or attack_cells[(attack_cells["run"] == run) & (attack_cells["arm"] == arm)].empty:
             for norm in norms:
                 add(clean_meta[(run, arm)], vec, norm=norm, eps_key=0.0, eps=0.0, label=CLEAN, pair=CLEAN,
-                    family=CLEAN, grad="none", transfer=False, kind="clean")
-    _add_worst_case(records, vectors, attack_cells, clean, clean_meta, add)
-    cells = pd.DataFrame(records)
-    return cells, vectors
-
-
-def _add_worst_case(records, vectors, attack_cells, clean, clean_meta, add) -> None:
-    """Per (run, arm, norm, eps): correct only if correct under every attack at that eps, on the common first-n."""
-    if attack_cells.empty:
-        return
-    for (run, arm, norm), grp in attack_cells.groupby(["run", "arm", "norm"], sort=False):
-        base = {k: grp.iloc[0][k] for k in ("run", "model", "dataset", "train_seed", "arm")}
-        common = dict(norm=norm, label=WORST, pair=WORST, family=WORST, grad="none", transfer=False)
-        if (run, arm) in clean:
-            add(clean_meta[(run, arm)], clean[(run, arm)][: int(grp["n"].max())], eps_key=0.0, eps=0.0,
-                kind="worst", components=CLEAN, **common)
-        for key, at_eps in grp.groupby("eps_key"):
-            m = int(at_eps["n"].min())
-            vec = np.logical_and.reduce([vectors[s][:m] for s in at_eps["sid"]])
-            add(base, vec, eps_key=key, eps=float(at_eps["eps"].iloc[0]), kind="worst",
-                components="; ".join(sorted(at_eps["label"])), **common)
+                    family=CLEAN, grad="none", transfer=False, eval_alpha=np.nan, kind="clean")
+    for run in runs:  # the worst case uses every attack row, every n
+        mine = labelled[(labelled["run"] == run.name) & (labelled["attack"] != CLEAN)]
+        meta_of = {r.arm: {k: getattr(r, k) for k in meta} for r in mine.itertuples()}
+        for w in worst_cases(mine, run.samples, label=lambda r: f"{r.label} at {r.eps_key:g}"):
+            label = worst_label(w.primary, w.tier, w.eval_alpha)
+            common = dict(norm=w.norm, label=label, pair=label, family=label, grad="none", transfer=False,
+                          eval_alpha=np.nan if w.eval_alpha is None else w.eval_alpha, kind="worst",
+                          tier=w.tier, primary=w.primary)
+            base = clean_of(run.name, w.arm, w.eval_alpha)
+            if base is not None and not any(rec.get("label") == label and rec.get("run") == run.name and
+                                            rec.get("arm") == w.arm and rec["eps_key"] == 0 for rec in records):
+                add(meta_of[w.arm], base[: w.tier], eps_key=0.0, eps=0.0, components=CLEAN, **common)
+            add(meta_of[w.arm], w.vector, eps_key=eps_key(w.norm, w.eps), eps=w.eps,
+                components="; ".join(w.components), **common)
+    return pd.DataFrame(records), vectors
 
 
 def paired_differences(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.DataFrame:
@@ -160,6 +197,8 @@ def paired_differences(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.Dat
     out = []
     whitebox = cells[~cells["transfer"]]
     jp, bl = whitebox[whitebox["arm"] == "jpegdl"], whitebox[whitebox["arm"] == "baseline"]
+    if jp.empty or bl.empty:
+        return pd.DataFrame(out)
     partners = {(r.run, r.norm, r.pair, r.eps_key): r for r in bl.itertuples()}
     for r in jp.itertuples():
         partner = partners.get((r.run, r.norm, r.pair, r.eps_key))

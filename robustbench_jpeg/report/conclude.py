@@ -12,19 +12,23 @@ import math
 import numpy as np
 import pandas as pd
 
-from .cells import CLEAN, WORST
+from ..attack.checks import ALPHA, compare
+from ..attack.verdict import assess_masking
+from ..stats import mean_std, paired_from_samples
+from .cells import CLEAN, WORST, is_worst
 from .load import Run
-from .stats import mean_std, paired_from_samples
 from .tables import eps_header, eps_text, label_order
 
-ALPHA = 0.05
+ADAPTIVE = ("bpda", "bpda-hard", "surrogate")
 
 
 def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.DataFrame:
-    """JPEG-DL under BPDA or transfer examples vs the soft white-box attack of the same setting, same images.
+    """JPEG-DL under adaptive examples (BPDA, surrogate, transfer) vs the soft white-box attack of the same setting,
+    same images.
 
     ``diff`` = accuracy under the adaptive attack minus accuracy under the soft white-box attack; ``stronger`` when
-    the adaptive attack is lower with exact McNemar p < 0.05 (a classic sign of gradient masking).
+    the adaptive attack is lower beyond the checks' tolerance with exact McNemar p < 0.05 (the same rule as the
+    ``adaptive_not_stronger`` check, :func:`robustbench_jpeg.attack.checks.compare`).
     """
     jp = cells[(cells["arm"] == "jpegdl") & (cells["kind"] == "attack") & (cells["eps_key"] > 0)]
     soft = jp[~jp["transfer"] & jp["grad"].isin(["soft", "none"])]
@@ -32,16 +36,17 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.D
     for r in soft.itertuples():
         refs.setdefault((r.run, r.norm, r.pair, r.eps_key), r)
     out = []
-    for r in jp[jp["transfer"] | (jp["grad"] == "bpda")].itertuples():
+    for r in jp[jp["transfer"] | jp["grad"].isin(ADAPTIVE)].itertuples():
         ref = refs.get((r.run, r.norm, r.pair, r.eps_key))
         if ref is None:
             continue
         m = min(r.n, ref.n)
         stat = paired_from_samples(vectors[r.sid][:m], vectors[ref.sid][:m])
+        rule = compare(vectors[ref.sid], vectors[r.sid], ref.label, r.label)
         out.append({"run": r.run, "model": r.model, "train_seed": r.train_seed, "norm": r.norm, "eps_key": r.eps_key,
                     "adaptive": r.label, "reference": ref.label, "acc_reference": float(vectors[ref.sid][:m].mean()),
                     "acc_adaptive": float(vectors[r.sid][:m].mean()), **stat.as_dict(),
-                    "stronger": bool(stat.diff < 0 and stat.p_mcnemar < ALPHA)})
+                    "stronger": rule.significant})
     return pd.DataFrame(out)
 
 
@@ -131,47 +136,41 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
                        f"{100 * clean['acc_baseline'].mean():.2f}%, JPEG-DL {100 * clean['acc_jpegdl'].mean():.2f}%"
                        f"{' (means over seeds)' if k > 1 else ''}; {_diff_text(r)}: {verdict}.")
     attacked = d[d["eps_key"] > 0] if not d.empty else d
-    for label in sorted(set(attacked["label"]) - {WORST}, key=label_order) if not attacked.empty else []:
+    for label in sorted({lb for lb in attacked["label"] if not is_worst(lb)}, key=label_order) \
+            if not attacked.empty else []:
         bullets.append(f"{label} (white-box): " + _summarise(attacked[attacked["label"] == label], unit) + ".")
     worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked
     if not worst.empty:
         bullets.append("Worst case over all attacks run at each eps: " + _summarise(worst, unit) + ".")
 
     jp = c[(c["arm"] == "jpegdl") & (c["kind"] == "attack")]
-    has_adaptive = bool((jp["grad"] == "bpda").any() or jp["transfer"].any())
+    has_adaptive = bool(jp["grad"].isin(ADAPTIVE).any() or jp["transfer"].any())
     a = adaptive[(adaptive["model"] == model) & (adaptive["norm"] == norm)] if not adaptive.empty else adaptive
     stronger = a[a["stronger"]] if not a.empty else a
-    if jp.empty:
-        pass
-    elif not has_adaptive:
-        bullets.append("No BPDA or transfer attack was run against JPEG-DL: its white-box numbers use gradients "
-                       "through the soft quantizer only and have not been checked for gradient masking.")
-    elif not stronger.empty:
+    if not jp.empty and not stronger.empty:
         worst_gap = -100 * stronger["diff"].min()
         bullets.append(f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
                        f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
                        f"{_eps_list(sorted(set(stronger['eps_key'])))}"
                        f"{unit}, by up to {worst_gap:.2f} points (exact McNemar p < {ALPHA}).")
-    else:
-        bullets.append("BPDA/transfer attacks were not significantly stronger than the soft white-box attack on "
-                       "JPEG-DL at any eps (exact McNemar p < 0.05 criterion).")
     model_runs = [run for run in runs if run.model == model]
-    missing = [run.name for run in model_runs if run.checks is None]
-    failed = [(run.name, ch) for run in model_runs for ch in (run.checks or {}).get("checks", [])
-              if str(ch.get("status", "")).lower() == "fail"]
-    if missing:
-        bullets.append(f"checks.json is missing for run(s) {', '.join(missing)}: the sanity checks were not run or "
-                       "not saved, so gradient masking has not been ruled out by them.")
+    assessments = [assess_masking(run.checks_now, "jpegdl") for run in model_runs if run.checks_now is not None]
+    masked = [m for m in assessments if m.status == "masked"]
+    unchecked = not assessments or all(m.status == "unchecked" for m in assessments)
+    failed = sorted({f"{ch.name} ({ch.arm})" for run in model_runs for ch in (run.checks_now or [])
+                     if ch.status == "fail"})
     if failed:
-        names = sorted({f"{ch.get('name')} ({ch.get('arm')})" for _, ch in failed})
-        bullets.append(f"Failed sanity checks: {', '.join(names)}.")
-
-    masking = bool(failed) or not stronger.empty
+        bullets.append(f"Failed sanity checks (recomputed from the per-sample data): {', '.join(failed)}.")
+    if not jp.empty and unchecked:
+        bullets.append("No adaptive (BPDA, surrogate, transfer) or gradient-free attack was run against JPEG-DL: its "
+                       "white-box numbers use gradients through the soft quantizer only and have not been checked "
+                       "for gradient masking.")
+    elif not jp.empty and not masked:
+        bullets.append("Adaptive or gradient-free attacks were run against JPEG-DL and no sign of gradient masking "
+                       "failed (see the sanity checks).")
     parts = []
-    if masking:
-        why = " and ".join(w for w, flag in (("sanity checks failed", bool(failed)),
-                                             ("adaptive attacks beat the soft white-box attack", not stronger.empty))
-                           if flag)
+    if masked:
+        why = "; ".join(sorted({m.reason for m in masked}))
         parts.append("The white-box soft-quantizer numbers for JPEG-DL are likely inflated by gradient masking "
                      f"({why}); the adaptive / worst-case numbers are the ones to trust.")
     if not worst.empty:
@@ -179,9 +178,9 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
         up = [e for e, v in dirs.items() if v > 0]
         down = [e for e, v in dirs.items() if v < 0]
         # a worst case is adaptive only at eps where a BPDA or transfer attack was run against JPEG-DL
-        adaptive_eps = set(jp.loc[(jp["grad"] == "bpda") | jp["transfer"], "eps_key"]) if not jp.empty else set()
+        adaptive_eps = set(jp.loc[jp["grad"].isin(ADAPTIVE) | jp["transfer"], "eps_key"]) if not jp.empty else set()
         checked = [e for e in up if e in adaptive_eps]
-        unchecked = [e for e in up if e not in adaptive_eps]
+        soft_only = [e for e in up if e not in adaptive_eps]
         gains = {e: 100 * float(r["mean"] if "mean" in r else r["diff"]) for e, (_, r) in
                  zip(worst["eps_key"], worst.iterrows(), strict=True)}
         if up:
@@ -190,16 +189,16 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
                 text = (f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
                         f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
                         f"{unit} (by {_range_text([gains[e] for e in checked])} points).")
-            if unchecked:
-                text += (f" At eps {_eps_list(unchecked)}{unit} the worst case holds only soft-gradient attacks "
-                         "(no BPDA or transfer attack was run there), so the gain shown there is not checked for "
+            if soft_only:
+                text += (f" At eps {_eps_list(soft_only)}{unit} the worst case holds only soft-gradient attacks "
+                         "(no adaptive attack was run there), so the gain shown there is not checked for "
                          "gradient masking" + (" and should be read in the light of the masking found above." if
-                                               masking else "."))
+                                               masked else "."))
             text += f" It falls below the baseline at eps {_eps_list(down)}{unit}." if down else ""
             text += " This worst case covers only the attacks listed; stronger attacks could lower either arm."
-            if not has_adaptive or missing:
-                text += (" Because gradient masking has not been ruled out (no adaptive attack or no checks), this "
-                         "gain is not yet evidence of robustness.")
+            if not has_adaptive or unchecked:
+                text += (" Because gradient masking has not been ruled out (no adaptive attack), this gain is not yet "
+                         "evidence of robustness.")
             text = text.strip()
         elif down:
             text = (f"Under the worst case over the attacks run, JPEG-DL is less robust than the baseline beyond the "

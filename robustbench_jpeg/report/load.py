@@ -2,23 +2,32 @@
 
 Accepted inputs for each path:
 
-* a run folder: ``RUN/results.csv``, ``RUN/samples/<cell_id>.npy``, ``RUN/{baseline,jpegdl}/card.json``,
-  ``RUN/checks.json``, ``RUN/commands.txt``, ``RUN/config.json``;
+* a run folder: ``RUN/results.csv``, the per-sample records (``RUN/samples.bin``, or ``RUN/samples/<cell_id>.npy``
+  of row format 1), ``RUN/<arm>/card.json``, ``RUN/checks.json``, ``RUN/diagnostics.json``, ``RUN/commands.txt``,
+  ``RUN/config.json``;
 * a report's data folder ``REPORT/data`` (it holds ``manifest.json`` and ``runs/<name>/`` run folders), or the
   report folder itself. Each ``runs/<name>`` is expanded into one run.
+
+Rows of row format 1 (written before 0.2) are read with their meaning then: their ``bpda`` was the hard-rounding
+BPDA, now called ``bpda-hard``. A run whose rows mix row formats, or whose rows of one arm come from different
+checkpoints (fingerprints), is refused: its numbers would describe different models.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ARMS = ("baseline", "jpegdl")
-MANIFEST = "manifest.json"
+from ..attack.store import RunStore, StoreWarning, read_results
+from ..run_format import ARMS, MANIFEST_NAME, RunFormatError, safe_name
+
+MANIFEST = MANIFEST_NAME
 DATA_FORMAT = "robustbench_jpeg report data"
 
 REQUIRED_COLUMNS = (
@@ -51,6 +60,12 @@ class Run:
     histories: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     raw_results: bytes = b""
+    diagnostics: dict | None = None
+    checks_now: list | None = None  # the checks recomputed from this run's data (see build_report)
+
+    @property
+    def row_format(self) -> int:
+        return int(self.results["row_format"].iloc[0])
 
     @property
     def model(self) -> str:
@@ -75,8 +90,15 @@ def expand_inputs(paths) -> list[tuple[str, Path]]:
         data = path if (path / MANIFEST).is_file() else path / "data" if (path / "data" / MANIFEST).is_file() else None
         if data is not None:
             manifest = _read_json(data / MANIFEST)
-            names = manifest.get("runs") or sorted(p.name for p in (data / "runs").iterdir() if p.is_dir())
-            found.extend((name, data / "runs" / name) for name in names)
+            names = manifest.get("runs") if isinstance(manifest, dict) else None
+            if names is None:
+                names = sorted(p.name for p in (data / "runs").iterdir() if p.is_dir())
+            for name in names:
+                try:
+                    safe_name(name, f"run name in {data / MANIFEST}")
+                except RunFormatError as exc:
+                    raise ReportInputError(str(exc)) from None
+                found.append((name, data / "runs" / name))
         elif (path / "results.csv").is_file():
             found.append((path.resolve().name, path))
         else:
@@ -105,6 +127,7 @@ def load_runs(paths) -> list[Run]:
 def load_run(name: str, path: Path) -> Run:
     results = _read_results(name, path / "results.csv")
     run = Run(name=name, path=path, results=results, samples={}, raw_results=(path / "results.csv").read_bytes())
+    _check_consistent(run)
     run.samples = _read_samples(run)
     for arm in ARMS:
         card_path = path / arm / "card.json"
@@ -121,6 +144,8 @@ def load_run(name: str, path: Path) -> Run:
         run.commands = [line for line in (path / "commands.txt").read_text(encoding="utf-8").splitlines() if line]
     if (path / "config.json").is_file():
         run.config = _read_json(path / "config.json")
+    if (path / "diagnostics.json").is_file():
+        run.diagnostics = _read_json(path / "diagnostics.json")
     if results["model"].nunique() != 1 or results["train_seed"].nunique() != 1:
         raise ReportInputError(
             f"run {name}: results.csv mixes models {sorted(results['model'].unique())} or train seeds "
@@ -140,9 +165,18 @@ def _read_results(name: str, path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise ReportFileNotFoundError(f"run {name}: {path} does not exist")
     try:
-        df = pd.read_csv(path, dtype={"cell_id": str})
+        header = pd.read_csv(path, nrows=0).columns
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ReportInputError(f"run {name}: {path} is not a readable CSV ({err})") from err
+    missing = [col for col in REQUIRED_COLUMNS if col not in header]
+    if missing:
+        raise ReportInputError(f"run {name}: {path} lacks required columns: {', '.join(missing)}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", StoreWarning)
+            df = read_results(path.parent)
+    except (RunFormatError, StoreWarning) as err:
+        raise ReportInputError(f"run {name}: {err}") from None
     missing = [col for col in REQUIRED_COLUMNS if col not in df.columns]
     if missing:
         raise ReportInputError(f"run {name}: {path} lacks required columns: {', '.join(missing)}")
@@ -157,30 +191,54 @@ def _read_results(name: str, path: Path) -> pd.DataFrame:
         raise ReportInputError(f"run {name}: {path} row {row + 2} has empty required fields: {', '.join(empty)}")
     df["norm"] = df["norm"].astype(str).str.lower()
     df["attack"] = df["attack"].astype(str).str.lower()
+    bad_ids = [c for c in df["cell_id"].astype(str) if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", c)]
+    if bad_ids:
+        raise ReportInputError(f"run {name}: {path} holds cell ids that are not plain names, e.g. {bad_ids[0]!r}")
+    legacy = df["row_format"] < 2
+    df.loc[legacy & (df["grad"] == "bpda"), "grad"] = "bpda-hard"  # format 1: bpda was the hard-rounding forward
     for col in ("n", "n_correct", "steps", "restarts", "train_seed"):
         df[col] = df[col].astype(int)
     df["eps"] = df["eps"].astype(float)
     return df.reset_index(drop=True)
 
 
+def _check_consistent(run: Run) -> None:
+    """One row format per run and, in format 2, one checkpoint fingerprint per arm."""
+    df = run.results
+    formats = sorted(set(df["row_format"]))
+    if len(formats) > 1:
+        raise ReportInputError(
+            f"run {run.name}: results.csv mixes row formats {formats} (rows from different versions of the toolkit "
+            "mean different things); rerun the attacks with this version, which sets the old rows aside"
+        )
+    if formats[0] >= 2:
+        for arm, fps in df.groupby("arm")["fingerprint"]:
+            if fps.nunique() > 1:
+                specs = sorted(set(df.loc[df["arm"] == arm, "spec"].astype(str)))
+                raise ReportInputError(
+                    f"run {run.name}: the rows of arm {arm} come from {fps.nunique()} different checkpoints "
+                    f"(fingerprints {', '.join(sorted(fps.unique()))}; specs {', '.join(specs)}); rerun "
+                    "`jpeg-robust attack` on the run folder: it sets stale rows aside and recomputes them"
+                )
+
+
 def _read_samples(run: Run) -> dict[str, np.ndarray]:
     missing, out = [], {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StoreWarning)
+        stored = RunStore(run.path).samples()
+    for w in caught:
+        run.warnings.append(f"run {run.name}: {w.message}")
     for row in run.results.itertuples(index=False):
-        file = run.path / "samples" / f"{row.cell_id}.npy"
-        if not file.is_file():
-            missing.append(f"samples/{row.cell_id}.npy ({row.arm} {row.attack} eps={row.eps:g})")
+        arr = stored.get(row.cell_id)
+        if arr is None:
+            where = "samples/" + f"{row.cell_id}.npy" if row.row_format < 2 else f"samples.bin record {row.cell_id}"
+            missing.append(f"{where} ({row.arm} {row.attack} eps={row.eps:g})")
             continue
-        try:
-            arr = np.load(file, allow_pickle=False)
-        except (ValueError, OSError) as err:
-            raise ReportInputError(f"run {run.name}: {file} is not a readable .npy file ({err})") from err
-        if arr.dtype != bool and not (np.issubdtype(arr.dtype, np.integer) and np.isin(arr, (0, 1)).all()):
-            raise ReportInputError(f"run {run.name}: {file} holds {arr.dtype}, expected a bool array")
-        arr = arr.astype(bool).ravel()
         if arr.size != row.n or int(arr.sum()) != row.n_correct:
             raise ReportInputError(
-                f"run {run.name}: {file} has {arr.size} samples with {int(arr.sum())} correct, but results.csv "
-                f"says n={row.n}, n_correct={row.n_correct}"
+                f"run {run.name}: the per-sample record of cell {row.cell_id} has {arr.size} samples with "
+                f"{int(arr.sum())} correct, but results.csv says n={row.n}, n_correct={row.n_correct}"
             )
         out[row.cell_id] = arr
     if missing:

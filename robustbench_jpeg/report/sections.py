@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..attack.verdict import assess_masking
+from ..attack.verdict import verdict as checks_verdict
 from ..provenance import atomic_write_text, git_sha, now_iso
 from .cells import arm_name
 from .conclude import adaptive_table, conclusion
@@ -178,15 +180,21 @@ def _provenance(runs: list[Run]) -> list[str]:
 
 def _checks(doc: Doc, runs: list[Run], adaptive: pd.DataFrame, groups) -> None:
     doc.h(2, "Sanity checks")
+    doc.p("Recomputed by this report from the per-sample data with the same functions `jpeg-robust attack` uses "
+          "(docs/attacks.md explains each check); the gradient statistics come from the run's diagnostics.json.")
     for run in runs:
-        if run.checks is None:
-            doc.p(f"Run `{run.name}`: **checks.json is missing** - the sanity checks were not run or not saved.")
-            continue
-        doc.p(f"Run `{run.name}`: verdict: {run.checks.get('verdict', '(none given)')}")
-        checks = run.checks.get("checks", [])
+        checks = run.checks_now or []
+        doc.p(f"Run `{run.name}`: verdict: {checks_verdict(checks)}")
+        for arm in sorted({c.arm for c in checks}):
+            masking = assess_masking(checks, arm)
+            if run.cards.get(arm, {}).get("jpeg"):
+                doc.p(f"Masking of the white-box numbers of `{arm}`: **{masking.status}** ({masking.reason}).")
         if checks:
-            doc.table(pd.DataFrame([{k: str(ch.get(k, "")) for k in ("name", "arm", "status", "detail", "meaning")}
-                                    for ch in checks]))
+            doc.table(pd.DataFrame([{"name": c.name, "arm": c.arm, "status": c.status, "detail": c.detail}
+                                    for c in checks]))
+        stored = (run.checks or {}).get("verdict")
+        if stored and stored != checks_verdict(checks):
+            doc.p(f"(checks.json, written when the run was attacked, says: {stored})")
     doc.h(3, "Adaptive attacks vs the soft white-box attack on JPEG-DL (computed by this report)")
     shown = False
     for model, norm in groups:

@@ -1,168 +1,224 @@
-"""Each sanity check fires on a constructed case that should trip it and stays quiet on a sound one."""
+"""Each sanity check fires on a hand-made per-sample table that should trip it and stays quiet on a sound one.
+
+Cells are given as per-image robustness vectors; checks compare them on their common first images, across n,
+steps and seeds (the earlier checks compared only cells of equal n and skipped everything else, then said OK).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from robustbench_jpeg.attack.checks import (
     check_adaptive_not_stronger,
-    check_clean_matches_card,
     check_large_eps_near_zero,
     check_monotone_in_eps,
     check_more_iterations_not_weaker,
     check_pgd_not_weaker_than_fgsm,
+    check_square_not_stronger,
     check_zero_input_gradients,
+    compare,
+    attack_cells,
     run_checks,
     tolerance,
-    verdict,
-    zero_gradient_fraction,
 )
+from robustbench_jpeg.attack.diagnostics import gradient_statistics
+from robustbench_jpeg.attack.verdict import assess_masking, verdict, verdict_status
+from robustbench_jpeg.jpeg import JpegConfig
 from robustbench_jpeg.models import create_model
 
 
-def row(arm="jpegdl", attack="pgd", eps=4, acc=0.3, steps=None, restarts=1, grad=None, source=None, norm="linf",
-        n=1000, rule=None, random_start=None, seed=0):
-    steps = steps if steps is not None else (1 if attack == "fgsm" else 20)
-    return {
-        "arm": arm, "attack": attack, "norm": norm, "eps": eps / 255 if norm == "linf" else eps,
-        "steps": steps, "step_size": 0.01, "step_rule": rule or ("eps" if attack == "fgsm" else "2.5*eps/steps"),
-        "restarts": restarts, "random_start": attack == "pgd" if random_start is None else random_start,
-        "grad": grad or ("soft" if arm == "jpegdl" else "none"), "source_arm": source or arm, "attack_seed": seed,
-        "n": n, "clean_acc": 0.7, "robust_acc": acc,
-    }
+def vec(robust: int, n: int, offset: int = 0) -> np.ndarray:
+    """n images, ``robust`` of them robust, starting at ``offset`` (cyclically)."""
+    out = np.zeros(n, dtype=bool)
+    out[(np.arange(robust) + offset) % n] = True
+    return out
 
 
-def frame(*rows):
-    return pd.DataFrame(list(rows))
+class Table:
+    """A results table and its per-sample vectors, built cell by cell."""
 
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.samples: dict[str, np.ndarray] = {}
 
-def status(checks, arm):
-    return {c.arm: c.status for c in checks}[arm]
+    def add(self, v: np.ndarray, arm="jpegdl", attack="pgd", eps=4, steps=None, restarts=1, grad=None, source=None,
+            norm="linf", rule=None, seed=0, after="", clean: int | None = None) -> str:
+        cell_id = f"c{len(self.rows):03d}"
+        steps = steps if steps is not None else {"fgsm": 1, "square": 5000}.get(attack, 20)
+        self.rows.append({
+            "arm": arm, "attack": attack, "norm": norm, "eps": eps / 255 if norm == "linf" else eps, "steps": steps,
+            "step_size": 0.01, "step_rule": rule or ("eps" if attack == "fgsm" else "2.5*eps/steps"),
+            "restarts": restarts, "random_start": attack != "fgsm",
+            "grad": grad or ("soft" if arm == "jpegdl" and attack != "square" else "none"),
+            "source_arm": source or arm, "attack_seed": seed, "n": v.size, "params": "", "eval_alpha": np.nan,
+            "after": after, "n_correct": int(v.sum()), "n_clean_correct": clean if clean is not None else v.size,
+            "robust_acc": float(v.mean()), "clean_acc": 1.0, "cell_id": cell_id,
+        })
+        self.samples[cell_id] = v
+        return cell_id
+
+    @property
+    def cells(self) -> pd.DataFrame:
+        return attack_cells(pd.DataFrame(self.rows))
 
 
 def test_tolerance_is_one_sample_or_half_a_point():
     assert tolerance(10000) == 0.005 and tolerance(64) == pytest.approx(1 / 64)
 
 
-def test_monotone_in_eps():
-    good = frame(row(eps=1, acc=0.5), row(eps=2, acc=0.4), row(eps=4, acc=0.402), row(eps=8, acc=0.1))
-    assert status(check_monotone_in_eps(good), "jpegdl") == "pass"  # +0.2 points is within tolerance
-    bad = frame(row(eps=1, acc=0.5), row(eps=2, acc=0.4), row(eps=4, acc=0.45), row(eps=8, acc=0.1))
-    checks = check_monotone_in_eps(bad)
-    assert status(checks, "jpegdl") == "fail" and "4/255" in checks[0].detail
-    # different attack configurations are separate curves
-    mixed = frame(row(eps=1, acc=0.2, steps=100), row(eps=2, acc=0.4, steps=5))
-    assert status(check_monotone_in_eps(mixed), "jpegdl") == "skip"
+def test_compare_counts_discordant_images_on_common_first_images():
+    strong, weak = vec(2, 10), vec(6, 20)  # common first 10 images: strong robust 0-1, weak robust 0-5
+    c = compare(strong, weak, "S", "W")
+    assert (c.m, c.b, c.c) == (10, 0, 4) and not c.violated
+    c = compare(vec(60, 100), vec(20, 100), "S", "W")
+    assert (c.b, c.c) == (40, 0) and c.violated and c.significant and c.p < 1e-9
 
 
-def test_pgd_not_weaker_than_fgsm():
-    good = frame(row(attack="fgsm", acc=0.3), row(attack="pgd", acc=0.2))
-    assert status(check_pgd_not_weaker_than_fgsm(good), "jpegdl") == "pass"
-    bad = frame(row(attack="fgsm", acc=0.3), row(attack="pgd", acc=0.4))
-    assert status(check_pgd_not_weaker_than_fgsm(bad), "jpegdl") == "fail"
-    other_eps = frame(row(attack="fgsm", eps=2, acc=0.3), row(attack="pgd", eps=4, acc=0.4))
-    assert status(check_pgd_not_weaker_than_fgsm(other_eps), "jpegdl") == "skip"
+def test_monotone_in_eps_compares_across_n():
+    t = Table()
+    t.add(vec(50, 100), eps=1)
+    t.add(vec(40, 200), eps=2)  # another n: the earlier check skipped this pair
+    t.add(vec(10, 100), eps=8)
+    assert check_monotone_in_eps(t.cells, t.samples, "jpegdl").status == "pass"
+    t.add(vec(90, 200), eps=4)  # 90 robust at 4/255 on 200 images, where 2/255 left 40: significant
+    check = check_monotone_in_eps(t.cells, t.samples, "jpegdl")
+    assert check.status == "fail" and "4/255" in check.detail and check.evidence
 
 
-def test_large_eps_near_zero():
-    assert status(check_large_eps_near_zero(frame(row(eps=8, acc=0.2))), "jpegdl") == "skip"
-    assert status(check_large_eps_near_zero(frame(row(eps=64, acc=0.001))), "jpegdl") == "pass"
-    checks = check_large_eps_near_zero(frame(row(eps=64, acc=0.30)))
-    assert status(checks, "jpegdl") == "fail" and "30.00%" in checks[0].detail
-    # transfer and FGSM cells are not held to it
-    assert status(check_large_eps_near_zero(frame(row(eps=64, acc=0.3, source="baseline", grad="none"))),
-                  "jpegdl") == "skip"
-    assert status(check_large_eps_near_zero(frame(row(attack="fgsm", eps=64, acc=0.3))), "jpegdl") == "skip"
+def test_small_violations_warn_instead_of_failing():
+    t = Table()
+    t.add(vec(50, 100), eps=1)
+    t.add(vec(52, 100), eps=2)  # 2 images more: beyond the tolerance (1 image) but McNemar p = 0.5
+    check = check_monotone_in_eps(t.cells, t.samples, "jpegdl")
+    assert check.status == "warn" and "not significantly" in check.detail
 
 
-def test_more_iterations_not_weaker():
-    good = frame(row(steps=20, acc=0.3), row(steps=100, acc=0.28), row(steps=100, restarts=5, acc=0.27))
-    assert status(check_more_iterations_not_weaker(good), "jpegdl") == "pass"
-    bad = frame(row(steps=20, acc=0.3), row(steps=100, acc=0.35))
-    assert status(check_more_iterations_not_weaker(bad), "jpegdl") == "fail"
-    bad_restarts = frame(row(steps=20, acc=0.3), row(steps=20, restarts=5, acc=0.31))
-    assert status(check_more_iterations_not_weaker(bad_restarts), "jpegdl") == "fail"
-    different_grad = frame(row(steps=20, acc=0.3), row(steps=100, acc=0.35, grad="bpda"))
-    assert status(check_more_iterations_not_weaker(different_grad), "jpegdl") == "skip"
+def test_pgd_not_weaker_than_fgsm_across_n_and_steps():
+    t = Table()
+    t.add(vec(30, 1000), attack="fgsm", eps=4)
+    t.add(vec(20, 500), attack="pgd", steps=5, eps=4)
+    assert check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl").status == "pass"
+    t.add(vec(80, 200), attack="pgd", steps=20, eps=4)  # PGD-20 on 200 images far weaker than FGSM on the same 200
+    assert check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl").status == "fail"
 
 
-def test_adaptive_not_stronger():
-    good = frame(row(acc=0.30), row(acc=0.31, grad="bpda"), row(acc=0.5, source="baseline", grad="none"))
-    assert status(check_adaptive_not_stronger(good), "jpegdl") == "pass"
-    bpda_stronger = frame(row(acc=0.30), row(acc=0.05, grad="bpda"))
-    checks = check_adaptive_not_stronger(bpda_stronger)
-    assert status(checks, "jpegdl") == "fail" and "masked" in checks[-1].meaning and "bpda" in checks[-1].detail
-    transfer_stronger = frame(row(acc=0.30), row(acc=0.10, source="baseline", grad="none"))
-    assert status(check_adaptive_not_stronger(transfer_stronger), "jpegdl") == "fail"
-    unmatched = frame(row(acc=0.30, steps=5), row(acc=0.05, grad="bpda", steps=20))
-    assert status(check_adaptive_not_stronger(unmatched), "jpegdl") == "skip"
+def test_every_violation_at_mismatched_n_is_found():
+    """The defect: a table whose every violation sits at mismatched n got "OK: 0 passed, 5 skipped"."""
+    t = Table()
+    t.add(vec(10, 1000), attack="fgsm", eps=4)
+    t.add(vec(90, 500), attack="pgd", steps=5, eps=4)  # PGD weaker than FGSM
+    t.add(vec(150, 200), attack="pgd", steps=20, eps=4)  # more steps weaker
+    t.add(vec(99, 300), attack="pgd", steps=5, eps=8)  # larger eps weaker
+    t.add(vec(5, 400), attack="pgd", steps=5, eps=4, grad="bpda")  # BPDA far stronger than soft PGD-5
+    cells, samples = t.cells, t.samples
+    assert check_pgd_not_weaker_than_fgsm(cells, samples, "jpegdl").status == "fail"
+    assert check_more_iterations_not_weaker(cells, samples, "jpegdl").status == "fail"
+    assert check_monotone_in_eps(cells, samples, "jpegdl").status == "fail"
+    assert check_adaptive_not_stronger(cells, samples, "jpegdl", True).status == "fail"
+    checks = run_checks(pd.DataFrame(t.rows), samples, quantizer_arms=["jpegdl"])
+    assert verdict_status(checks) == "FAIL" and verdict(checks).startswith("FAIL")
 
 
-class HardRoundNet(nn.Module):
-    """Hard 8-bit rounding in front of a linear classifier: the input gradient is exactly zero everywhere."""
+def test_adaptive_is_compared_with_soft_cells_of_at_least_its_budget():
+    t = Table()
+    t.add(vec(80, 500), attack="fgsm", eps=4)  # soft FGSM (budget 1)
+    t.add(vec(70, 500), attack="pgd", steps=5, eps=4)  # soft PGD-5 (budget 5)
+    t.add(vec(20, 300), attack="pgd", steps=5, eps=4, grad="bpda")  # BPDA PGD-5 beats the soft PGD-5: masking
+    check = check_adaptive_not_stronger(t.cells, t.samples, "jpegdl", True)
+    assert check.status == "fail" and "PGD-5 (soft)" in check.detail
+    assert check.compared == 1  # soft FGSM has a smaller budget than BPDA PGD-5: expected to be weaker, not compared
+    t2 = Table()
+    t2.add(vec(20, 300), attack="pgd", steps=20, eps=4, grad="bpda")
+    t2.add(vec(18, 300), attack="pgd", steps=100, eps=4)  # a stronger soft attack holds
+    assert check_adaptive_not_stronger(t2.cells, t2.samples, "jpegdl", True).status == "pass"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(3 * 32 * 32, 10)
 
-    def forward(self, x):
-        return self.fc((torch.round(x * 255) / 255).flatten(1))
+def test_no_adaptive_attack_is_a_warning_for_a_quantizer_arm_and_the_arm_is_unchecked():
+    t = Table()
+    t.add(vec(50, 100), eps=1)
+    t.add(vec(40, 100), eps=2)
+    checks = run_checks(pd.DataFrame(t.rows), t.samples, quantizer_arms=["jpegdl"])
+    adaptive = next(c for c in checks if c.name == "adaptive_not_stronger")
+    assert adaptive.status == "warn" and "unchecked" in adaptive.detail
+    assert assess_masking(checks, "jpegdl").status == "unchecked"
+    assert verdict_status(checks) == "WARN"
+    baseline = Table()
+    baseline.add(vec(50, 100), arm="baseline", eps=1)
+    assert check_adaptive_not_stronger(baseline.cells, baseline.samples, "baseline", False).status == "skip"
 
 
-def test_zero_gradient_fraction_flags_hard_rounding():
+def test_a_check_that_compares_nothing_warns_never_passes():
+    t = Table()
+    t.add(vec(50, 100), attack="fgsm", eps=4)
+    for check in (check_monotone_in_eps(t.cells, t.samples, "jpegdl"),
+                  check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl"),
+                  check_more_iterations_not_weaker(t.cells, t.samples, "jpegdl")):
+        assert check.status == "warn" and "could not compare anything" in check.detail and check.compared == 0
+
+
+def test_large_eps_is_relative_to_clean_accuracy():
+    """The defect: an absolute 5% let a model at 4.5% clean pass with an attack that changes nothing."""
+    t = Table()
+    t.add(vec(45, 1000), eps=64, clean=45)  # nothing broken: all 45 clean-correct images survive
+    check = check_large_eps_near_zero(t.cells, t.samples, "jpegdl")
+    assert check.status == "fail" and "45 of 45" in check.detail
+    t2 = Table()
+    t2.add(vec(1, 1000), eps=64, clean=45)
+    assert check_large_eps_near_zero(t2.cells, t2.samples, "jpegdl").status == "pass"
+    l2 = Table()
+    l2.add(vec(30, 1000), eps=4.0, norm="l2", clean=300)  # the L2 counterpart: 10% survive at 4.0
+    assert check_large_eps_near_zero(l2.cells, l2.samples, "jpegdl").status == "fail"
+    none = Table()
+    none.add(vec(30, 1000), eps=8)
+    assert check_large_eps_near_zero(none.cells, none.samples, "jpegdl").status == "warn"
+
+
+def test_square_beating_the_gradient_attacks_means_masking():
+    t = Table()
+    t.add(vec(60, 200), attack="pgd", steps=20, eps=8)
+    t.add(vec(10, 200), attack="square", eps=8)  # gradient-free, far stronger
+    assert check_square_not_stronger(t.cells, t.samples, "jpegdl", True).status == "fail"
+    chained = Table()
+    first = chained.add(vec(60, 200), attack="apgd-ce", steps=100, eps=8)
+    chained.add(vec(20, 200), attack="square", eps=8, after=first)  # Square breaks 40 of the 60 survivors
+    check = check_square_not_stronger(chained.cells, chained.samples, "jpegdl", True)
+    assert check.status == "fail" and "the attacks before it" in check.detail
+    quiet = Table()
+    quiet.add(vec(20, 200), attack="pgd", eps=8)
+    quiet.add(vec(20, 200), attack="square", eps=8)
+    assert check_square_not_stronger(quiet.cells, quiet.samples, "jpegdl", True).status == "pass"
+
+
+def test_zero_gradients_are_measured_at_the_quantizer_input():
+    """The defect: in pixel space one soft coefficient per block makes every pixel gradient non-zero, so a layer
+    whose quantizer blocks almost every coefficient passed. In DCT space it fails."""
     torch.manual_seed(0)
-    x, y = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
-    hard = zero_gradient_fraction(HardRoundNet().eval(), x, y)
-    assert hard["zero_fraction"] == 1.0 and hard["all_zero_images"] == 16
-    assert status(check_zero_input_gradients({"jpegdl": hard}), "jpegdl") == "fail"
-    soft_model = create_model("tiny", jpeg=None).eval()
-    healthy = zero_gradient_fraction(soft_model, x, y % 100)
-    assert healthy["zero_fraction"] < 0.01
-    assert status(check_zero_input_gradients({"baseline": healthy}), "baseline") == "pass"
+    x, y = torch.rand(16, 3, 32, 32), torch.randint(0, 100, (16,))
+    hard = create_model("tiny", jpeg=JpegConfig(q_init="constant", q_constant=40.0)).eval()  # alpha q^2 = 8000
+    hard.jpeg.q_luma.data[7, 7] = 0.05  # one soft high frequency keeps every pixel gradient non-zero
+    stats = gradient_statistics(hard, x, y)
+    assert stats["pixel_zero_fraction"] < 0.10  # the pixel statistic alone is fooled
+    assert stats["coefficients"]["zero_fraction"] > 0.95
+    check = check_zero_input_gradients({"jpegdl": {"gradients": stats}}, "jpegdl")
+    assert check.status == "fail" and "entirely zero" in check.detail
+    soft = create_model("tiny", jpeg=JpegConfig(q_init="constant", q_constant=0.1)).eval()  # alpha q^2 = 0.05
+    sound = check_zero_input_gradients({"jpegdl": {"gradients": gradient_statistics(soft, x, y)}}, "jpegdl")
+    assert sound.status == "pass"
+    assert check_zero_input_gradients({}, "jpegdl").status == "warn"
 
 
-def test_zero_gradient_fraction_measures_jpeg_in_soft_mode_and_restores():
-    from robustbench_jpeg.jpeg import JpegConfig
-
-    model = create_model("tiny", jpeg=JpegConfig(paper_table="resnet56")).eval()
-    model.jpeg.mode = "hard"
-    x, y = torch.rand(4, 3, 32, 32), torch.randint(0, 100, (4,))
-    stats = zero_gradient_fraction(model, x, y)
-    assert stats["mode"] == "soft" and stats["zero_fraction"] < 0.01
-    assert model.jpeg.mode == "hard"  # restored as found
-
-
-def test_clean_matches_card():
-    df = pd.DataFrame([{**row(attack="clean", acc=0.7), "norm": "none", "eps": 0.0, "clean_acc": 0.7}])
-    cards = {"jpegdl": {"clean_top1": 0.702, "finished": True, "test_size": 1000}}
-    assert status(check_clean_matches_card(df, cards), "jpegdl") == "pass"
-    cards["jpegdl"]["clean_top1"] = 0.75
-    assert status(check_clean_matches_card(df, cards), "jpegdl") == "fail"
-    cards["jpegdl"]["finished"] = False
-    assert status(check_clean_matches_card(df, cards), "jpegdl") == "skip"
-    cards["jpegdl"].update(finished=True, test_size=10000)  # the clean cell covers only 1000 images
-    assert status(check_clean_matches_card(df, cards), "jpegdl") == "skip"
-
-
-def test_run_checks_and_verdict_on_a_sound_table():
-    rows = []
-    for arm in ("baseline", "jpegdl"):
-        for eps, acc in ((1, 0.5), (2, 0.4), (4, 0.2), (64, 0.0)):
-            rows.append(row(arm=arm, eps=eps, acc=acc))
-            rows.append(row(arm=arm, eps=eps, acc=acc + 0.05, attack="fgsm"))
-        rows.append(row(arm=arm, eps=4, acc=0.19, steps=100))
-    rows.append(row(eps=4, acc=0.2, grad="bpda"))
-    rows.append(row(eps=4, acc=0.25, source="baseline", grad="none"))
-    grads = {a: {"zero_fraction": 0.0, "n_entries": 10, "n_images": 1, "all_zero_images": 0, "median_l2": 1.0}
-             for a in ("baseline", "jpegdl")}
-    checks = run_checks(pd.DataFrame(rows), grads)
-    assert not [c for c in checks if c.status == "fail"], [c for c in checks if c.status == "fail"]
-    assert verdict(checks).startswith("OK")
-    names = {c.name for c in checks if c.status == "pass"}
-    assert names >= {"monotone_in_eps", "pgd_not_weaker_than_fgsm", "large_eps_near_zero",
-                     "more_iterations_not_weaker", "adaptive_not_stronger", "zero_input_gradients"}
-    bad = run_checks(pd.DataFrame(rows + [row(eps=4, acc=0.01, grad="bpda", steps=100)]), grads)
-    assert verdict(bad).startswith("FAIL") and "adaptive_not_stronger[jpegdl]" in verdict(bad)
+def test_masking_verdict_is_one_function_of_the_checks():
+    t = Table()
+    t.add(vec(70, 500), attack="pgd", steps=5, eps=4)
+    t.add(vec(20, 300), attack="pgd", steps=5, eps=4, grad="bpda")
+    checks = run_checks(pd.DataFrame(t.rows), t.samples, quantizer_arms=["jpegdl"])
+    masking = assess_masking(checks, "jpegdl")
+    assert masking.status == "masked" and "adaptive_not_stronger" in masking.signs
+    sound = Table()
+    sound.add(vec(20, 500), attack="pgd", steps=5, eps=4)
+    sound.add(vec(20, 300), attack="pgd", steps=5, eps=4, grad="bpda")
+    assert assess_masking(run_checks(pd.DataFrame(sound.rows), sound.samples, quantizer_arms=["jpegdl"]),
+                          "jpegdl").status == "not detected"

@@ -1,4 +1,5 @@
-"""Crafting: eps-balls, eps 0, FGSM against its closed form, soft/BPDA gradients, seeding, mode restoring."""
+"""Crafting: eps-balls, eps 0, FGSM against its closed form, gradient modes, seeding, mode restoring, every method,
+and scoring every iterate on the deployed model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustbench_jpeg.attack.builders import build_attack, craft, jpeg_mode
+from robustbench_jpeg.attack import methods as methods_mod
+from robustbench_jpeg.attack.crafting import AttackEngineWarning, craft, run_attack, within_threat
+from robustbench_jpeg.attack.gradients import jpeg_mode
 from robustbench_jpeg.jpeg import JpegConfig, JpegLayer
 from robustbench_jpeg.models import create_model
 
@@ -88,9 +91,10 @@ def test_pgd_seed_reproducible_and_restores_global_rng(batch, jpeg_model):
     assert torch.equal(before, after)  # the attack's seeding did not disturb the caller's RNG stream
 
 
-def test_soft_gradients_reach_the_input_and_bpda_forward_is_hard_rounding(batch):
+def test_soft_gradients_reach_the_input_and_the_two_bpda_forwards(batch):
     x, _ = batch
     layer = JpegLayer(JpegConfig(paper_table="resnet56"))
+    soft = layer(x)
     xg = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(layer(xg).square().sum(), xg)
     assert (g != 0).float().mean() > 0.99  # soft quantizer: dense non-zero input gradients
@@ -99,13 +103,13 @@ def test_soft_gradients_reach_the_input_and_bpda_forward_is_hard_rounding(batch)
     xg = x.clone().requires_grad_(True)
     (g_hard,) = torch.autograd.grad(layer(xg).square().sum(), xg)
     assert (g_hard == 0).all()  # true rounding blocks every gradient
-    layer.mode = "bpda"
-    xg = x.clone().requires_grad_(True)
-    out = layer(xg)
-    # BPDA forward == hard rounding (x + (hard - x).detach() can differ from hard by one float32 ulp)
-    assert torch.allclose(out.detach(), hard.detach(), rtol=0, atol=1e-6)
-    (g_bpda,) = torch.autograd.grad(out.square().sum(), xg)
-    assert (g_bpda != 0).float().mean() > 0.99  # identity backward
+    for mode, forward in (("bpda", soft), ("bpda-hard", hard)):  # textbook BPDA keeps the deployed forward
+        layer.mode = mode
+        xg = x.clone().requires_grad_(True)
+        out = layer(xg)
+        assert torch.allclose(out.detach(), forward.detach(), rtol=0, atol=1e-6), mode
+        (g_bpda,) = torch.autograd.grad(out.square().sum(), xg)
+        assert (g_bpda != 0).float().mean() > 0.99, mode  # identity backward
 
 
 def test_jpeg_mode_restores_soft_and_rejects_mismatches(jpeg_model):
@@ -126,10 +130,115 @@ def test_bpda_crafting_is_evaluated_in_soft_mode(batch, jpeg_model):
     assert jpeg_model.jpeg.mode == "soft"
 
 
-def test_unknown_builder_and_train_mode_are_errors(batch):
+def test_unsupported_norm_unknown_method_and_train_mode_are_errors(batch):
     x, y = batch
     model = create_model("tiny")
-    with pytest.raises(ValueError, match="no attack builder"):
-        build_attack(model.eval(), "fgsm", "l2", 0.5)
+    with pytest.raises(ValueError, match="does not support norm"):
+        craft(model.eval(), x, y, "fgsm", "l2", 0.5)
+    with pytest.raises(ValueError, match="unknown attack method"):
+        craft(model.eval(), x, y, "cw", "linf", 0.5)
     with pytest.raises(ValueError, match="eval-mode"):
         craft(model.train(), x, y, "fgsm", "linf", 1 / 255)
+
+
+def test_surrogate_crafting_restores_the_layer(batch, jpeg_model):
+    x, y = batch
+    craft(jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, grad="surrogate", seed=0,
+          surrogate_alpha=0.5)
+    assert jpeg_model.jpeg.mode == "soft" and jpeg_model.jpeg.surrogate_alpha is None
+    with pytest.raises(ValueError, match="surrogate_alpha"):
+        craft(jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=1, grad="surrogate")
+
+
+@pytest.mark.parametrize("method, norm, eps", [("apgd-ce", "linf", 8 / 255), ("apgd-dlr", "linf", 8 / 255),
+                                               ("apgd-t", "linf", 8 / 255), ("fab-t", "linf", 8 / 255),
+                                               ("square", "linf", 8 / 255), ("apgd-ce", "l2", 0.5),
+                                               ("square", "l2", 0.5)])
+def test_every_method_stays_in_the_threat_model_and_is_seeded(batch, method, norm, eps):
+    x, y = batch
+    model = create_model("tiny").eval()
+    params = {"target_classes": 2} if method in ("apgd-t", "fab-t") else None
+    steps = 30 if method == "square" else 3
+    adv, fooled = run_attack(model, x, y, method, norm, eps, steps=steps, seed=3, params=params)
+    assert within_threat(adv, x, eps, norm).all()
+    assert torch.equal(fooled, model(adv).argmax(1) != y)
+    again, _ = run_attack(model, x, y, method, norm, eps, steps=steps, seed=3, params=params)
+    assert torch.equal(adv, again)
+
+
+@pytest.fixture
+def scripted_method():
+    """A registered attack whose path is scripted: it queries the model at ``path`` iterates, returns ``final``."""
+    state = {}
+
+    def build(model, *, eps, norm, steps, step_size, random_start, seed, num_classes):
+        def attack(x, y):
+            for point in state["path"](x):
+                model(point)
+            return state["final"](x)
+
+        return attack
+
+    methods_mod.register(methods_mod.Method(name="scripted", label="Scripted", norms=("linf",), build=build,
+                                            default_steps=1, scores_iterates=True))
+    yield state
+    del methods_mod.METHODS["scripted"]
+
+
+class PixelSwitch(nn.Module):
+    """Predicts class 1 for an image whose first pixel was raised above ``base`` (by more than 1e-4), else class 0."""
+
+    def __init__(self, base: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("base", base[:, 0, 0, 0].clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(len(x), 10)
+        logits[:, 0] = 1.0
+        logits[:, 1] = (x[:, 0, 0, 0] - self.base[: len(x)]) * 1e5
+        return logits
+
+
+def test_an_image_fooled_by_any_iterate_counts_as_broken(batch, scripted_method):
+    """PGD used to be scored at its last iterate only: an image fooled on the way and correct at the end counted as
+    robust. Every iterate inside the threat model is now scored on the deployed model, as AutoAttack's APGD does."""
+    x, _ = batch
+    x = x.clamp(0, 0.9)
+    y = torch.zeros(len(x), dtype=torch.long)
+    model = PixelSwitch(x).eval()
+    eps = 8 / 255
+
+    def path(z):  # one iterate raises image 0's first pixel (inside the ball), then the attack returns the clean images
+        bad = z.clone()
+        bad[0, 0, 0, 0] += eps / 2
+        return [z, bad, z]
+
+    scripted_method["path"] = path
+    scripted_method["final"] = lambda z: z.clone()
+    adv, fooled = run_attack(model, x, y, "scripted", "linf", eps)
+    assert torch.equal(adv, x) and (model(adv).argmax(1) == y).all()  # the final output fools nobody
+    assert fooled.tolist() == [True] + [False] * (len(x) - 1)  # but image 0 was fooled on the way
+
+
+def test_iterates_outside_the_ball_do_not_count_and_bad_outputs_are_replaced(batch, scripted_method):
+    x, y = batch
+    model = LinearNet().eval()
+    y = model(x).argmax(1)
+    scripted_method["path"] = lambda z: [torch.zeros_like(z)]  # far outside the 1/255 ball: may fool, must not count
+    scripted_method["final"] = lambda z: torch.zeros_like(z)
+    with pytest.warns(AttackEngineWarning, match="outside the linf ball"):
+        adv, fooled = run_attack(model, x, y, "scripted", "linf", 1 / 255)
+    assert torch.equal(adv, x) and not fooled.any()
+
+
+def test_transfer_and_bpda_hard_iterates_are_scored_on_the_deployed_target(batch, jpeg_model):
+    """Crafting on another model (transfer) or with a non-deployed forward (bpda-hard): the fooled flags describe
+    the deployed evaluated model, never the crafting forward."""
+    x, y = batch
+    target = jpeg_model
+    y = target(x).argmax(1)
+    source = create_model("tiny").eval()
+    adv, fooled = run_attack(source, x, y, "fgsm", "linf", 16 / 255, target=target)
+    assert torch.equal(fooled, target(adv).argmax(1) != y)  # FGSM: the start is clean-correct, only the end counts
+    adv, fooled = run_attack(target, x, y, "fgsm", "linf", 16 / 255, grad="bpda-hard")
+    assert torch.equal(fooled, target(adv).argmax(1) != y) and target.jpeg.mode == "soft"

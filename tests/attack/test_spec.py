@@ -46,12 +46,12 @@ def test_defaults_per_method():
     [
         ({"method": "cw", "eps": [1]}, "unknown attack method"),
         ({"method": "pgd", "eps": [1], "norm": "l1"}, "unknown norm"),
-        ({"method": "pgd", "eps": [-1]}, "eps must be >= 0"),
+        ({"method": "pgd", "eps": [-1]}, "eps values must be finite numbers >= 0"),
         ({"method": "pgd", "eps": [300]}, r"outside \[0, 255\]/255"),
-        ({"method": "pgd", "eps": [0.5], "norm": "l2", "steps": 0}, "steps >= 1"),
+        ({"method": "pgd", "eps": [0.5], "norm": "l2", "steps": 0}, "steps must be an integer >= 1"),
         ({"method": "pgd", "eps": [1], "grad": ["soft", "eot"]}, "unknown grad mode"),
         ({"method": "pgd", "eps": [1], "restarts": 0}, "restarts"),
-        ({"method": "pgd", "eps": [1], "restarts": 3, "random_start": False}, "without random_start"),
+        ({"method": "pgd", "eps": [1], "restarts": 3, "random_start": False}, "without a random start"),
         ({"method": "pgd", "eps": [1], "transfer_from": "teacher"}, "transfer_from"),
         ({"method": "pgd", "eps": [1], "n_examples": 0}, "n_examples"),
         ({"method": "pgd", "eps": [1], "step_size": "fast"}, "cannot read step size"),
@@ -61,9 +61,9 @@ def test_defaults_per_method():
         ({"method": "fgsm", "eps": [1], "restarts": 2}, "deterministic"),
         ({"method": "fgsm", "eps": [1], "steps": 5}, "exactly one step"),
         ({"method": "fgsm", "eps": [1], "random_start": True}, "no random start"),
-        ({"method": "fgsm", "eps": [0.5], "norm": "l2"}, "L-inf"),
+        ({"method": "fgsm", "eps": [0.5], "norm": "l2"}, "supports norm linf only"),
         ({"method": "pgd", "eps": [1], "stepz": 3}, "unknown field"),
-        ({"method": "pgd", "eps": [128], "norm": "l2"}, "not in 1/255 units"),
+        ({"method": "pgd", "eps": [128], "norm": "l2"}, "l2 radii are absolute"),
     ],
 )
 def test_validation_errors_are_clear(fields, message):
@@ -151,3 +151,86 @@ def test_overrides_rename_only_when_cells_change():
     assert spec.with_overrides(seed=0).name == "paper-pgd"  # the spec's own seed: nothing changes
     renamed = spec.with_overrides(n_examples=500, seed=1)
     assert renamed.name == "paper-pgd+n500+seed1" and renamed.hash != spec.hash
+
+
+# --- units, booleans, methods and their parameters ------------------------------------------------------------------
+
+
+def test_linf_radii_as_fractions_or_in_1_255_units():
+    assert AttackSpec.from_dict({"method": "pgd", "eps": ["8/255", 4]}).eps == pytest.approx((8 / 255, 4 / 255))
+    assert AttackSpec.from_dict({"method": "pgd", "eps": "1, 2, 8/255"}).eps == pytest.approx((1 / 255, 2 / 255,
+                                                                                              8 / 255))
+    assert AttackSpec.from_dict({"method": "pgd", "eps": ["0.25/255"]}).eps == pytest.approx((0.25 / 255,))
+    assert AttackSpec.from_dict({"method": "pgd", "eps": ["1/2"], "norm": "l2"}).eps == (0.5,)
+
+
+@pytest.mark.parametrize("written", [0.031, "0.031", 0.1, [0.3]])
+def test_torchattacks_style_linf_radius_is_refused_with_the_likely_meaning(written):
+    with pytest.raises(AttackSpecError, match=r"1/255 units.*8/255|1/255 units.*/255") as err:
+        AttackSpec.from_dict({"method": "fgsm", "eps": written})
+    if written in (0.031, "0.031"):
+        assert "7.9" in str(err.value) and "8/255" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["no", "false", "yes", 1, 0])
+def test_booleans_must_be_real_booleans(value):
+    with pytest.raises(AttackSpecError, match="true or false"):
+        AttackSpec.from_dict({"method": "pgd", "eps": [2], "random_start": value})
+
+
+def test_yaml_booleans_and_strings(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text('version: 1\nattacks:\n  - {method: pgd, eps: [2], random_start: "no"}\n')
+    with pytest.raises(AttackSpecError, match="random_start must be true or false"):
+        load_spec(str(path))
+    path.write_text("version: 1\nattacks:\n  - {method: pgd, eps: [2], random_start: no}\n")
+    assert load_spec(str(path)).attacks[0].random_start is False
+
+
+def test_methods_have_their_own_defaults_and_parameters():
+    from robustbench_jpeg.attack.methods import METHODS
+
+    assert {"fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square"} <= set(METHODS)
+    apgd_t = AttackSpec.from_dict({"method": "apgd-t", "eps": [8]})
+    assert (apgd_t.steps, dict(apgd_t.params), apgd_t.random_start) == (100, {"target_classes": 9}, True)
+    square = AttackSpec.from_dict({"method": "square", "eps": [8], "params": {"p_init": 0.5}})
+    assert (square.steps, dict(square.params)) == (5000, {"p_init": 0.5})
+    assert AttackSpec.from_dict({"method": "fab-t", "eps": [0.5], "norm": "l2"}).norm == "l2"
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"method": "apgd-t", "eps": [8], "params": {"targets": 9}}, "has no parameter"),
+        ({"method": "apgd-t", "eps": [8], "params": {"target_classes": 0}}, ">= 1"),
+        ({"method": "apgd-t", "eps": [8], "params": {"target_classes": 2.5}}, "integer"),
+        ({"method": "apgd-ce", "eps": [8], "step_size": "eps/4"}, "chooses its own step size"),
+        ({"method": "apgd-ce", "eps": [8], "random_start": False}, "always starts from a random point"),
+        ({"method": "square", "eps": [8], "transfer_from": "baseline"}, "needs no gradient"),
+        ({"method": "pgd", "eps": [8], "grad": 5}, "grad must name"),
+        ({"method": "pgd", "eps": [8], "grad": ["surrogate"]}, "needs surrogate_alpha"),
+        ({"method": "pgd", "eps": [8], "surrogate_alpha": 1.0}, "only used with grad 'surrogate'"),
+        ({"method": "pgd", "eps": [8], "eval_alpha": -1}, "eval_alpha must be a positive"),
+        ({"method": "pgd", "eps": [8], "params": [1]}, "params must be a mapping"),
+    ],
+)
+def test_method_parameters_are_validated(fields, message):
+    with pytest.raises(AttackSpecError, match=message):
+        AttackSpec.from_dict(fields)
+
+
+def test_chains_must_share_their_cells_definition():
+    first = AttackSpec(method="apgd-ce", eps=(8 / 255,), chain="aa")
+    with pytest.raises(AttackSpecError, match="same eps"):
+        SpecFile(name="s", attacks=(first, AttackSpec(method="square", eps=(4 / 255,), chain="aa")))
+    with pytest.raises(AttackSpecError, match="same grad"):
+        SpecFile(name="s", attacks=(first, AttackSpec(method="apgd-t", eps=(8 / 255,), chain="aa",
+                                                      grad=("soft", "bpda"))))
+    assert SpecFile(name="s", attacks=(first, AttackSpec(method="square", eps=(8 / 255,), chain="aa"))).attacks
+
+
+def test_spec_hashes_are_unchanged_by_the_new_optional_fields():
+    """Specs that use no new field keep the hash they had before the fields existed (computed with the previous
+    spec.py at commit 7ce37a0), so run folders do not refuse an unchanged spec."""
+    assert load_spec("paper-pgd").hash == "752009478ca0d551219ca772cd6669ed051e1d15"
+    assert load_spec("paper-fgsm").hash == "7b192a12b796db7f4276aa9fbdde8cdfad7639cc"

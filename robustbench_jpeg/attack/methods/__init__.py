@@ -1,0 +1,122 @@
+"""The attack methods: an open registry, one file per attack (torchattacks is the engine).
+
+A :class:`Method` says what a spec may set for it (norms, steps, step size, random start, its own parameters) and
+how to build the torchattacks attack. Adding an attack is one file with one ``register(Method(...))`` call; the
+spec validation, the sweep, the results table and the report pick it up from the registry.
+
+torchattacks is imported inside the builders only, so everything else (training, reports) works without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Param", "Method", "METHODS", "register", "get_method", "method_names", "engine", "EngineMissingError"]
+
+
+class EngineMissingError(ImportError):
+    """torchattacks is not installed (it is needed to run attacks, not to train or to build reports)."""
+
+
+def engine():
+    """The torchattacks module, or a clear error saying how to install it."""
+    try:
+        import torchattacks
+    except ImportError:
+        raise EngineMissingError(
+            "attacks need torchattacks, which is not installed here: pip install 'torchattacks>=3.5,<3.6' "
+            "(training and reports do not need it)"
+        ) from None
+    return torchattacks
+
+
+@dataclass(frozen=True)
+class Param:
+    """A method-specific parameter of a spec entry (e.g. ``target_classes`` of APGD-T)."""
+
+    default: int | float
+    kind: type  # int or float
+    minimum: float
+    help: str
+
+    def check(self, name: str, value: Any) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if self.kind is int and (not isinstance(value, int) and not float(value).is_integer()):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        if not math.isfinite(value) or value < self.minimum:
+            raise ValueError(f"{name} must be a finite number >= {self.minimum:g}, got {value!r}")
+        return self.kind(value)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One attack as the harness knows it.
+
+    Attributes:
+        name: the spec's ``method`` and the results' ``attack`` value, e.g. ``apgd-ce``.
+        label: how tables name it, e.g. ``APGD-CE``.
+        norms: threat models it supports (``linf``, ``l2``).
+        build: ``build(model, eps=, norm=, steps=, step_size=, random_start=, seed=, num_classes=, **params)``
+            returning a callable ``(x, y) -> x_adv`` (a torchattacks attack).
+        default_steps: iterations (queries for Square) when a spec gives none.
+        steps_word: what ``steps`` counts ("steps" or "queries"), for labels and messages.
+        takes_step_size: whether the spec's ``step_size`` applies (FGSM/PGD); APGD/FAB/Square choose their own.
+        random_start: ``never``, ``optional`` (spec's ``random_start``, default on) or ``always``.
+        uses_gradient: False for gradient-free attacks, which always run on the deployed model.
+        per_sample_random: its random numbers can be drawn per image (results independent of batching).
+        scores_iterates: it calls the model on the whole batch at every iterate, so the harness can count an image
+            as broken when *any* iterate fooled the evaluated model (as AutoAttack's APGD does).
+        params: its own parameters with defaults.
+        paper: the reference, for docs and reports.
+    """
+
+    name: str
+    label: str
+    norms: tuple[str, ...]
+    build: Callable[..., Any]
+    default_steps: int
+    steps_word: str = "steps"
+    takes_step_size: bool = False
+    random_start: str = "always"
+    uses_gradient: bool = True
+    per_sample_random: bool = False
+    scores_iterates: bool = False
+    params: Mapping[str, Param] = field(default_factory=dict)
+    paper: str = ""
+
+    def check_params(self, given: Mapping[str, Any] | None) -> dict[str, int | float]:
+        """Validated parameters with defaults filled in; unknown names are an error listing the valid ones."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            valid = ", ".join(sorted(self.params)) or "none"
+            raise ValueError(f"{self.name} has no parameter(s) {unknown}; its parameters: {valid}")
+        return {name: p.check(name, given.get(name, p.default)) for name, p in sorted(self.params.items())}
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    if method.name in METHODS or method.name == "clean":
+        raise ValueError(f"attack method {method.name!r} is already registered")
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown attack method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(METHODS)
+
+
+from . import apgd, fab, fgsm, pgd, square  # noqa: E402,F401  (each registers its method)
