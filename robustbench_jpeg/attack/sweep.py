@@ -42,7 +42,7 @@ from ..train import resolve_device
 from .builders import craft, derive_seed, exact_fp32, jpeg_mode
 from .checks import checks_payload, run_checks, verdict, zero_gradient_fraction
 from .random_starts import PerSampleRandom, start_seed
-from .spec import BUILTIN_SPECS, DEFAULT_BATCH_SIZE, AttackSpec, AttackSpecError, SpecFile, load_spec, resolve_step_size
+from .spec import DEFAULT_BATCH_SIZE, AttackSpec, AttackSpecError, SpecFile, load_spec, resolve_step_size
 
 __all__ = [
     "Cell",
@@ -636,9 +636,9 @@ def _now() -> str:
 
 def quick_sweep(run_dir: str | os.PathLike, device: str | torch.device = "cpu", progress: bool = True,
                 data_dir: str | os.PathLike | None = None, n_examples: int = 500) -> pd.DataFrame:
-    """The quickstart's short sweep (built-in spec ``quick``): FGSM and PGD-5 (step 2.5*eps/steps, random start;
+    """The quickstart's short sweep (spec ``quick``): FGSM and PGD-5 (step 2.5*eps/steps, random start;
     soft and BPDA gradients on the JPEG-DL arm) at 1, 2, 4, 8/255 on the first 500 test images of the run's
     data set (``n_examples``). Its cost grows with the number of clean-correct images (only those are attacked):
     see docs/attacks.md for measured times."""
-    spec = BUILTIN_SPECS["quick"]().with_overrides(n_examples=n_examples)  # renamed quick+nN unless 500
+    spec = load_spec("quick").with_overrides(n_examples=n_examples)  # renamed quick+nN unless 500
     return run_sweep(run_dir, spec, device=device, data_dir=data_dir, progress=progress)
