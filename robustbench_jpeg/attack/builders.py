@@ -3,6 +3,7 @@
 The model is attacked in [0, 1] pixel space: both arms normalise inside the model, so no
 ``set_normalization_used`` is called and eps means the same thing for both arms. torchattacks puts the model in
 eval mode for the attack and restores the previous mode afterwards; our models are always in eval mode here.
+torchattacks is imported on first use (:func:`_engine`), so training and reports work without it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
-import torchattacks
 from torch import nn
+
+if TYPE_CHECKING:
+    import torchattacks
 
 __all__ = [
     "ATTACK_BUILDERS",
@@ -25,8 +29,24 @@ __all__ = [
     "exact_fp32",
 ]
 
-Builder = Callable[..., torchattacks.attack.Attack]
+Builder = Callable[..., "torchattacks.attack.Attack"]
 ATTACK_BUILDERS: dict[tuple[str, str], Builder] = {}
+
+TORCHATTACKS_MISSING = (
+    "attacks need torchattacks, which is not installed (training and reports do not need it): "
+    'pip install "torchattacks>=3.5,<3.6" && pip install "requests>=2.32.4"'
+)
+
+
+def _engine():
+    """The attack engine, torchattacks, imported on first use; a clear error if it is not installed."""
+    try:
+        import torchattacks
+    except ModuleNotFoundError as exc:
+        if exc.name != "torchattacks":
+            raise
+        raise ModuleNotFoundError(TORCHATTACKS_MISSING, name="torchattacks") from None
+    return torchattacks
 
 
 def register_builder(method: str, norm: str) -> Callable[[Builder], Builder]:
@@ -41,17 +61,17 @@ def register_builder(method: str, norm: str) -> Callable[[Builder], Builder]:
 
 @register_builder("fgsm", "linf")
 def _fgsm(model: nn.Module, eps: float, steps: int, step_size: float, random_start: bool):
-    return torchattacks.FGSM(model, eps=eps)
+    return _engine().FGSM(model, eps=eps)
 
 
 @register_builder("pgd", "linf")
 def _pgd(model: nn.Module, eps: float, steps: int, step_size: float, random_start: bool):
-    return torchattacks.PGD(model, eps=eps, alpha=step_size, steps=steps, random_start=random_start)
+    return _engine().PGD(model, eps=eps, alpha=step_size, steps=steps, random_start=random_start)
 
 
 @register_builder("pgd", "l2")
 def _pgdl2(model: nn.Module, eps: float, steps: int, step_size: float, random_start: bool):
-    return torchattacks.PGDL2(model, eps=eps, alpha=step_size, steps=steps, random_start=random_start)
+    return _engine().PGDL2(model, eps=eps, alpha=step_size, steps=steps, random_start=random_start)
 
 
 def build_attack(

@@ -438,8 +438,10 @@ class _Runner:
 
 
 def _versions() -> dict[str, str]:
-    import torchattacks
-
+    try:
+        import torchattacks
+    except ImportError:
+        return {"torch": torch.__version__, "torchattacks": "not installed"}
     return {"torch": torch.__version__, "torchattacks": getattr(torchattacks, "__version__", "unknown")}
 
 

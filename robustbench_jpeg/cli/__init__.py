@@ -52,6 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; every file written so far is complete. Run the same command again to continue "
               "(train: add --resume).", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # the attack engine is optional for train and report
+        if exc.name != "torchattacks":
+            raise
+        from ..attack.builders import TORCHATTACKS_MISSING
+
+        print(f"jpeg-robust {args.command}: error: {TORCHATTACKS_MISSING}", file=sys.stderr)
+        return 2
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"jpeg-robust {args.command}: error: {message}", file=sys.stderr)
