@@ -77,3 +77,18 @@ def test_quickstart_stops_before_training_without_torchattacks(tmp_path):
 
     assert result.stderr.strip().splitlines() == [f"jpeg-robust quickstart: error: {TORCHATTACKS_MISSING}"]
     assert not (tmp_path / "qs").exists()  # nothing trained
+
+
+def test_version_flag(tmp_path):
+    from robustbench_jpeg import __version__
+
+    result = _cli(["--version"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"jpeg-robust {__version__}"
+    assert __version__ == _pyproject_version()
+
+
+def _pyproject_version() -> str:
+    import re
+
+    return re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)

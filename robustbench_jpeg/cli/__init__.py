@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import __version__
 from ..provenance import now_iso
 
 _SUBCOMMANDS = ("train_cmd", "attack_cmd", "report_cmd", "quickstart_cmd")
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jpeg-robust",
         description="Train baseline / JPEG-DL pairs, attack them with adaptive-attack checks, publish reports.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _SUBCOMMANDS:
         try:
