@@ -69,6 +69,15 @@ def test_train_works_and_attack_fails_clearly_without_torchattacks(tmp_path):
     assert 'pip install "torchattacks>=3.5,<3.6"' in lines[0]
     assert not (run / "results.csv").exists()  # refused before any cell was computed
 
+    # attacked where torchattacks is installed (this process), the run's report is written where it is not
+    from robustbench_jpeg.cli import main
+
+    assert main(["attack", "--run", str(run), "--spec", "paper-fgsm", "--n-examples", "20", "--device", "cpu",
+                 "--no-progress"]) == 0  # fmt: skip
+    report = _cli(["report", "--run", str(run), "--out", str(tmp_path / "report")], tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report" / "report.html").is_file()
+
 
 def test_quickstart_stops_before_training_without_torchattacks(tmp_path):
     result = _cli(["quickstart", "--out", str(tmp_path / "qs"), "--device", "cpu", "--no-progress"], tmp_path)
