@@ -20,6 +20,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 # Every spec the README and docs/attacks.md name; all must ship inside the wheel.
 README_SPECS = ("paper-fgsm", "paper-pgd", "standard-linf", "strong-pgd", "l2", "adaptive", "quick")
+# The `quick` spec's hash before it became a YAML file (how it was obtained: tests/attack/test_spec.py).
+QUICK_HASH_BEFORE_YAML = "055a8249bbf817f6f5048a4e78c4cbfdb3b32cb2"
 # Not needed to build, and large or machine-specific (see .gitignore).
 _NOT_SOURCE = (".git", ".venv", "runs", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache",
                ".devdata", ".whl", "gpu_out", "reports")  # fmt: skip
@@ -98,6 +100,7 @@ def test_wheel_ships_the_specs_and_attacks_outside_the_repo(tmp_path):
     assert set(README_SPECS) <= set(info["listed"])
     for name, (path, _hash) in info["loaded"].items():
         assert Path(path).resolve() == (installed / "attack" / "specs" / f"{name}.yaml").resolve()
+    assert info["loaded"]["quick"][1] == QUICK_HASH_BEFORE_YAML
     help_text = _run([cli, "attack", "--help"], outside, env={**_clean_env(), "COLUMNS": "2000"}).stdout
     assert all(name in help_text for name in README_SPECS)  # (wide: argparse would wrap at hyphens)
 
