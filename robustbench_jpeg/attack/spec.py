@@ -1,4 +1,4 @@
-"""Typed attack specifications and the YAML spec files under ``attacks/``.
+"""Typed attack specifications and the YAML spec files (packaged in ``robustbench_jpeg/attack/specs/``).
 
 An :class:`AttackSpec` is one attack configuration (method, norm, eps grid, steps, step size, restarts, gradient
 modes, the method's own parameters, ...). A :class:`SpecFile` is a named, versioned list of them (one
@@ -45,7 +45,7 @@ __all__ = [
     "attacks_dir",
     "list_specs",
     "load_spec",
-    "BUILTIN_SPECS",
+    "packaged_specs_dir",
 ]
 
 NORMS = ("linf", "l2")
@@ -520,47 +520,40 @@ def _check_chains(name: str, attacks: tuple[AttackSpec, ...]) -> None:
 # --- spec files -------------------------------------------------------------------------------------------------
 
 
+def packaged_specs_dir() -> Path:
+    """The spec files shipped inside the package (``robustbench_jpeg/attack/specs``; ``attacks/`` in the repo is a
+    symlink to it)."""
+    return Path(__file__).resolve().parent / "specs"
+
+
 def attacks_dir() -> Path:
-    """The folder of spec files: ``$RBJ_ATTACKS_DIR``, else ``<repo>/attacks`` next to the package."""
+    """The first folder searched for spec files: ``$RBJ_ATTACKS_DIR`` when set, else the packaged specs."""
     env = os.environ.get("RBJ_ATTACKS_DIR")
-    if env:
-        return Path(env).expanduser()
-    import robustbench_jpeg
-
-    return Path(robustbench_jpeg.__file__).resolve().parents[1] / "attacks"
+    return Path(env).expanduser() if env else packaged_specs_dir()
 
 
-def _quick_spec() -> SpecFile:
-    eps = tuple(e / 255 for e in (1, 2, 4, 8))
-    common = {"n_examples": 500, "batch_size": DEFAULT_BATCH_SIZE, "seed": 0}
-    return SpecFile(
-        name="quick",
-        version=1,
-        description="Quickstart smoke sweep: FGSM and PGD-5 (step 2.5*eps/steps, random start; soft and BPDA "
-        "gradients for JPEG-DL) at 1, 2, 4, 8/255 on the first 500 test images.",
-        attacks=(
-            AttackSpec(method="fgsm", eps=eps, **common),
-            AttackSpec(method="pgd", eps=eps, steps=5, step_size=DEFAULT_STEP_RULE, random_start=True,
-                       grad=("soft", "bpda"), **common),
-        ),
-    )
-
-
-BUILTIN_SPECS = {"quick": _quick_spec}
+def _spec_dirs(directory: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched in order: ``directory`` (else ``$RBJ_ATTACKS_DIR``), if any, then the packaged specs."""
+    first = Path(directory).expanduser() if directory is not None else attacks_dir()
+    packaged = packaged_specs_dir()
+    return [first] if first.resolve() == packaged else [first, packaged]
 
 
 def list_specs(directory: str | os.PathLike | None = None) -> list[str]:
-    """Names of the spec files in the attacks folder plus the built-in specs, sorted."""
-    folder = Path(directory) if directory is not None else attacks_dir()
-    names = set(BUILTIN_SPECS)
-    if folder.is_dir():
-        names.update(p.stem for p in folder.glob("*.yaml"))
-        names.update(p.stem for p in folder.glob("*.yml"))
+    """Names of the spec files in ``directory`` (else ``$RBJ_ATTACKS_DIR``) and in the packaged specs, sorted."""
+    names: set[str] = set()
+    for folder in _spec_dirs(directory):
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+            names.update(p.stem for p in folder.glob("*.yml"))
     return sorted(names)
 
 
 def load_spec(name_or_path: str | os.PathLike, directory: str | os.PathLike | None = None) -> SpecFile:
-    """Load a spec by name (``attacks/<name>.yaml``, or a built-in such as ``quick``) or by file path.
+    """Load a spec by name or by file path.
+
+    A name resolves to ``<name>.yaml`` (or ``.yml``) in ``directory`` (else ``$RBJ_ATTACKS_DIR``) first, then in the
+    packaged specs (``paper-pgd``, ``quick``, ...; see :func:`packaged_specs_dir`).
 
     Raises:
         AttackSpecError: unknown name (the message lists the available specs), unreadable or invalid file.
@@ -571,15 +564,15 @@ def load_spec(name_or_path: str | os.PathLike, directory: str | os.PathLike | No
     path = Path(text).expanduser()
     looks_like_path = path.suffix in (".yaml", ".yml") or os.sep in text or "/" in text
     if not looks_like_path:
-        folder = Path(directory) if directory is not None else attacks_dir()
-        candidates = [folder / f"{text}.yaml", folder / f"{text}.yml"]
+        folders = _spec_dirs(directory)
+        candidates = [folder / f"{text}{ext}" for folder in folders for ext in (".yaml", ".yml")]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            if text in BUILTIN_SPECS:
-                return BUILTIN_SPECS[text]()
+            looked = ", ".join(str(f) if f.is_dir() else f"{f} (does not exist)" for f in folders)
             raise AttackSpecError(
-                f"unknown attack spec {text!r}; available specs: {', '.join(list_specs(folder)) or '(none)'} "
-                f"(looked in {folder}; set RBJ_ATTACKS_DIR or pass a path to a .yaml file)"
+                f"unknown attack spec {text!r}; available specs: {', '.join(list_specs(directory)) or '(none)'} "
+                f"(looked in {looked}; set RBJ_ATTACKS_DIR to a folder of your own specs or pass a path to a .yaml "
+                "file)"
             )
         path = found
     if not path.is_file():

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import __version__
 from ..provenance import now_iso
 
 _SUBCOMMANDS = ("train_cmd", "attack_cmd", "report_cmd", "quickstart_cmd")
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jpeg-robust",
         description="Train baseline / JPEG-DL pairs, attack them with adaptive-attack checks, publish reports.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _SUBCOMMANDS:
         try:
@@ -52,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; every file written so far is complete. Run the same command again to continue "
               "(train: add --resume).", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # the attack engine is optional for train and report
+        if exc.name != "torchattacks":
+            raise
+        from ..attack.methods import ENGINE_MISSING
+
+        print(f"jpeg-robust {args.command}: error: {ENGINE_MISSING}", file=sys.stderr)
+        return 2
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"jpeg-robust {args.command}: error: {message}", file=sys.stderr)

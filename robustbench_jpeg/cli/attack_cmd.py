@@ -148,9 +148,11 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from .. import distributed
+    from ..attack.methods import engine as _engine
     from ..attack.sweep import SanityCheckWarning, SweepLockedError, run_sweep
 
     spec = specs_from_args(args)
+    _engine()  # no torchattacks: a one-line error now, before any model is loaded
     try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)

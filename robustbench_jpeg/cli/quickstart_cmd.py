@@ -34,6 +34,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..attack import quick_sweep, verdict
+    from ..attack.methods import engine as _engine
     from ..attack.checks import Check
     from ..attack.sweep import SanityCheckWarning
     from ..provenance import read_json
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from . import record_command
     from .train_cmd import print_results
 
+    _engine()  # no torchattacks: a one-line error now, not after the training
     started = time.monotonic()
     out = Path(args.out)
     milestones = tuple(m for m in QUICKSTART_MILESTONES if m < args.epochs) or None

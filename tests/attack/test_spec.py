@@ -7,17 +7,22 @@ import dataclasses
 import pytest
 
 from robustbench_jpeg.attack.spec import (
-    BUILTIN_SPECS,
     AttackSpec,
     AttackSpecError,
     SpecFile,
     list_specs,
     load_spec,
+    packaged_specs_dir,
     parse_step_size,
     resolve_step_size,
 )
 
-SHIPPED = ("paper-fgsm", "paper-pgd", "standard-linf", "strong-pgd", "l2", "adaptive")
+SHIPPED = ("paper-fgsm", "paper-pgd", "standard-linf", "strong-pgd", "l2", "adaptive", "quick")
+
+# The hash of the `quick` spec as it was built in Python before it became specs/quick.yaml, obtained at commit
+# 7ce37a0 with `python -c "from robustbench_jpeg.attack.spec import _quick_spec; print(_quick_spec().hash)"`.
+# Runs that swept `quick` store this hash in sweep_state.json; a different one would refuse to resume them.
+QUICK_HASH_BEFORE_YAML = "055a8249bbf817f6f5048a4e78c4cbfdb3b32cb2"
 
 
 def test_linf_eps_are_in_255_units_and_l2_absolute():
@@ -99,9 +104,25 @@ def test_shipped_spec_contents():
     assert "bpda" in adaptive.attacks[0].grad and "soft" in adaptive.attacks[0].grad
     assert max(load_spec("standard-linf").attacks[1].eps) >= 32 / 255
     assert load_spec("l2").attacks[0].norm == "l2"
-    quick = BUILTIN_SPECS["quick"]()
+    quick = load_spec("quick")
     assert {a.n_examples for a in quick.attacks} == {500}
     assert quick.attacks[1].steps == 5 and "bpda" in quick.attacks[1].grad
+
+
+def test_quick_yaml_keeps_the_hash_of_the_former_python_spec():
+    quick = load_spec("quick")
+    assert quick.hash == QUICK_HASH_BEFORE_YAML
+    assert quick.path == str(packaged_specs_dir() / "quick.yaml")
+    assert quick.description.startswith("Quickstart smoke sweep: FGSM and PGD-5")
+
+
+def test_specs_are_package_data_and_the_repo_attacks_folder_links_to_them():
+    packaged = packaged_specs_dir()
+    assert packaged.parent.name == "attack" and packaged.parent.parent.name == "robustbench_jpeg"
+    assert sorted(p.stem for p in packaged.glob("*.yaml")) == sorted(SHIPPED)
+    repo_link = packaged.parents[2] / "attacks"
+    if repo_link.exists() or repo_link.is_symlink():  # a source checkout (not an installed wheel)
+        assert repo_link.is_symlink() and repo_link.resolve() == packaged
 
 
 def test_unknown_spec_lists_available():
@@ -116,6 +137,20 @@ def test_spec_by_path_and_env_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("RBJ_ATTACKS_DIR", str(tmp_path))
     assert "mine" in list_specs()
     assert load_spec("mine").version == 2
+    assert set(SHIPPED) <= set(list_specs())  # the packaged specs stay available beside the user's folder
+    assert load_spec("paper-pgd").path == str(packaged_specs_dir() / "paper-pgd.yaml")
+
+
+def test_user_folder_is_searched_before_the_packaged_specs(tmp_path, monkeypatch):
+    (tmp_path / "paper-pgd.yaml").write_text("version: 7\ndescription: mine\nattacks:\n  - {method: fgsm, eps: [3]}\n")
+    monkeypatch.setenv("RBJ_ATTACKS_DIR", str(tmp_path))
+    mine = load_spec("paper-pgd")
+    assert (mine.version, mine.path) == (7, str(tmp_path / "paper-pgd.yaml"))
+    assert load_spec("paper-pgd", directory=packaged_specs_dir()).version == 1  # an explicit folder wins over env
+    monkeypatch.setenv("RBJ_ATTACKS_DIR", str(tmp_path / "missing"))
+    assert load_spec("quick").hash == QUICK_HASH_BEFORE_YAML
+    with pytest.raises(AttackSpecError, match=r"missing \(does not exist\)"):
+        load_spec("no-such-spec")
 
 
 @pytest.mark.parametrize(

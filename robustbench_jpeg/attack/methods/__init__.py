@@ -14,22 +14,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Param", "Method", "METHODS", "register", "get_method", "method_names", "engine", "EngineMissingError"]
+__all__ = ["Param", "Method", "METHODS", "register", "get_method", "method_names", "engine", "EngineMissingError",
+           "ENGINE_MISSING"]
 
 
-class EngineMissingError(ImportError):
+ENGINE_MISSING = (
+    "attacks need torchattacks, which is not installed (training and reports do not need it): "
+    'pip install "torchattacks>=3.5,<3.6" && pip install "requests>=2.32.4"'
+)
+
+
+class EngineMissingError(ModuleNotFoundError):
     """torchattacks is not installed (it is needed to run attacks, not to train or to build reports)."""
 
 
 def engine():
-    """The torchattacks module, or a clear error saying how to install it."""
+    """The torchattacks module, imported on first use, or a clear error saying how to install it."""
     try:
         import torchattacks
     except ImportError:
-        raise EngineMissingError(
-            "attacks need torchattacks, which is not installed here: pip install 'torchattacks>=3.5,<3.6' "
-            "(training and reports do not need it)"
-        ) from None
+        raise EngineMissingError(ENGINE_MISSING, name="torchattacks") from None
     return torchattacks
 
 
