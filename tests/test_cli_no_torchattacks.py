@@ -86,9 +86,9 @@ def test_train_works_and_attack_fails_clearly_without_torchattacks(tmp_path):
 def test_quickstart_stops_before_training_without_torchattacks(tmp_path):
     result = _cli(["quickstart", "--out", str(tmp_path / "qs"), "--device", "cpu", "--no-progress"], tmp_path)
     assert result.returncode == 2
-    from robustbench_jpeg.attack.builders import TORCHATTACKS_MISSING
+    from robustbench_jpeg.attack.methods import ENGINE_MISSING
 
-    assert result.stderr.strip().splitlines() == [f"jpeg-robust quickstart: error: {TORCHATTACKS_MISSING}"]
+    assert result.stderr.strip().splitlines() == [f"jpeg-robust quickstart: error: {ENGINE_MISSING}"]
     assert not (tmp_path / "qs").exists()  # nothing trained
 
 

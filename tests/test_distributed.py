@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from robustbench_jpeg import distributed
-from robustbench_jpeg.attack.builders import craft
+from robustbench_jpeg.attack.crafting import craft
 from robustbench_jpeg.attack.random_starts import PerSampleRandom, start_seed
 from robustbench_jpeg.attack.spec import AttackSpec
+from robustbench_jpeg.attack.store import RunStore
 from robustbench_jpeg.attack.sweep import run_sweep
 from robustbench_jpeg.checkpoint import load_checkpoint, load_model, save_checkpoint, write_card
 from robustbench_jpeg.cli import main as cli_main
@@ -118,10 +119,11 @@ def test_random_start_of_an_image_does_not_depend_on_its_batch(norm, eps):
     images, labels = load_split("cifar100-mini", train=False)
     x, y = images[:6].float() / 255, labels[:6]
     seeds = [start_seed("cell", 0, i) for i in range(6)]
-    with PerSampleRandom(seeds):  # steps=0: the random start itself
-        whole = craft(model, x, y, "pgd", norm, eps, steps=0, random_start=True, grad="soft", seed=1)
-    with PerSampleRandom(seeds[2:5]):
-        part = craft(model, x[2:5], y[2:5], "pgd", norm, eps, steps=0, random_start=True, grad="soft", seed=2)
+    # steps=1 with a zero step size: the random start itself
+    whole = craft(model, x, y, "pgd", norm, eps, steps=1, step_size=1e-12, random_start=True, grad="soft", seed=1,
+                  start_seeds=seeds)
+    part = craft(model, x[2:5], y[2:5], "pgd", norm, eps, steps=1, step_size=1e-12, random_start=True, grad="soft",
+                 seed=2, start_seeds=seeds[2:5])
     assert torch.equal(whole[2:5], part) and not torch.equal(whole, x)
     with PerSampleRandom(seeds[:2]), pytest.raises(RuntimeError, match="unseeded"):
         torch.rand(3)
@@ -198,13 +200,12 @@ def test_sharded_attack_sweep_equals_single_process(tmp_path):
     assert _files(ddp_dir) == _files(single_dir)
     a = pd.read_csv(ddp_dir / "results.csv").sort_values("cell_id").reset_index(drop=True)
     b = pd.read_csv(single_dir / "results.csv").sort_values("cell_id").reset_index(drop=True)
-    assert len(a) == 6 and (a["attack"] == "pgd").sum() == 4
+    assert len(a) == 8 and (a["attack"] == "pgd").sum() == 4  # clean cells on N and on the whole test set
     assert (a["robust_acc"] < a["clean_acc"]).any()  # the attacks did something to compare
-    varying = ["wall_s", "timestamp"]
+    assert set(a["world_size"]) == {2} and set(b["world_size"]) == {1}
+    varying = ["wall_s", "timestamp", "world_size"]
     pd.testing.assert_frame_equal(a.drop(columns=varying), b.drop(columns=varying))
-    for cell_id in a["cell_id"]:
-        name = f"samples/{cell_id}.npy"
-        assert (ddp_dir / name).read_bytes() == (single_dir / name).read_bytes()
+    assert (ddp_dir / "samples.bin").read_bytes() == (single_dir / "samples.bin").read_bytes()
     assert (ddp_dir / "checks.json").read_text() == (single_dir / "checks.json").read_text()
     sa, sb = (json.loads((d / "sweep_state.json").read_text()) for d in (ddp_dir, single_dir))
     for entry in (*sa["specs"].values(), *sb["specs"].values()):
@@ -220,7 +221,8 @@ def test_sweep_results_do_not_depend_on_the_batch_size(tmp_path):
         _write_run(run_dir, state)
         spec = AttackSpec(method="pgd", eps=(8 / 255,), steps=2, restarts=2, n_examples=40, batch_size=batch_size)
         table = run_sweep(run_dir, spec, progress=False)
-        samples[batch_size] = {c: np.load(run_dir / "samples" / f"{c}.npy") for c in table["cell_id"]}
+        stored = RunStore(run_dir).samples()
+        samples[batch_size] = {c: stored[c] for c in table["cell_id"]}
     assert samples[16].keys() == samples[25].keys()
     for cell_id, flags in samples[16].items():
         assert np.array_equal(flags, samples[25][cell_id]), cell_id

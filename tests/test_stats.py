@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from robustbench_jpeg.report import stats
+from robustbench_jpeg import stats
 from robustbench_jpeg.stats import (
     Z_95,
     holm_adjust,

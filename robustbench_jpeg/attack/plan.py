@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,8 +109,13 @@ def radius_text(eps: float, norm: str) -> str:
 
 
 def resolve_n(n_examples: int | None, test_size: int) -> int:
-    """The number of images a spec attacks on a test set of ``test_size`` (all when None; at most all)."""
-    return test_size if n_examples is None else min(int(n_examples), test_size)
+    """The number of images a spec attacks on a test set of ``test_size`` (all when None; at most all, with a
+    warning)."""
+    if n_examples is not None and n_examples > test_size:
+        warnings.warn(f"n_examples={n_examples} exceeds the test set ({test_size} images); using all {test_size}",
+                      stacklevel=3)
+        return test_size
+    return test_size if n_examples is None else int(n_examples)
 
 
 def clean_cell(info: ArmInfo, n: int, batch_size: int = DEFAULT_BATCH_SIZE, eval_alpha: float | None = None) -> Cell:

@@ -1,93 +1,117 @@
 """``jpeg-robust attack``: run an attack sweep on a run folder (resumable) and print the cells and the checks.
 
-Either ``--spec NAME|FILE`` (a versioned spec from ``attacks/``) or ``--method fgsm|pgd`` with the attack flags.
-With ``--spec``, the attack-defining flags (``--eps``, ``--steps``, ``--step-size``, ``--restarts``,
-``--random-start``, ``--norm``, ``--grad``, ``--transfer-from``) are refused (edit a copy of the spec instead);
-``--n-examples`` and ``--seed`` override the spec and make it a spec of its own (``NAME+n500``), ``--batch-size``,
-``--device`` and ``--data-dir`` only change how it runs.
+Either ``--spec NAME|FILE`` (a versioned spec, see ``attacks/``) or ``--method`` with the attack flags. With
+``--spec``, the attack-defining flags are refused (copy and edit the spec instead); ``--n-examples`` and ``--seed``
+override the spec and make it a spec of its own (``NAME+n500``); ``--batch-size``, ``--device``, ``--data-dir`` and
+``--arms`` only change how or where it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-_ATTACK_FLAGS = ("eps", "steps", "step_size", "restarts", "random_start", "norm", "grad", "transfer_from")
+from . import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Examples, positive_int
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _eps_list(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--eps must be a comma list of numbers, e.g. 1,2,4,8; got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("--eps needs at least one radius")
-    return values
+_ATTACK_FLAGS = ("eps", "steps", "step_size", "restarts", "random_start", "norm", "grad", "transfer_from", "params",
+                 "surrogate_alpha", "eval_alpha")
+EXAMPLES = Examples(
+    "jpeg-robust attack --run runs/r56-s0 --spec paper-pgd",
+    "jpeg-robust attack --run runs/r56-s0 --spec autoattack --n-examples 1000",
+    "jpeg-robust attack --run runs/r56-s0 --method pgd --eps 1,2,8/255 --steps 10 --grad soft,bpda",
+)
 
 
 def _grad_list(text: str) -> tuple[str, ...]:
-    from ..attack.spec import GRAD_MODES
+    from ..attack.gradients import GRAD_MODES
 
     grads = tuple(g.strip() for g in text.split(",") if g.strip())
     bad = [g for g in grads if g not in GRAD_MODES]
     if bad or not grads:
-        raise argparse.ArgumentTypeError(f"--grad must be soft, bpda or soft,bpda; got {text!r}")
+        raise argparse.ArgumentTypeError(f"--grad takes a comma list of {', '.join(GRAD_MODES)}; got {text!r}")
     return grads
 
 
+def _param(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not sep or not name.strip() or number is None:
+        raise argparse.ArgumentTypeError(f"--param takes NAME=NUMBER (e.g. target_classes=9), got {text!r}")
+    return name.strip(), int(number) if number.is_integer() else number
+
+
 def add_parser(subparsers) -> None:
+    from ..attack.gradients import GRAD_MODES
+    from ..attack.methods import METHODS
     from ..attack.spec import DEFAULT_BATCH_SIZE, DEFAULT_STEP_RULE, list_specs
+    from ..run_format import ARMS
 
     p = subparsers.add_parser(
         "attack",
-        help="attack both arms of a run folder (resumable sweep, sanity checks)",
-        description="Attack every arm of a run folder with a spec (attacks/*.yaml) or one ad-hoc attack. L-inf radii "
-        "are in 1/255 units on the [0, 1] pixel scale, L2 radii are absolute. Done cells are skipped on a rerun.",
+        help="attack the arms of a run folder (resumable sweep, sanity checks)",
+        description="Attack every trained arm of a run folder with a spec (attacks/*.yaml) or one ad-hoc attack, "
+        "store per-image results, and run the sanity checks (docs/attacks.md). L-inf radii are in 1/255 units "
+        "(8) or fractions (8/255); L2 radii are absolute (0.5). Done cells are skipped on a rerun; an interrupted "
+        "sweep resumes at the next cell.",
+        epilog=EXAMPLES.text() + "\nexit status: 0 done, 2 bad input, 3 a sanity check failed (with --fail-on-check),"
+        " 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--run", "--run-dir", dest="run", required=True, metavar="DIR",
                    help="run folder made by `jpeg-robust train --out DIR` (under torchrun spell it --run-dir: "
-                        "torchrun's own parser takes --run for its --run-path)")
+                        "torchrun's own parser takes --run)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--spec", metavar="NAME|FILE",
                        help=f"attack spec by name ({', '.join(list_specs())}) or path to a .yaml file")
-    which.add_argument("--method", choices=("fgsm", "pgd"), help="one ad-hoc attack (see the flags below)")
+    which.add_argument("--method", choices=tuple(METHODS), help="one ad-hoc attack, configured by the flags below")
     p.add_argument("--norm", choices=("linf", "l2"), default=None, help="threat model (default linf)")
-    p.add_argument("--eps", type=_eps_list, default=None,
-                   help="comma list of radii: 1/255 units for linf (--eps 1,2,4,8), absolute for l2 (--eps 0.5)")
-    p.add_argument("--steps", type=_positive_int, default=None, help="PGD iterations (default 20; FGSM: 1)")
+    p.add_argument("--eps", default=None, metavar="LIST",
+                   help="comma list of radii: linf in 1/255 units or as fractions (1,2,8/255), l2 absolute (0.5)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="iterations (queries for square); default per method: FGSM 1, PGD 20, APGD/FAB 100, "
+                        "Square 5000")
     p.add_argument("--step-size", default=None, metavar="SIZE|RULE",
-                   help=f"number in eps units (1/255 for linf) or a rule: '{DEFAULT_STEP_RULE}' (default), "
-                        "'eps/4', 'eps'")
-    p.add_argument("--restarts", type=_positive_int, default=None, help="random restarts (default 1)")
+                   help=f"FGSM/PGD step: a number in eps units or a rule such as eps/4 (default {DEFAULT_STEP_RULE})")
+    p.add_argument("--restarts", type=positive_int, default=None, help="random restarts (default 1)")
     p.add_argument("--random-start", action=argparse.BooleanOptionalAction, default=None,
-                   help="uniform random start in the eps-ball (PGD default on; FGSM has none)")
+                   help="PGD's uniform random start in the eps-ball (default on)")
     p.add_argument("--grad", type=_grad_list, default=None,
-                   help="JPEG-DL crafting gradient: soft (default), bpda, or soft,bpda (baselines: none)")
-    p.add_argument("--transfer-from", choices=("baseline", "jpegdl"), default=None, metavar="ARM",
-                   help="craft on ARM's model and evaluate on the other arm")
-    p.add_argument("--n-examples", type=_positive_int, default=None, metavar="N",
+                   help=f"gradient modes on arms with a JPEG layer: comma list of {', '.join(GRAD_MODES)} "
+                        "(default soft); see docs/attacks.md")
+    p.add_argument("--surrogate-alpha", type=float, default=None, metavar="A",
+                   help="softness of the backward quantizer for --grad surrogate (e.g. 1.0)")
+    p.add_argument("--eval-alpha", type=float, default=None, metavar="A",
+                   help="score and attack JPEG arms with this soft-quantizer alpha instead of the trained one (the "
+                        "official script's default was 1.0); kept apart from the corrected protocol")
+    p.add_argument("--param", dest="params", action="append", type=_param, default=None, metavar="NAME=VALUE",
+                   help="a method parameter, e.g. target_classes=9 (APGD-T, FAB-T) or p_init=0.8 (Square); "
+                        "repeatable")
+    p.add_argument("--transfer-from", choices=tuple(ARMS), default=None, metavar="ARM",
+                   help="craft on ARM's model and evaluate on the other arms")
+    p.add_argument("--n-examples", type=positive_int, default=None, metavar="N",
                    help="the first N test images in test-set order (default: all)")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help=f"images per batch (default {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--seed", type=int, default=None, help="attack seed (random starts; default 0)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help=f"images per batch (default {DEFAULT_BATCH_SIZE}); FGSM/PGD results do not depend on it")
+    p.add_argument("--seed", type=int, default=None, help="attack seed (default 0)")
+    p.add_argument("--arms", default=None, metavar="A,B",
+                   help="attack only these arms (default: every trained arm; required when an arm has no card yet)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--data-dir", default=None, help="CIFAR-100 folder (default: the run's config.json data_dir)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--fail-on-check", action="store_true",
+                   help=f"exit with status {EXIT_CHECK_FAILED} when a sanity check fails")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar; one line per cell instead (also without a terminal)")
     p.set_defaults(handler=run)
 
 
 def specs_from_args(args: argparse.Namespace):
     """The :class:`SpecFile` an ``attack`` command line asks for (raises ``AttackSpecError`` on bad input)."""
-    from ..attack.spec import DEFAULT_BATCH_SIZE, DEFAULT_STEP_RULE, AttackSpec, AttackSpecError, SpecFile, load_spec
+    import dataclasses
+
+    from ..attack.spec import AttackSpec, AttackSpecError, SpecFile, load_spec
 
     if args.seed is not None and args.seed < 0:
         raise AttackSpecError(f"--seed must be >= 0, got {args.seed}")
@@ -101,29 +125,16 @@ def specs_from_args(args: argparse.Namespace):
         return load_spec(args.spec).with_overrides(n_examples=args.n_examples, seed=args.seed,
                                                    batch_size=args.batch_size)
     if args.eps is None:
-        raise AttackSpecError("--method needs --eps (e.g. --eps 1,2,4,8 for linf in 1/255 units)")
-    data = {
-        "method": args.method,
-        "norm": args.norm or "linf",
-        "eps": args.eps,
-        "steps": args.steps,
-        "step_size": args.step_size if args.step_size is not None else DEFAULT_STEP_RULE,
-        "restarts": args.restarts if args.restarts is not None else 1,
-        "random_start": args.random_start,
-        "grad": args.grad or ("soft",),
-        "transfer_from": args.transfer_from,
-        "n_examples": args.n_examples,
-        "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
-        "seed": args.seed or 0,
-    }
-    if args.method == "fgsm":
-        if args.step_size is not None:
-            raise AttackSpecError("fgsm always steps by eps: drop --step-size (or use --method pgd)")
-        data.pop("step_size")
+        raise AttackSpecError("--method needs --eps (e.g. --eps 1,2,4,8 or 8/255 for linf)")
+    data = {"method": args.method, "eps": args.eps}
+    for name in ("norm", "steps", "step_size", "restarts", "random_start", "grad", "transfer_from", "n_examples",
+                 "batch_size", "seed", "surrogate_alpha", "eval_alpha"):
+        if getattr(args, name) is not None:  # everything else comes from the AttackSpec / method defaults
+            data[name] = getattr(args, name)
+    if args.params:
+        data["params"] = dict(args.params)
     attack = AttackSpec.from_dict(data, where="command line")
     spec = SpecFile(name="cli", attacks=(attack,), version=1, description=attack.describe())
-    import dataclasses
-
     return dataclasses.replace(spec, name=f"cli-{spec.hash[:8]}")
 
 
@@ -144,38 +155,35 @@ def format_table(df) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
     import warnings
 
     from .. import distributed
-    from ..attack.methods import engine as _engine
-    from ..attack.sweep import SanityCheckWarning, SweepLockedError, run_sweep
+    from ..attack.methods import engine
+    from ..attack.store import SweepLockedError
+    from ..attack.sweep import SanityCheckWarning, run_sweep
+    from . import record_command
 
     spec = specs_from_args(args)
-    _engine()  # no torchattacks: a one-line error now, before any model is loaded
+    engine()  # no torchattacks: a one-line error now, before any model is loaded
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip()) if args.arms else None
     try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)
             table = run_sweep(args.run, spec, device=args.device, data_dir=args.data_dir,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, arms=arms)
         main = distributed.is_main()
     except SweepLockedError as exc:
         print(f"jpeg-robust attack: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; finished cells are saved. Run the same command again to resume at the next cell.",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         distributed.cleanup()
     if not main:
         return 0
-    try:
-        from . import record_command
-
-        record_command(args.run, getattr(args, "argv", None))
-    except ImportError:  # pragma: no cover - the CLI package always has it
-        pass
+    record_command(args.run, getattr(args, "argv", None))
     computed = set(table.attrs.get("computed", []))
     ran = table[table["cell_id"].astype(str).isin(computed)]
     print(f"spec {table.attrs['spec_name']} ({len(table)} cells: {len(ran)} computed now, "
@@ -184,8 +192,11 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"checks: {table.attrs['verdict']}")
     for check in table.attrs.get("checks", []):
-        if check["status"] == "fail":
-            print(f"  FAIL {check['name']} [{check['arm']}]: {check['detail']}")
-            print(f"       -> {check['meaning']}")
+        if check["status"] in ("fail", "warn"):
+            print(f"  {check['status'].upper()} {check['name']} [{check['arm']}]: {check['detail']}")
+            if check["status"] == "fail":
+                print(f"       -> {check['meaning']}")
+    for arm, masking in table.attrs.get("masking", {}).items():
+        print(f"masking of {arm}'s white-box numbers: {masking['status']} ({masking['reason']})")
     print(f"results: {table.attrs['results_path']}")
-    return 0
+    return EXIT_CHECK_FAILED if args.fail_on_check and table.attrs.get("status") == "FAIL" else 0
