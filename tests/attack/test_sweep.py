@@ -286,3 +286,98 @@ def test_cli_spec_overrides_rename(run_dir):
 
     spec = specs_from_args(_parse(["attack", "--run", str(run_dir), "--spec", "paper-pgd", "--n-examples", "100"]))
     assert spec.name == "paper-pgd+n100" and {a.n_examples for a in spec.attacks} == {100}
+
+
+# --- stale, legacy and damaged files ---------------------------------------------------------------------------
+
+
+def tiny_spec(name: str = "tiny-spec") -> SpecFile:
+    return SpecFile(name=name, attacks=(AttackSpec(method="fgsm", eps=(2 / 255, 8 / 255), n_examples=16,
+                                                   batch_size=8),))
+
+
+def test_retrained_checkpoint_makes_its_cells_stale(make_run, arm_writer, tiny_state):
+    """The defect: a cell's identity held no checkpoint, so attacking, training further and attacking again
+    recomputed nothing and kept the old numbers. Rows now carry the weights' fingerprint; stale ones are set aside
+    and recomputed."""
+    run_dir = make_run("stale")
+    first = run_sweep(run_dir, tiny_spec(), progress=False)
+    changed = {k: (v + 0.05 if v.is_floating_point() else v) for k, v in tiny_state.items()}
+    arm_writer(run_dir, "jpegdl", state=changed)  # "training went on": new weights for one arm
+    with pytest.warns(StoreWarning, match="earlier checkpoint of arm"):
+        second = run_sweep(run_dir, tiny_spec(), progress=False)
+    recomputed = set(second.attrs["computed"])
+    assert recomputed == set(first.loc[first["arm"] == "jpegdl", "cell_id"])  # same cells, new numbers
+    results = read_results(run_dir)
+    assert results.groupby("arm")["fingerprint"].nunique().eq(1).all()
+    assert set(results.loc[results["arm"] == "jpegdl", "fingerprint"]) != set(first.loc[first["arm"] == "jpegdl",
+                                                                                        "fingerprint"])
+    stale = pd.read_csv(run_dir / "results-stale.csv")
+    assert len(stale) == (first["arm"] == "jpegdl").sum() and "earlier checkpoint" in stale["reason"].iloc[0]
+
+
+def test_rows_of_the_previous_row_format_are_set_aside(make_run):
+    run_dir = make_run("legacy")
+    run_sweep(run_dir, tiny_spec(), progress=False)
+    legacy = read_results(run_dir)
+    legacy = legacy.assign(row_format=1, grad=legacy["grad"].replace("soft", "bpda"))
+    legacy.drop(columns=["row_format", "fingerprint", "source_fingerprint"]).to_csv(run_dir / "results.csv",
+                                                                                     index=False)
+    with pytest.warns(StoreWarning, match="row format"):
+        again = run_sweep(run_dir, tiny_spec(), progress=False)
+    assert len(again.attrs["computed"]) == len(legacy)
+    assert (read_results(run_dir)["row_format"] == ROW_FORMAT).all()
+
+
+def test_results_csv_grows_by_appending(make_run, monkeypatch):
+    """results.csv is appended one line per cell: the bytes a sweep writes grow linearly with the cells."""
+    from robustbench_jpeg.attack import store as store_mod
+
+    rewrites = []
+    real = store_mod.atomic_write_text
+    monkeypatch.setattr(store_mod, "atomic_write_text",
+                        lambda path, text: (rewrites.append(str(path)), real(path, text))[1])
+    run_dir = make_run("append")
+    table = run_sweep(run_dir, small_spec(), progress=False)
+    written = [p for p in rewrites if p.endswith("results.csv")]
+    assert len(written) == 1  # the header with the first row; every later cell is one appended line
+    assert len((run_dir / "results.csv").read_text().splitlines()) == len(table) + 1
+
+
+def test_a_cut_short_results_line_is_dropped_and_recomputed(make_run):
+    run_dir = make_run("torn")
+    table = run_sweep(run_dir, tiny_spec(), progress=False)
+    text = (run_dir / "results.csv").read_text()
+    (run_dir / "results.csv").write_text(text[: len(text) - 40])  # a crash in the middle of the last line
+    with pytest.warns(StoreWarning, match="cut short"):
+        again = run_sweep(run_dir, tiny_spec(), progress=False)
+    assert again.attrs["computed"] == [table["cell_id"].iloc[-1]]
+    pd.testing.assert_frame_equal(again[["cell_id", "robust_acc"]], table[["cell_id", "robust_acc"]])
+
+
+def test_a_damaged_samples_record_is_recomputed(make_run):
+    run_dir = make_run("garbled")
+    run_sweep(run_dir, tiny_spec(), progress=False)
+    data = bytearray((run_dir / "samples.bin").read_bytes())
+    data[-1] ^= 0xFF  # flip bits of the last record
+    (run_dir / "samples.bin").write_bytes(bytes(data))
+    with pytest.warns(StoreWarning, match="CRC"):
+        again = run_sweep(run_dir, tiny_spec(), progress=False)
+    assert len(again.attrs["computed"]) == 1
+
+
+def test_a_corrupt_checks_json_is_replaced(make_run):
+    run_dir = make_run("checks")
+    run_sweep(run_dir, tiny_spec(), progress=False)
+    (run_dir / "checks.json").write_text("{not json")
+    again = run_sweep(run_dir, tiny_spec(), progress=False)
+    assert json.loads((run_dir / "checks.json").read_text())["verdict"] == again.attrs["verdict"]
+
+
+def test_an_arm_without_a_card_is_named_not_skipped(make_run):
+    run_dir = make_run("nocard")
+    (run_dir / "jpegdl" / "card.json").unlink()  # e.g. still in its first epoch
+    with pytest.raises(CheckpointError, match="jpegdl have a checkpoint but no card.json"):
+        run_sweep(run_dir, tiny_spec(), progress=False)
+    table = run_sweep(run_dir, tiny_spec(), progress=False, arms=("baseline",))
+    assert set(table["arm"]) == {"baseline"}
