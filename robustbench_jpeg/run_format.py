@@ -36,6 +36,8 @@ __all__ = [
     "ARMS",
     "BASELINE",
     "JPEGDL",
+    "JPEG_FROZEN",
+    "JPEG_STANDARD",
     "DEFAULT_ARMS",
     "arm_display",
     "check_arm",
@@ -113,10 +115,16 @@ class Arm:
 
 BASELINE = "baseline"
 JPEGDL = "jpegdl"
+JPEG_FROZEN = "jpeg-frozen"
+JPEG_STANDARD = "jpeg-standard"
 ARMS: dict[str, Arm] = {
     BASELINE: Arm(BASELINE, "baseline", "none", False, None, "the backbone alone"),
     JPEGDL: Arm(JPEGDL, "JPEG-DL", "jpeg", True, "soft",
                 "JPEG-DL: learnable tables, soft quantizer, trained jointly with the backbone"),
+    JPEG_FROZEN: Arm(JPEG_FROZEN, "JPEG-DL (frozen tables)", "jpeg", False, "soft",
+                     "control: the JPEG-DL layer with its tables fixed at their initial values"),
+    JPEG_STANDARD: Arm(JPEG_STANDARD, "standard JPEG", "jpeg", False, "hard",
+                       "control: a fixed standard JPEG front end (IJG tables, hard rounding)"),
 }
 DEFAULT_ARMS = (BASELINE, JPEGDL)
 
