@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import append_result, describe, timed  # noqa: E402
 from robustbench_jpeg.attack import craft  # noqa: E402
 from robustbench_jpeg.data import load_split, to_float  # noqa: E402
+from robustbench_jpeg.device import resolve_device  # noqa: E402
 from robustbench_jpeg.jpeg import JpegConfig  # noqa: E402
 from robustbench_jpeg.models import create_model  # noqa: E402
-from robustbench_jpeg.train import resolve_device  # noqa: E402
 
 
 def test_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:

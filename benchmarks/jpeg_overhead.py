@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import append_result, describe, timed, training_images  # noqa: E402
 from benchmarks.train_throughput import ours_images_per_s  # noqa: E402
 from robustbench_jpeg.data import to_float  # noqa: E402
+from robustbench_jpeg.device import resolve_device  # noqa: E402
 from robustbench_jpeg.jpeg import JpegConfig, JpegLayer  # noqa: E402
 from robustbench_jpeg.models import create_model  # noqa: E402
-from robustbench_jpeg.train import resolve_device  # noqa: E402
 
 
 def forward_seconds(model_name: str, arm: str, device: torch.device, batch: int, repeats: int) -> float:

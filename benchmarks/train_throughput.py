@@ -29,19 +29,20 @@ from benchmarks.common import (  # noqa: E402
     training_images,
 )
 from robustbench_jpeg.config import RunOptions, TrainConfig  # noqa: E402
-from robustbench_jpeg.train import ArmTrainer, resolve_device  # noqa: E402
+from robustbench_jpeg.device import resolve_device  # noqa: E402
+from robustbench_jpeg.train import ArmTrainer, resolve_config  # noqa: E402
 
 
 def ours_images_per_s(model: str, arm: str, device: torch.device, batch: int, steps: int, warmup: int, compile_: bool):
     n = batch * (steps + warmup)
     images, labels = training_images(n)
-    config = TrainConfig(model=model, dataset="cifar100-mini", epochs=10, batch_size=batch).resolved()
+    config = resolve_config(TrainConfig(model=model, dataset="cifar100-mini", epochs=10, batch_size=batch))
     options = RunOptions(device=str(device), progress=False, checkpoint_every_s=0, compile=compile_)
     trainer = ArmTrainer(config, options, arm, Path("unused"), device, n_train=batch * warmup)
     warm = (images[: batch * warmup].to(device), labels[: batch * warmup].to(device))
     data = (images[batch * warmup :].to(device), labels[batch * warmup :].to(device))
     timed(lambda: trainer.train_epoch(warm), device)
-    trainer._n_train, trainer.step = data[0].shape[0], 0
+    trainer.n_train, trainer.progress.step = data[0].shape[0], 0
     seconds = timed(lambda: trainer.train_epoch(data), device)
     return batch * steps / seconds
 

@@ -7,6 +7,7 @@ accrete, and loads the weights without unpickling arbitrary objects.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "build_model_from_card",
     "load_model",
     "find_arms",
+    "weights_fingerprint",
 ]
 
 class CheckpointError(FileNotFoundError):
@@ -80,6 +82,18 @@ def load_checkpoint(arm_dir: str | os.PathLike, map_location: str | torch.device
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file, or one that needs unpickling arbitrary objects
         raise CheckpointError(f"cannot load checkpoint {path} safely (weights_only=True): {exc}") from exc
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A short SHA-256 of a model's parameters and buffers (names, dtypes, shapes, values): equal weights, equal
+    fingerprint, however the checkpoint file was written. Cards and attack results record it, so results of an
+    earlier checkpoint are recognised as stale."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]
 
 
 def build_model_from_card(card: dict[str, Any]) -> RobustNet:

@@ -3,30 +3,57 @@
 ``TrainConfig`` is the *recipe*: everything that determines what is trained. Two runs with equal TrainConfigs
 are the same experiment, and ``--resume`` refuses a changed one. ``RunOptions`` is *how* it runs (device,
 precision, progress output, time limit); it may change between sittings of one run (e.g. resuming on a GPU).
+Per-architecture defaults (the learning rate, the initial JPEG table) live in the model registry and are filled
+in by :func:`robustbench_jpeg.train.resolve_config`. Every number is checked: a NaN, an infinity or a value out of
+range is a :class:`ConfigError` naming the option.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .jpeg import JpegConfig
+from .run_format import ARMS, DEFAULT_ARMS
 
-__all__ = ["TrainConfig", "RunOptions", "ConfigError", "PAPER_EPOCHS", "PAPER_MILESTONES", "ARM_NAMES"]
+__all__ = ["TrainConfig", "RunOptions", "ConfigError", "PAPER_EPOCHS", "PAPER_MILESTONES", "ARM_NAMES",
+           "COMPILE_MODES", "default_of"]
 
 PAPER_EPOCHS = 240
 PAPER_MILESTONES = (150, 180, 210)
-ARM_NAMES = ("baseline", "jpegdl")
+ARM_NAMES = DEFAULT_ARMS
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class ConfigError(ValueError):
-    """An invalid or inconsistent configuration."""
+    """An invalid or inconsistent configuration; the message names the option."""
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of a dataclass field (the one place defaults live; the CLI shows and uses these)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _number(name: str, value: Any, minimum: float | None = None, positive: bool = False, integer: bool = False,
+            optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, got {value!r}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training recipe of a baseline / JPEG-DL pair. Defaults are the paper's CIFAR-100 recipe (spec s. 7).
+    """The training recipe of a paired run. Defaults are the paper's CIFAR-100 recipe (docs/method.md).
 
     Attributes:
         model: registry name (``list_models()``).
@@ -41,8 +68,8 @@ class TrainConfig:
         jpeg_lr: Adam learning rate of the 128 step sizes, 0.003, no weight decay.
         jpeg_lr_schedule: ``constant`` (the paper's most likely setting) or ``step`` (same milestones as the CNN).
         jpeg: the JPEG layer of the ``jpegdl`` arm.
-        seed: seeds weights, data order and augmentation; both arms share it.
-        arms: which arms to train.
+        seed: seeds weights, data order and augmentation; every arm shares it.
+        arms: which arms to train (``run_format.ARMS``).
     """
 
     model: str = "resnet56"
@@ -61,35 +88,24 @@ class TrainConfig:
     arms: tuple[str, ...] = ARM_NAMES
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
-        if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if not self.jpeg_lr >= 0:
-            raise ConfigError(f"jpeg_lr must be non-negative, got {self.jpeg_lr}")
+        _number("epochs", self.epochs, minimum=1, integer=True)
+        _number("batch_size", self.batch_size, minimum=1, integer=True)
+        _number("lr", self.lr, positive=True, optional=True)
+        _number("momentum", self.momentum, minimum=0)
+        _number("weight_decay", self.weight_decay, minimum=0)
+        _number("gamma", self.gamma, positive=True)
+        _number("jpeg_lr", self.jpeg_lr, minimum=0)
+        _number("seed", self.seed, minimum=0, integer=True)
         if self.jpeg_lr_schedule not in ("constant", "step"):
             raise ConfigError(f"jpeg_lr_schedule must be 'constant' or 'step', got {self.jpeg_lr_schedule!r}")
-        if not self.arms or any(arm not in ARM_NAMES for arm in self.arms) or len(set(self.arms)) != len(self.arms):
-            raise ConfigError(f"arms must be a non-empty subset of {ARM_NAMES}, got {self.arms}")
-        if self.milestones is not None and any(m < 1 for m in self.milestones):
-            raise ConfigError(f"milestones must be positive epochs, got {self.milestones}")
-
-    def resolved(self) -> TrainConfig:
-        """The same recipe with every ``None`` default filled in (what is saved and compared on resume)."""
-        from .models import default_lr
-
-        lr = self.lr if self.lr is not None else default_lr(self.model)
-        milestones = self.milestones
-        if milestones is None:
-            milestones = tuple(max(1, round(m * self.epochs / PAPER_EPOCHS)) for m in PAPER_MILESTONES)
-        jpeg = self.jpeg
-        if jpeg.q_init == "paper" and jpeg.paper_table is None:
-            from .jpeg.tables import PAPER_TABLE_FOR_MODEL
-
-            jpeg = dataclasses.replace(jpeg, paper_table=PAPER_TABLE_FOR_MODEL.get(self.model, "resnet56"))
-        return dataclasses.replace(self, lr=lr, milestones=tuple(int(m) for m in milestones), jpeg=jpeg)
+        if not self.arms or any(arm not in ARMS for arm in self.arms) or len(set(self.arms)) != len(self.arms):
+            raise ConfigError(f"arms must be a non-empty list of distinct arms from {', '.join(ARMS)}, got "
+                              f"{list(self.arms)}")
+        if self.milestones is not None:
+            for m in self.milestones:
+                _number("milestones", m, minimum=1, integer=True)
+        if not isinstance(self.jpeg, JpegConfig):
+            raise ConfigError(f"jpeg must be a JpegConfig, got {type(self.jpeg).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -106,7 +122,10 @@ class TrainConfig:
             raise ConfigError(f"unknown TrainConfig fields: {sorted(unknown)}")
         data = dict(data)
         if "jpeg" in data and isinstance(data["jpeg"], dict):
-            data["jpeg"] = JpegConfig.from_dict(data["jpeg"])
+            try:
+                data["jpeg"] = JpegConfig.from_dict(data["jpeg"])
+            except ValueError as exc:
+                raise ConfigError(f"jpeg: {exc}") from None
         for key in ("arms", "milestones"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
@@ -118,17 +137,18 @@ class RunOptions:
     """How a run executes; may differ between sittings of one run.
 
     Attributes:
-        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         data_dir: folder of the torchvision CIFAR-100 files (``cifar100`` only).
         download: allow torchvision to download CIFAR-100 when it is absent.
         amp: ``auto`` (bf16 autocast for the backbone on CUDA, off on CPU), ``bf16`` or ``off``. The JPEG layer
-            always runs in float32.
+            always runs in float32, and test accuracy is always measured in float32.
         channels_last: None = on for CUDA, off for CPU.
-        compile: wrap the model in ``torch.compile``.
+        compile: wrap the model in ``torch.compile`` (static shapes: ``dynamic=False``).
+        compile_mode: ``torch.compile``'s mode (``default``, ``reduce-overhead`` (CUDA graphs), ``max-autotune``).
         eval_batch_size: batch size of test-set evaluation.
         time_limit_s: stop cleanly (checkpoint written) once this many seconds have passed; resume later.
         checkpoint_every_s: also checkpoint inside an epoch at this interval (seconds); 0 = at epoch ends only.
-        progress: show progress bars.
+        progress: show progress bars (on a terminal; otherwise one line per epoch).
         train_subset: train on the first K training images only (smoke runs and tests; the card's
             ``data.train_images`` and config.json's ``train_subset`` record it). None = the whole training split.
     """
@@ -139,6 +159,7 @@ class RunOptions:
     amp: str = "auto"
     channels_last: bool | None = None
     compile: bool = False
+    compile_mode: str = "default"
     eval_batch_size: int = 1000
     time_limit_s: float | None = None
     checkpoint_every_s: float = 300.0
@@ -146,11 +167,14 @@ class RunOptions:
     train_subset: int | None = None
 
     def __post_init__(self) -> None:
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        device = str(self.device)
+        if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ConfigError(f"amp must be auto, bf16 or off, got {self.amp!r}")
-        if self.eval_batch_size < 1:
-            raise ConfigError(f"eval_batch_size must be positive, got {self.eval_batch_size}")
-        if self.train_subset is not None and self.train_subset < 1:
-            raise ConfigError(f"train_subset must be positive, got {self.train_subset}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        _number("eval_batch_size", self.eval_batch_size, minimum=1, integer=True)
+        _number("time_limit", self.time_limit_s, positive=True, optional=True)
+        _number("checkpoint_every", self.checkpoint_every_s, minimum=0)
+        _number("train_subset", self.train_subset, minimum=1, integer=True, optional=True)

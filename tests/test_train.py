@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import robustbench_jpeg.train as train_module
+import robustbench_jpeg.train.pair  # noqa: F401  (the module whose data loading the fixture patches)
 from robustbench_jpeg import load_model
 from robustbench_jpeg.checkpoint import CheckpointError, load_checkpoint
 from robustbench_jpeg.config import ConfigError, RunOptions, TrainConfig
@@ -35,7 +36,7 @@ def small_data(monkeypatch):
         n = N_TRAIN if train else N_TEST
         return images[:n].clone(), labels[:n].clone()
 
-    monkeypatch.setattr(train_module, "load_split", small)
+    monkeypatch.setattr(train_module.pair, "load_split", small)
 
 
 def _config(**kwargs) -> TrainConfig:
@@ -179,10 +180,11 @@ def test_fast_path_equals_a_plain_loop_on_cpu():
 
     images, labels = load_split("cifar100-mini", train=True)
     images, labels = images[:192], labels[:192]
-    config = TrainConfig(model="tiny", dataset="cifar100-mini", epochs=1, batch_size=64, seed=5).resolved()
+    config = train_module.resolve_config(TrainConfig(model="tiny", dataset="cifar100-mini", epochs=1, batch_size=64,
+                                                     seed=5))
     trainer = train_module.ArmTrainer(config, OPTIONS, "jpegdl", Path("unused"), torch.device("cpu"), n_train=192)
     trainer.train_epoch((images, labels))
-    fast_losses = trainer.partial["loss_sum"]
+    fast_losses = trainer.progress.loss_sum
 
     # plain: per-image crop/flip with torchvision, the same draws, NCHW fp32, a textbook loop
     torch.manual_seed(5)
@@ -190,7 +192,7 @@ def test_fast_path_equals_a_plain_loop_on_cpu():
     optimizer = torch.optim.SGD(model.backbone_parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     jpeg_optimizer = torch.optim.Adam(model.jpeg_parameters(), lr=0.003)
     order = epoch_order(192, 5, 0)
-    generator = torch.Generator().manual_seed(epoch_seed(5, 0) ^ train_module._AUGMENT_SALT)
+    generator = torch.Generator().manual_seed(epoch_seed(5, 0) ^ train_module.AUGMENT_SALT)
     dy, dx, flip = draw_augment_params(192, generator)
     total = 0.0
     for step in range(3):

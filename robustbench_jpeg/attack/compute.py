@@ -13,7 +13,6 @@ depend on the batch size or on how the images are spread over processes; APGD, F
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import load_model
+from ..checkpoint import load_model, weights_fingerprint
 from ..provenance import device_name, git_sha, library_versions, now_iso
 from ..run_format import ROW_FORMAT
 from .crafting import run_attack
@@ -31,18 +30,7 @@ from .methods import get_method
 from .plan import ArmInfo, Cell
 from .random_starts import derive_seed, start_seed
 
-__all__ = ["Evaluator", "weights_fingerprint"]
-
-
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """A short SHA-256 of a model's parameters and buffers (names, dtypes, shapes, values): equal weights, equal
-    fingerprint, however the checkpoint file was written."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()[:16]
+__all__ = ["Evaluator"]
 
 
 class Evaluator:

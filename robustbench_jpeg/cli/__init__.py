@@ -130,5 +130,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _is_user_error(exc: RuntimeError) -> bool:
     """RuntimeErrors that report the user's situation, not a bug (a locked folder, a non-finite loss)."""
     from ..attack.store import SweepLockedError
+    from ..train import NonFiniteLossError, TrainLockedError
 
-    return isinstance(exc, SweepLockedError) or type(exc).__name__ in ("TrainLockedError", "NonFiniteLossError")
+    return isinstance(exc, (SweepLockedError, TrainLockedError, NonFiniteLossError))

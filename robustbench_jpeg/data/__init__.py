@@ -1,6 +1,6 @@
 """Data layer: CIFAR-100 and the embedded ``cifar100-mini`` subset, batched augmentation, epoch order."""
 
-from robustbench_jpeg.data.augment import apply_augment, augment_batch, draw_augment_params, to_float
+from robustbench_jpeg.data.augment import AUGMENTATION, apply_augment, augment_batch, draw_augment_params, to_float
 from robustbench_jpeg.data.batches import epoch_order, epoch_seed, iterate_batches
 from robustbench_jpeg.data.cifar import (
     DATASETS,
@@ -16,6 +16,7 @@ from robustbench_jpeg.data.cifar import (
 )
 
 __all__ = [
+    "AUGMENTATION",
     "DATASETS",
     "MINI_DIR",
     "NUM_CLASSES",

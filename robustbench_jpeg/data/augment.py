@@ -10,6 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+PAD = 4
+AUGMENTATION = f"random crop 32 x 32 from the image zero-padded by {PAD} pixels; horizontal flip with probability 1/2"
+
 
 def to_float(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 images in 0..255 -> floating point in [0, 1] (divided by 255), on the same device.
@@ -24,7 +27,7 @@ def to_float(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.
 
 
 def draw_augment_params(
-    n: int, generator: torch.Generator | None = None, pad: int = 4, device: torch.device | str = "cpu"
+    n: int, generator: torch.Generator | None = None, pad: int = PAD, device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw the crop offsets and flips of ``n`` images: ``(dy, dx, flip)``.
 
@@ -43,7 +46,7 @@ def draw_augment_params(
 
 
 def apply_augment(
-    images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, pad: int = 4
+    images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, pad: int = PAD
 ) -> torch.Tensor:
     """Crop ``images`` (N x C x H x W, any dtype) at offsets (dy, dx) of the ``pad``-zero-padded batch, then flip
     horizontally where ``flip`` is True. Output has the input's shape, dtype and device."""
@@ -74,7 +77,7 @@ def apply_augment(
 def augment_batch(
     images: torch.Tensor,
     generator: torch.Generator | None = None,
-    pad: int = 4,
+    pad: int = PAD,
     flip: bool = True,
     params: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:

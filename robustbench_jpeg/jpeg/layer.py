@@ -41,6 +41,8 @@ class JpegConfig:
         quality: IJG quality for ``q_init="standard"``.
         q_constant: step for ``q_init="constant"``.
         q_lower, q_upper: explicit bounds on every step, enforced by :meth:`JpegLayer.project_` ([1e-5, 255]).
+        quantizer: the deployed quantizer: ``soft`` (JPEG-DL, trained and evaluated through Q_d) or ``hard`` (true
+            rounding, the fixed standard-JPEG control arm).
     """
 
     alpha: float = 5.0
@@ -54,8 +56,15 @@ class JpegConfig:
     q_constant: float = 1.0
     q_lower: float = 1e-5
     q_upper: float = 255.0
+    quantizer: str = "soft"
 
     def __post_init__(self) -> None:
+        for name in ("alpha", "chroma_offset", "q_max", "quality", "q_constant", "q_lower", "q_upper"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.quantizer not in ("soft", "hard"):
+            raise ValueError(f"quantizer must be 'soft' or 'hard', got {self.quantizer!r}")
         if not self.alpha > 0:
             raise ValueError(f"alpha must be positive, got {self.alpha}")
         if self.window is not None and not 1 <= self.window <= 2**self.num_bits - 1:
@@ -72,7 +81,10 @@ class JpegConfig:
             raise ValueError(f"q_max must be positive, got {self.q_max}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.quantizer == "soft":  # written only when it differs, so configs of earlier versions compare equal
+            out.pop("quantizer")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> JpegConfig:
@@ -146,10 +158,15 @@ class JpegLayer(nn.Module):
         self.q_chroma = nn.Parameter(chroma.clone().float())
         self.register_buffer("alpha_luma", torch.full((8, 8), float(self.config.alpha)))
         self.register_buffer("alpha_chroma", torch.full((8, 8), float(self.config.alpha)))
-        self._mode = "soft"
+        self._mode = self.config.quantizer
         self._surrogate_alpha = None
         self.register_load_state_dict_post_hook(lambda module, _incompatible: module.project_())
         self.project_()
+
+    @property
+    def deployed_mode(self) -> str:
+        """The quantizer the layer is evaluated with: ``soft`` (JPEG-DL) or ``hard`` (a fixed standard JPEG)."""
+        return self.config.quantizer
 
     @property
     def mode(self) -> str:

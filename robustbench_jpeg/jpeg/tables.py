@@ -13,7 +13,6 @@ __all__ = [
     "STANDARD_LUMA",
     "STANDARD_CHROMA",
     "PAPER_TABLES",
-    "PAPER_TABLE_FOR_MODEL",
     "standard_tables",
     "paper_tables",
     "to_jpeg_integer_table",
@@ -49,27 +48,6 @@ ZIGZAG = [
     35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
     58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ]  # fmt: skip
-
-# Architectures of ours -> the paper table used for the "paper" initialisation. Models the authors published no
-# sensitivity map for borrow the map of their closest relative; the card records which table was used.
-PAPER_TABLE_FOR_MODEL = {
-    "resnet56": "resnet56",
-    "resnet110": "resnet110",
-    "vgg8": "vgg8",
-    "vgg13": "vgg13",
-    "wrn_40_2": "wrn_40_2",
-    "mobilenetv2": "MobileNetV2",
-    "shufflenetv2": "ShuffleV2",
-    "resnet50": "ResNet50",
-    # borrowed (no map published for these):
-    "resnet20": "resnet56",
-    "resnet32": "resnet56",
-    "resnet8x4": "resnet56",
-    "resnet32x4": "resnet56",
-    "shufflenetv1": "ShuffleV2",
-    "tiny": "resnet56",
-}
-
 
 def _ijg_scale(table: list[list[int]], quality: int) -> torch.Tensor:
     if not 1 <= quality <= 100:

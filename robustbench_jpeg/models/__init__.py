@@ -1,6 +1,15 @@
 """Model zoo: the paper's CIFAR-100 architectures behind a timm-style registry."""
 
-from .registry import UnknownModelError, create_model, default_lr, is_model, list_models, register_model
+from .registry import (
+    ModelRecipe,
+    UnknownModelError,
+    create_model,
+    default_lr,
+    is_model,
+    list_models,
+    recipe_defaults,
+    register_model,
+)
 from .wrappers import Normalize, RobustNet
 
 __all__ = [
@@ -9,6 +18,8 @@ __all__ = [
     "is_model",
     "register_model",
     "default_lr",
+    "recipe_defaults",
+    "ModelRecipe",
     "UnknownModelError",
     "RobustNet",
     "Normalize",

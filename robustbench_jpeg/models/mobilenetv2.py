@@ -84,6 +84,6 @@ class MobileNetV2(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(x), 1))
 
 
-@register_model("mobilenetv2", lr=0.01)
+@register_model("mobilenetv2", lr=0.01, paper_table="MobileNetV2")
 def mobilenetv2(num_classes: int = 100) -> MobileNetV2:
     return MobileNetV2(expansion=6, width_mult=0.5, num_classes=num_classes)

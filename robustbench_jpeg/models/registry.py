@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch import nn
 
 from ..jpeg import JpegConfig, JpegLayer
-from ..jpeg.tables import PAPER_TABLE_FOR_MODEL
 from .wrappers import CIFAR100_MEAN, CIFAR100_STD, RobustNet
 
-__all__ = ["register_model", "create_model", "list_models", "is_model", "UnknownModelError", "default_lr"]
+__all__ = ["register_model", "create_model", "list_models", "is_model", "UnknownModelError", "default_lr",
+           "ModelRecipe", "recipe_defaults"]
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """What the paper's recipe says about one architecture.
+
+    Attributes:
+        lr: the SGD learning rate (0.05; 0.01 for MobileNetV2 and the ShuffleNets, as RepDistiller).
+        paper_table: the authors' sensitivity-derived initial JPEG table used for ``q_init="paper"``.
+        borrowed: True when the authors published no table for this architecture and the closest relative's is
+            used (recorded in the card through ``JpegConfig.paper_table``).
+    """
+
+    lr: float = 0.05
+    paper_table: str = "resnet56"
+    borrowed: bool = True
+
 
 _BACKBONES: dict[str, Callable[..., nn.Module]] = {}
-_DEFAULT_LR: dict[str, float] = {}
+_RECIPES: dict[str, ModelRecipe] = {}
 
 
 class UnknownModelError(KeyError, ValueError):
@@ -23,10 +42,12 @@ class UnknownModelError(KeyError, ValueError):
         return str(self.args[0])
 
 
-def register_model(name: str | None = None, lr: float = 0.05) -> Callable:
+def register_model(name: str | None = None, lr: float = 0.05, paper_table: str | None = None,
+                   borrow: str = "resnet56") -> Callable:
     """Register a backbone factory ``fn(num_classes) -> nn.Module`` under ``name`` (default: function name).
 
-    ``lr`` is the paper's SGD learning rate for this architecture (0.05; 0.01 for MobileNetV2 and ShuffleNets).
+    ``lr`` is the paper's SGD learning rate for this architecture; ``paper_table`` the authors' initial JPEG table
+    for it, or None when none was published and the closest relative's table ``borrow`` is used.
     """
 
     def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -34,7 +55,7 @@ def register_model(name: str | None = None, lr: float = 0.05) -> Callable:
         if key in _BACKBONES:
             raise ValueError(f"model {key!r} is already registered")
         _BACKBONES[key] = fn
-        _DEFAULT_LR[key] = lr
+        _RECIPES[key] = ModelRecipe(lr=lr, paper_table=paper_table or borrow, borrowed=paper_table is None)
         return fn
 
     return decorator
@@ -55,9 +76,14 @@ def is_model(name: str) -> bool:
     return name in _BACKBONES
 
 
-def default_lr(name: str) -> float:
+def recipe_defaults(name: str) -> ModelRecipe:
+    """The paper recipe's per-architecture data (learning rate, initial JPEG table)."""
     _check_name(name)
-    return _DEFAULT_LR[name]
+    return _RECIPES[name]
+
+
+def default_lr(name: str) -> float:
+    return recipe_defaults(name).lr
 
 
 def _check_name(name: str) -> None:
@@ -72,7 +98,7 @@ def create_model(name: str, num_classes: int = 100, jpeg: JpegConfig | None = No
     ``jpeg=None`` gives the baseline arm; a :class:`JpegConfig` gives the JPEG-DL arm, which is the same backbone
     with a :class:`JpegLayer` composed in front, so the two arms differ by exactly one module. For
     ``q_init="paper"`` without an explicit ``paper_table``, the table of this architecture (or its closest
-    relative, see ``PAPER_TABLE_FOR_MODEL``) is used.
+    relative, see :func:`recipe_defaults`) is used.
     """
     _check_name(name)
     if num_classes < 1:
@@ -81,8 +107,6 @@ def create_model(name: str, num_classes: int = 100, jpeg: JpegConfig | None = No
     layer = None
     if jpeg is not None:
         if jpeg.q_init == "paper" and jpeg.paper_table is None:
-            import dataclasses
-
-            jpeg = dataclasses.replace(jpeg, paper_table=PAPER_TABLE_FOR_MODEL.get(name, "resnet56"))
+            jpeg = dataclasses.replace(jpeg, paper_table=_RECIPES[name].paper_table)
         layer = JpegLayer(jpeg)
     return RobustNet(backbone, jpeg=layer, mean=CIFAR100_MEAN, std=CIFAR100_STD, name=name)

@@ -105,12 +105,12 @@ def resnet32(num_classes: int = 100) -> CifarResNet:
     return CifarResNet(32, _NARROW, num_classes)
 
 
-@register_model("resnet56")
+@register_model("resnet56", paper_table="resnet56")
 def resnet56(num_classes: int = 100) -> CifarResNet:
     return CifarResNet(56, _NARROW, num_classes)
 
 
-@register_model("resnet110")
+@register_model("resnet110", paper_table="resnet110")
 def resnet110(num_classes: int = 100) -> CifarResNet:
     return CifarResNet(110, _NARROW, num_classes)
 

@@ -154,11 +154,11 @@ class ShuffleNetV2(nn.Module):
         return self.linear(torch.flatten(self.avgpool(x), 1))
 
 
-@register_model("shufflenetv1", lr=0.01)
+@register_model("shufflenetv1", lr=0.01, borrow="ShuffleV2")  # no map published: its closest relative's
 def shufflenetv1(num_classes: int = 100) -> ShuffleNetV1:
     return ShuffleNetV1(num_classes=num_classes)
 
 
-@register_model("shufflenetv2", lr=0.01)
+@register_model("shufflenetv2", lr=0.01, paper_table="ShuffleV2")
 def shufflenetv2(num_classes: int = 100) -> ShuffleNetV2:
     return ShuffleNetV2(num_classes=num_classes)

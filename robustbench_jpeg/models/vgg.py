@@ -51,11 +51,11 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-@register_model("vgg8")
+@register_model("vgg8", paper_table="vgg8")
 def vgg8(num_classes: int = 100) -> VGG:
     return VGG(_CFG["vgg8"], num_classes)
 
 
-@register_model("vgg13")
+@register_model("vgg13", paper_table="vgg13")
 def vgg13(num_classes: int = 100) -> VGG:
     return VGG(_CFG["vgg13"], num_classes)

@@ -6,6 +6,8 @@ units for both arms and both arms face exactly the same threat.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -65,4 +67,20 @@ class RobustNet(nn.Module):
         return list(self.backbone.parameters())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_floating_point():
+            raise TypeError(f"{self.name or 'the model'} takes float RGB in [0, 1], got {x.dtype} images; convert "
+                            "them with x.float() / 255")
+        if not self._range_checked:
+            self._check_range(x)
         return self.backbone(self.normalize(self.jpeg(x)))
+
+    _range_checked = False
+
+    def _check_range(self, x: torch.Tensor) -> None:
+        """Warn once if the first batch looks like [0, 255] pixels (one host sync, on the first call only)."""
+        if torch.compiler.is_compiling() or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+            return
+        self._range_checked = True
+        if x.numel() and float(x.detach().max()) > 1.0 + 1e-6:
+            warnings.warn(f"{self.name or 'the model'} takes RGB in [0, 1] but got values up to "
+                          f"{float(x.detach().max()):.4g}: were the images divided by 255?", stacklevel=3)

@@ -74,6 +74,6 @@ class WideResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-@register_model("wrn_40_2")
+@register_model("wrn_40_2", paper_table="wrn_40_2")
 def wrn_40_2(num_classes: int = 100) -> WideResNet:
     return WideResNet(40, 2, num_classes)

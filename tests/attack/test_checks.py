@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from robustbench_jpeg.attack.checks import (
+    attack_cells,
     check_adaptive_not_stronger,
     check_large_eps_near_zero,
     check_monotone_in_eps,
@@ -20,7 +21,6 @@ from robustbench_jpeg.attack.checks import (
     check_square_not_stronger,
     check_zero_input_gradients,
     compare,
-    attack_cells,
     run_checks,
     tolerance,
 )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import time
 import warnings
 from pathlib import Path
 

@@ -21,7 +21,7 @@ def build(model, *, eps, norm, steps, step_size, random_start, seed, num_classes
 
 
 register(Method(
-    name="fgsm", label="FGSM", norms=("linf",), build=build, default_steps=1, random_start="never", takes_step_size=True,
-    per_sample_random=True, scores_iterates=True,
+    name="fgsm", label="FGSM", norms=("linf",), build=build, default_steps=1, random_start="never",
+    takes_step_size=True, per_sample_random=True, scores_iterates=True,
     paper="Goodfellow et al., ICLR 2015, arXiv 1412.6572",
 ))

@@ -1,0 +1,231 @@
+"""Paired training: the arms of a run with the same seed, data order, augmentation and recipe, one after another.
+
+Each arm writes ``RUN/<arm>/checkpoint.pt`` (resumable, also mid-epoch), ``card.json`` and ``history.csv``; the run
+writes ``RUN/config.json`` (the resolved recipe) and holds ``RUN/.train.lock`` while it trains, so two trainings
+never write one folder. Under ``torchrun --nproc_per_node=N`` the same code trains with DistributedDataParallel:
+every global step takes the single-process global batch, each rank a contiguous slice of it (docs/distributed.md);
+rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import distributed
+from ..checkpoint import checkpoint_path, load_checkpoint, load_model, read_model_card, weights_fingerprint, write_card
+from ..config import PAPER_EPOCHS, PAPER_MILESTONES, ConfigError, RunOptions, TrainConfig
+from ..data import load_split
+from ..device import resolve_device, training_backend
+from ..jpeg import JpegConfig
+from ..jpeg.sensitivity import sensitivity_tables
+from ..models import recipe_defaults
+from ..provenance import atomic_write_json, exclusive_lock, read_json_file
+from ..run_format import BASELINE, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
+from .arm import ArmTrainer
+from .evaluate import qtables
+from .progress import write_history
+
+__all__ = ["train_pair", "train_arm", "resolve_config", "ArmResult", "TrainLockedError"]
+
+
+class TrainLockedError(RuntimeError):
+    """Another training holds the run folder."""
+
+
+@dataclass
+class ArmResult:
+    arm: str
+    arm_dir: Path
+    status: str  # "finished", "paused" (time limit) or "skipped" (already finished)
+    epochs_done: int
+    clean_top1: float | None
+
+
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """The recipe with every ``None`` filled in from the architecture's paper recipe (what is saved and compared on
+    resume): the learning rate, the milestones (150/180/210 scaled to the epochs), the initial JPEG table."""
+    recipe = recipe_defaults(config.model)
+    milestones = config.milestones
+    if milestones is None:
+        milestones = tuple(max(1, round(m * config.epochs / PAPER_EPOCHS)) for m in PAPER_MILESTONES)
+    jpeg = config.jpeg
+    if jpeg.q_init == "paper" and jpeg.paper_table is None:
+        jpeg = dataclasses.replace(jpeg, paper_table=recipe.paper_table)
+    return dataclasses.replace(config, lr=config.lr if config.lr is not None else recipe.lr,
+                               milestones=tuple(int(m) for m in milestones), jpeg=jpeg)
+
+
+def _config_record(config: TrainConfig, options: RunOptions) -> dict[str, Any]:
+    record = config.to_dict()
+    record["data_dir"] = options.data_dir
+    if options.train_subset is not None:
+        record["train_subset"] = options.train_subset
+    return record
+
+
+def _check_resume_config(run_dir: Path, config: TrainConfig, options: RunOptions) -> None:
+    saved = read_json_file(run_dir / CONFIG_NAME, fix="restore it, or train into a new --out folder")
+    if saved.get("train_subset") != options.train_subset:
+        raise ConfigError(f"--resume refused: {run_dir} was started with train_subset={saved.get('train_subset')!r}, "
+                          f"now {options.train_subset!r}")
+    mine = config.to_dict()
+    saved_train = {k: v for k, v in saved.items() if k in mine}
+    if isinstance(saved_train.get("jpeg"), dict):  # fields added since: their defaults
+        try:
+            saved_train["jpeg"] = JpegConfig.from_dict(saved_train["jpeg"]).to_dict()
+        except ValueError as exc:
+            raise ConfigError(f"{run_dir / CONFIG_NAME}: jpeg: {exc}") from None
+    saved_train["arms"] = mine["arms"]  # training more (or fewer) of the arms later is fine
+    diff = sorted(k for k in mine if saved_train.get(k) != mine[k])
+    if diff:
+        changes = ", ".join(f"{k}: {saved_train.get(k)!r} -> {mine[k]!r}" for k in diff)
+        raise ConfigError(f"--resume refused: the recipe differs from the one {run_dir} was started with ({changes}). "
+                          "Resume with the original settings, or train into a new --out folder.")
+
+
+def _prepare_run_dir(run_dir: Path, config: TrainConfig, options: RunOptions, resume: bool) -> None:
+    if (run_dir / CONFIG_NAME).exists():
+        if resume:
+            _check_resume_config(run_dir, config, options)
+        else:
+            existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
+            if existing:
+                raise FileExistsError(f"{run_dir} already holds a run (arms: {', '.join(existing)}); pass --resume to "
+                                      "continue it or choose another --out")
+    elif resume and any(checkpoint_path(run_dir / arm).exists() for arm in config.arms):
+        raise ConfigError(f"{run_dir} has checkpoints but no config.json; cannot check the recipe, refusing to resume")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / CONFIG_NAME, _config_record(config, options))
+
+
+def _sensitivity_from_baseline(run_dir: Path, train: tuple[torch.Tensor, torch.Tensor], config: TrainConfig):
+    base_dir = run_dir / BASELINE
+    try:
+        card = read_model_card(base_dir)
+    except FileNotFoundError as exc:
+        raise ConfigError("q_init='sensitivity' needs a trained baseline arm in the same run (train it first)") from exc
+    if not card.is_finished:
+        raise ConfigError("q_init='sensitivity' needs the baseline arm to have finished training first")
+    model = load_model(base_dir, resolve_device("auto"))
+    return sensitivity_tables(model, train[0], train[1], q_max=config.jpeg.q_max,
+                              chroma_offset=config.jpeg.chroma_offset)
+
+
+def train_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
+              train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], resume: bool,
+              deadline: float | None, data_info: dict[str, Any]) -> ArmResult:
+    device = distributed.local_device(resolve_device(options.device))
+    arm_dir = run_dir / arm
+    trainer = ArmTrainer(config, options, arm, arm_dir, device, n_train=train[0].shape[0])
+    main = trainer.dist.is_main
+
+    def has_checkpoint() -> bool:  # decided by rank 0 (the writer), the same answer everywhere
+        if checkpoint_path(arm_dir).exists():
+            if not resume:
+                raise FileExistsError(f"{arm_dir} already holds a checkpoint; pass --resume to continue it or choose "
+                                      "another --out")
+            return True
+        return False
+
+    p = trainer.progress
+    if distributed.run_on_main(has_checkpoint):
+        trainer.load(load_checkpoint(arm_dir, map_location=device))  # every rank reads the same file
+        p = trainer.progress
+        distributed.barrier()  # nobody rewrites it before every rank has read it
+        if p.finished:
+            return ArmResult(arm, arm_dir, "skipped", p.epoch, p.last_acc)
+    elif arm == JPEGDL and config.jpeg.q_init == "sensitivity":
+        tables = distributed.run_on_main(lambda: _sensitivity_from_baseline(run_dir, train, config))
+        trainer.model.jpeg.set_quantization_tables(*tables)
+        trainer.qtables_init = qtables(trainer.model)
+    train_dev = (train[0].to(device), train[1].to(device))
+    test_dev = (test[0].to(device), test[1].to(device))
+    steps = math.ceil(train[0].shape[0] / config.batch_size)
+    bar_on = options.progress and main and sys.stderr.isatty()
+
+    def write_files() -> None:
+        if main:
+            write_history(arm_dir / HISTORY_NAME, p.history)
+            write_card(arm_dir, trainer.card(data_info, weights_fingerprint(trainer.model)))
+
+    with tqdm(total=config.epochs * steps, initial=p.epoch * steps + p.step, desc=f"{arm} {config.model}",
+              disable=not bar_on, unit="step", dynamic_ncols=True) as bar, training_backend(device):
+        while p.epoch < config.epochs:
+            if not trainer.train_epoch(train_dev, deadline, bar):
+                write_files()
+                return ArmResult(arm, arm_dir, "paused", p.epoch, None)
+            acc = trainer.finish_epoch(test_dev)
+            row = p.history[-1]
+            bar.set_postfix(epoch=p.epoch, loss=f"{row['loss']:.3f}", test_acc=f"{acc:.4f}")
+            trainer.save()
+            write_files()
+            if main and not bar_on:
+                print(f"{arm} {config.model} epoch {p.epoch}/{config.epochs}: loss {row['loss']:.4f}, train "
+                      f"{100 * row['train_acc']:.2f}%, test {100 * acc:.2f}% ({row['seconds']:.0f} s)",
+                      file=sys.stderr, flush=True)
+            if deadline is not None and not p.finished:
+                (out_of_time,) = distributed.any_true(time.monotonic() >= deadline)  # every rank stops, or none
+                if out_of_time:
+                    return ArmResult(arm, arm_dir, "paused", p.epoch, acc)
+    return ArmResult(arm, arm_dir, "finished", p.epoch, p.last_acc)
+
+
+def train_pair(config: TrainConfig, out_dir: str | Path, options: RunOptions | None = None,
+               resume: bool = False) -> dict[str, ArmResult]:
+    """Train the configured arms (baseline first) into ``out_dir``; returns one :class:`ArmResult` per arm.
+
+    The arms share the seed (identical backbone initialisation), the epoch order and the augmentation draws.
+    ``resume=True`` continues an interrupted run (mid-epoch checkpoints included) and refuses a changed recipe;
+    without it an existing checkpoint is an error, so nothing is ever overwritten. A second training of the same
+    folder is refused while one runs (:class:`TrainLockedError`).
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) this joins the process group and trains with DistributedDataParallel;
+    every rank returns the same results, and only rank 0 writes files (see docs/distributed.md).
+    """
+    options = options or RunOptions()
+    config = resolve_config(config)
+    for arm in config.arms:
+        check_arm(arm)
+    run_dir = Path(out_dir)
+    distributed.init_from_env(resolve_device(options.device))
+    with contextlib.ExitStack() as stack:
+
+        def prepare() -> None:  # rank 0 locks, checks and writes; its verdict (or error) reaches every rank
+            if run_dir.exists() and not run_dir.is_dir():
+                raise ConfigError(f"--out {run_dir} is a file, not a folder; choose a folder")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive_lock(run_dir / TRAIN_LOCK, busy=TrainLockedError(
+                f"another `jpeg-robust train` is writing {run_dir}; wait for it to finish")))
+            _prepare_run_dir(run_dir, config, options, resume)
+
+        distributed.run_on_main(prepare)
+
+        def load() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+            kw = {"data_dir": options.data_dir, "download": options.download}
+            return load_split(config.dataset, train=True, **kw), load_split(config.dataset, train=False, **kw)
+
+        if options.download and distributed.world_size() > 1:  # rank 0 downloads (if needed) before the others look
+            distributed.run_on_main(lambda: load() and None)
+        train, test = load()
+        if options.train_subset is not None:
+            train = (train[0][: options.train_subset], train[1][: options.train_subset])
+        data_info = {"train_images": int(train[0].shape[0]), "test_images": int(test[0].shape[0])}
+        deadline = time.monotonic() + options.time_limit_s if options.time_limit_s else None
+        results: dict[str, ArmResult] = {}
+        for arm in [a for a in (BASELINE, JPEGDL) if a in config.arms] + [a for a in config.arms
+                                                                         if a not in (BASELINE, JPEGDL)]:
+            results[arm] = train_arm(config, arm, run_dir, options, train, test, resume, deadline, data_info)
+            if results[arm].status == "paused":
+                break
+        distributed.barrier()  # when any rank returns, rank 0 has written every file
+    return results
