@@ -89,7 +89,7 @@ def test_wheel_ships_the_specs_and_attacks_outside_the_repo(tmp_path):
     assert _run([cli, "--version"], outside).stdout.strip() == f"jpeg-robust {_pyproject_version()}"
     probe = (
         "import json, robustbench_jpeg\n"
-        "from robustbench_jpeg.attack.spec import list_specs, load_spec\n"
+        "from robustbench_jpeg.attack.spec_files import list_specs, load_spec\n"
         f"names = {list(README_SPECS)!r}\n"
         "print(json.dumps({'package': robustbench_jpeg.__file__, 'listed': list_specs(),\n"
         "                  'loaded': {n: [load_spec(n).path, load_spec(n).hash] for n in names}}))\n"

@@ -6,7 +6,8 @@ from .crafting import craft, run_attack
 from .gradients import GRAD_MODES, jpeg_mode
 from .methods import METHODS, get_method
 from .plan import ArmInfo, Cell, plan_cells, plan_spec
-from .spec import AttackSpec, AttackSpecError, SpecFile, attacks_dir, list_specs, load_spec
+from .spec import AttackSpec, AttackSpecError, SpecFile
+from .spec_files import attacks_dir, list_specs, load_spec
 from .store import SweepLockedError, read_results
 from .sweep import SanityCheckWarning, SpecChangedError, quick_sweep, run_sweep
 from .verdict import assess_masking, verdict, verdict_status

@@ -22,7 +22,7 @@ from torch import nn
 
 from .gradients import has_jpeg
 
-__all__ = ["BANDS", "band_of", "gradient_statistics", "arm_diagnostics", "GRAD_CHECK_IMAGES"]
+__all__ = ["BANDS", "band_of", "gradient_statistics", "arm_diagnostics", "refresh_diagnostics", "GRAD_CHECK_IMAGES"]
 
 GRAD_CHECK_IMAGES = 256
 CHANNELS = ("Y", "Cb", "Cr")
@@ -94,3 +94,16 @@ def arm_diagnostics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, fingerpr
         out["hardness"] = hardness.hardness_tables(model.jpeg)
         out["slopes"] = hardness.slope_stats(model.jpeg, x)
     return out
+
+
+def refresh_diagnostics(store, evaluator, arms) -> None:
+    """Recompute ``diagnostics.json`` for the arms whose checkpoint changed (fingerprint) since it was written."""
+    data = store.diagnostics()
+    stale = [a for a in arms if data.get(a, {}).get("fingerprint") != evaluator.fingerprint(a)]
+    if not stale:
+        return
+    k = min(GRAD_CHECK_IMAGES, evaluator.test_size())
+    x, y = evaluator.batch(np.arange(k))
+    for arm in stale:
+        data[arm] = arm_diagnostics(evaluator.model(arm), x, y, evaluator.fingerprint(arm))
+    store.write_diagnostics(data)

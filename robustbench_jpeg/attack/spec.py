@@ -18,16 +18,28 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..run_format import ARMS
 from .gradients import GRAD_MODES
 from .methods import METHODS, get_method
+from .spec_values import (
+    DEFAULT_STEP_RULE,
+    L2_MAX,
+    MIN_LINF_255,
+    AttackSpecError,
+    flag,
+    integer,
+    parse_radii,
+    parse_radius,
+    parse_step_size,
+    positive,
+    resolve_step_size,
+    show_radius,
+)
 
 __all__ = [
     "NORMS",
@@ -42,148 +54,12 @@ __all__ = [
     "resolve_step_size",
     "parse_radius",
     "parse_radii",
-    "attacks_dir",
-    "list_specs",
-    "load_spec",
-    "packaged_specs_dir",
 ]
 
 NORMS = ("linf", "l2")
-DEFAULT_STEP_RULE = "2.5*eps/steps"
 DEFAULT_BATCH_SIZE = 500
-MIN_LINF_255 = 0.5  # a bare L-inf radius below this (in 1/255 units) must be written as a fraction
-L2_MAX = math.sqrt(3 * 32 * 32)  # the diameter of [0, 1]^(3x32x32): no L2 radius beyond it means anything
 SPEC_FORMAT_KEYS = ("version", "description", "attacks", "n_examples", "batch_size", "seed")
-_NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
-_RULE_RE = re.compile(rf"^\s*(?:(?P<k>{_NUMBER})\s*\*\s*)?eps(?:\s*/\s*(?P<d>steps|{_NUMBER}))?\s*$")
 _OPTIONAL_FIELDS = {"params": (), "surrogate_alpha": None, "eval_alpha": None, "chain": None}
-
-
-class AttackSpecError(ValueError):
-    """An invalid attack specification or spec file; the message says what and how to fix it."""
-
-
-# --- values ----------------------------------------------------------------------------------------------------
-
-
-def _integer(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise AttackSpecError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise AttackSpecError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise AttackSpecError(f"{name} must be true or false (a YAML boolean, not a string), got {value!r}")
-    return value
-
-
-def parse_step_size(value: float | int | str) -> float | str:
-    """A step size as given: a positive number (in eps units) or a rule string such as ``2.5*eps/steps``.
-
-    Returns the number as float, or the rule with whitespace removed. Raises :class:`AttackSpecError`.
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return parse_step_size(float(text))
-        except ValueError:
-            pass
-        match = _RULE_RE.match(text)
-        if not match:
-            raise AttackSpecError(
-                f"cannot read step size {value!r}: give a positive number (same units as eps) or a rule of the form "
-                f"'K*eps/steps', 'eps/K', 'K*eps' or 'eps' (default {DEFAULT_STEP_RULE!r})"
-            )
-        if (match.group("k") and float(match.group("k")) <= 0) or (match.group("d") not in (None, "steps")
-                                                                   and float(match.group("d")) <= 0):
-            raise AttackSpecError(f"step size rule {value!r} must give a positive step")
-        return re.sub(r"\s+", "", text)
-    return _positive("step size", value)
-
-
-def resolve_step_size(rule: float | str, eps: float, steps: int, norm: str) -> tuple[float, str]:
-    """``(absolute step size on the [0, 1] scale, step_rule label)`` for one radius.
-
-    A numeric ``rule`` is in eps units (1/255 for linf) and is labelled ``absolute``.
-    """
-    if isinstance(rule, float):
-        return (rule / 255.0 if norm == "linf" else rule), "absolute"
-    match = _RULE_RE.match(rule)
-    if not match:  # parse_step_size validated it already
-        raise AttackSpecError(f"bad step size rule {rule!r}")
-    k = float(match.group("k")) if match.group("k") else 1.0
-    d = match.group("d")
-    denom = float(steps) if d == "steps" else (float(d) if d else 1.0)
-    return k * eps / denom, rule
-
-
-def parse_radius(raw: Any, norm: str, where: str = "eps") -> float:
-    """One radius as written -> a float on the [0, 1] scale.
-
-    L-inf: a number is in 1/255 units (``8``), a fraction is on the [0, 1] scale as written (``8/255``); a bare
-    number in (0, 0.5) is refused with what was probably meant. L2: absolute (``0.5``, or a fraction ``1/2``).
-    """
-    if isinstance(raw, str) and "/" in raw:
-        try:
-            num, den = (float(part) for part in raw.replace(" ", "").split("/"))
-            value = num / den
-        except (ValueError, ZeroDivisionError):
-            raise AttackSpecError(f"{where}: cannot read the radius {raw!r} (write e.g. 8/255 or 8)") from None
-        if not math.isfinite(value):
-            raise AttackSpecError(f"{where}: the radius {raw!r} is not finite")
-        return value
-    if isinstance(raw, str):
-        try:
-            raw = float(raw)
-        except ValueError:
-            raise AttackSpecError(f"{where}: radii must be numbers or fractions such as 8/255, got {raw!r}") from None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        raise AttackSpecError(f"{where}: radii must be finite numbers or fractions such as 8/255, got {raw!r}")
-    if norm != "linf":
-        return float(raw)
-    if 0 < raw < MIN_LINF_255:
-        guess = raw * 255
-        raise AttackSpecError(
-            f"{where}: L-inf radii are in 1/255 units, so {raw:g} would mean {raw:g}/255 (about {raw / 255:.2g} on "
-            f"the [0, 1] scale), an attack that changes almost nothing. If you meant {raw:g} on the [0, 1] scale, "
-            f"write {guess:.3g} or {round(guess):d}/255; to really attack at {raw:g}/255, write it as the fraction "
-            f"{raw:g}/255"
-        )
-    return float(raw) / 255.0
-
-
-def parse_radii(raw: Any, norm: str, where: str = "eps") -> tuple[float, ...]:
-    """A radius list as written (list, comma string, single value, or ``{linspace: [start, stop, num]}`` in the
-    units of a single value) -> floats on the [0, 1] scale."""
-    if isinstance(raw, Mapping):
-        spec = raw.get("linspace")
-        if set(raw) != {"linspace"} or not (isinstance(spec, Sequence) and len(spec) == 3 and not isinstance(
-                spec[2], bool) and isinstance(spec[2], int) and spec[2] >= 1):
-            raise AttackSpecError(f"{where}: linspace must be {{linspace: [start, stop, num]}} with an integer num "
-                                  f">= 1, got {raw!r}")
-        start, stop = (parse_radius(v, norm, where) for v in spec[:2])
-        num = spec[2]
-        return tuple(start + (stop - start) * i / (num - 1) for i in range(num)) if num > 1 else (start,)
-    if isinstance(raw, str):
-        values: list[Any] = [v.strip() for v in raw.split(",") if v.strip()]
-    elif isinstance(raw, Sequence):
-        values = list(raw)
-    else:
-        values = [raw]
-    if not values:
-        raise AttackSpecError(f"{where}: eps must hold at least one radius")
-    return tuple(parse_radius(v, norm, where) for v in values)
-
-
-def _show_radius(eps: float, norm: str) -> str:
-    return f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
 
 
 # --- one attack -------------------------------------------------------------------------------------------------
@@ -299,7 +175,7 @@ class AttackSpec:
         """A short human label, e.g. ``PGD-20 linf x5 restarts, eps [1/255, 8/255] grad soft,bpda``."""
         m = self.spec_method
         name = m.label if self.method == "fgsm" else f"{m.label}{'-L2' if self.norm == 'l2' else ''}-{self.steps}"
-        eps = ", ".join(_show_radius(e, self.norm) for e in self.eps)
+        eps = ", ".join(show_radius(e, self.norm) for e in self.eps)
         extra = f" x{self.restarts} restarts" if self.restarts > 1 else ""
         src = f", transfer from {self.transfer_from}" if self.transfer_from else ""
         grad = "" if (self.transfer_from or not m.uses_gradient) else f" grad {','.join(self.grad)}"
@@ -317,7 +193,7 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
     if spec.norm not in method.norms:
         raise AttackSpecError(f"{spec.method} supports norm {' and '.join(method.norms)} only, not {spec.norm}")
     out: dict[str, Any] = {"eps": _radii(spec.eps, spec.norm)}
-    out["steps"] = _integer("steps", method.default_steps if spec.steps is None else spec.steps, 1)
+    out["steps"] = integer("steps", method.default_steps if spec.steps is None else spec.steps, 1)
     if spec.method == "fgsm" and out["steps"] != 1:
         raise AttackSpecError(f"fgsm takes exactly one step, got steps={spec.steps}; use method pgd")
     if method.takes_step_size:
@@ -329,7 +205,7 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
     else:
         out["step_size"] = "auto"
     out["random_start"] = _random_start(spec, method.random_start)
-    out["restarts"] = _integer("restarts", spec.restarts, 1)
+    out["restarts"] = integer("restarts", spec.restarts, 1)
     if out["restarts"] > 1 and not out["random_start"]:
         raise AttackSpecError("restarts > 1 without a random start would repeat the same deterministic attack")
     out["grad"] = _grads(spec.grad)
@@ -337,20 +213,20 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
         if spec.surrogate_alpha is None:
             raise AttackSpecError("grad 'surrogate' needs surrogate_alpha (the softness of the backward quantizer, "
                                   "smaller than the trained alpha, e.g. 1.0)")
-        out["surrogate_alpha"] = _positive("surrogate_alpha", spec.surrogate_alpha)
+        out["surrogate_alpha"] = positive("surrogate_alpha", spec.surrogate_alpha)
     elif spec.surrogate_alpha is not None:
         raise AttackSpecError("surrogate_alpha is only used with grad 'surrogate'")
     if spec.eval_alpha is not None:
-        out["eval_alpha"] = _positive("eval_alpha", spec.eval_alpha)
+        out["eval_alpha"] = positive("eval_alpha", spec.eval_alpha)
     if spec.transfer_from is not None:
         if spec.transfer_from not in ARMS:
             raise AttackSpecError(f"unknown transfer_from arm {spec.transfer_from!r}; choose one of {', '.join(ARMS)}")
         if not method.uses_gradient:
             raise AttackSpecError(f"{spec.method} needs no gradient; a transfer version of it means nothing")
     if spec.n_examples is not None:
-        out["n_examples"] = _integer("n_examples", spec.n_examples, 1)
-    out["batch_size"] = _integer("batch_size", spec.batch_size, 1)
-    out["seed"] = _integer("seed", spec.seed, 0)
+        out["n_examples"] = integer("n_examples", spec.n_examples, 1)
+    out["batch_size"] = integer("batch_size", spec.batch_size, 1)
+    out["seed"] = integer("seed", spec.seed, 0)
     try:
         out["params"] = tuple(sorted(method.check_params(dict(spec.params)).items()))
     except (TypeError, ValueError) as exc:
@@ -368,20 +244,20 @@ def _radii(eps: Any, norm: str) -> tuple[float, ...]:
         if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 0:
             raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
         if norm == "linf" and e > 1.0 + 1e-12:
-            raise AttackSpecError(f"linf eps {_show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
+            raise AttackSpecError(f"linf eps {show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
                                   "1/255 units (8) or as fractions (8/255)")
         if norm == "l2" and e > L2_MAX:
             raise AttackSpecError(f"l2 eps {e:g} exceeds {L2_MAX:.4g}, the diameter of the [0, 1] image cube of CIFAR "
                                   "(3x32x32): l2 radii are absolute on the [0, 1] scale (e.g. 0.5)")
     if len({round(e, 12) for e in values}) != len(values):
-        raise AttackSpecError(f"eps holds duplicate radii: {[_show_radius(e, norm) for e in values]}")
+        raise AttackSpecError(f"eps holds duplicate radii: {[show_radius(e, norm) for e in values]}")
     return tuple(float(e) for e in values)
 
 
 def _random_start(spec: AttackSpec, rule: str) -> bool:
     given = spec.random_start
     if given is not None:
-        _flag("random_start", given)
+        flag("random_start", given)
     if rule == "never":
         if given:
             raise AttackSpecError(f"{spec.method} has no random start; use method pgd with steps 1 for R+FGSM-like "
@@ -517,68 +393,3 @@ def _check_chains(name: str, attacks: tuple[AttackSpec, ...]) -> None:
                 raise AttackSpecError(f"chain {a.chain!r}: every entry needs the same {f} ({a.method} differs)")
         if a.spec_method.uses_gradient and first.spec_method.uses_gradient and a.grad != first.grad:
             raise AttackSpecError(f"chain {a.chain!r}: every gradient-based entry needs the same grad list")
-# --- spec files -------------------------------------------------------------------------------------------------
-
-
-def packaged_specs_dir() -> Path:
-    """The spec files shipped inside the package (``robustbench_jpeg/attack/specs``; ``attacks/`` in the repo is a
-    symlink to it)."""
-    return Path(__file__).resolve().parent / "specs"
-
-
-def attacks_dir() -> Path:
-    """The first folder searched for spec files: ``$RBJ_ATTACKS_DIR`` when set, else the packaged specs."""
-    env = os.environ.get("RBJ_ATTACKS_DIR")
-    return Path(env).expanduser() if env else packaged_specs_dir()
-
-
-def _spec_dirs(directory: str | os.PathLike | None = None) -> list[Path]:
-    """Folders searched in order: ``directory`` (else ``$RBJ_ATTACKS_DIR``), if any, then the packaged specs."""
-    first = Path(directory).expanduser() if directory is not None else attacks_dir()
-    packaged = packaged_specs_dir()
-    return [first] if first.resolve() == packaged else [first, packaged]
-
-
-def list_specs(directory: str | os.PathLike | None = None) -> list[str]:
-    """Names of the spec files in ``directory`` (else ``$RBJ_ATTACKS_DIR``) and in the packaged specs, sorted."""
-    names: set[str] = set()
-    for folder in _spec_dirs(directory):
-        if folder.is_dir():
-            names.update(p.stem for p in folder.glob("*.yaml"))
-            names.update(p.stem for p in folder.glob("*.yml"))
-    return sorted(names)
-
-
-def load_spec(name_or_path: str | os.PathLike, directory: str | os.PathLike | None = None) -> SpecFile:
-    """Load a spec by name or by file path.
-
-    A name resolves to ``<name>.yaml`` (or ``.yml``) in ``directory`` (else ``$RBJ_ATTACKS_DIR``) first, then in the
-    packaged specs (``paper-pgd``, ``quick``, ...; see :func:`packaged_specs_dir`).
-
-    Raises:
-        AttackSpecError: unknown name (the message lists the available specs), unreadable or invalid file.
-    """
-    import yaml
-
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    looks_like_path = path.suffix in (".yaml", ".yml") or os.sep in text or "/" in text
-    if not looks_like_path:
-        folders = _spec_dirs(directory)
-        candidates = [folder / f"{text}{ext}" for folder in folders for ext in (".yaml", ".yml")]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            looked = ", ".join(str(f) if f.is_dir() else f"{f} (does not exist)" for f in folders)
-            raise AttackSpecError(
-                f"unknown attack spec {text!r}; available specs: {', '.join(list_specs(directory)) or '(none)'} "
-                f"(looked in {looked}; set RBJ_ATTACKS_DIR to a folder of your own specs or pass a path to a .yaml "
-                "file)"
-            )
-        path = found
-    if not path.is_file():
-        raise AttackSpecError(f"attack spec file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise AttackSpecError(f"attack spec {path} is not valid YAML: {exc}") from exc
-    return SpecFile.from_mapping(data, name=path.stem, path=str(path))

@@ -253,6 +253,30 @@ class RunStore:
         self._rewrite(keep[~keep["cell_id"].isin(set(stale["cell_id"]))])
         return target
 
+    def set_aside_stale(self, fingerprints: Mapping[str, str]) -> tuple[pd.DataFrame, str]:
+        """Move rows of an older row format, or of another checkpoint than ``fingerprints[arm]`` (the current
+        weights), to results-stale.csv; returns them and why (empty when nothing was stale)."""
+        results = self.results()
+        if results.empty:
+            return results, ""
+        same = np.array([fingerprints.get(a) in (None, f) and fingerprints.get(s) in (None, sf)
+                         for a, f, s, sf in zip(results["arm"], results["fingerprint"], results["source_arm"],
+                                                results["source_fingerprint"], strict=True)], dtype=bool)
+        stale = results[~((results["row_format"] == ROW_FORMAT).to_numpy() & same)]
+        if stale.empty:
+            return stale, ""
+        old = int((stale["row_format"] != ROW_FORMAT).sum())
+        parts = []
+        if old:
+            parts.append(f"{old} row(s) of row format {sorted(set(stale['row_format']) - {ROW_FORMAT})} (an older "
+                         "version: PGD scored at its last iterate, bpda = hard-rounding forward)")
+        if len(stale) > old:
+            parts.append(f"{len(stale) - old} row(s) computed from an earlier checkpoint of arm(s) "
+                         f"{', '.join(sorted(set(stale['arm'])))}")
+        why = "; ".join(parts)
+        self.set_aside(stale, why)
+        return stale, why
+
     # samples
     def samples(self) -> dict[str, np.ndarray]:
         """Per-sample vectors of every cell: ``samples.bin`` records (later ones win) over legacy ``.npy`` files."""

@@ -30,12 +30,13 @@ from .. import distributed
 from ..checkpoint import find_arms, read_model_card
 from ..device import exact_fp32, resolve_device
 from ..provenance import now_iso, read_json_file
-from ..run_format import CONFIG_NAME, ROW_FORMAT, ModelCard
+from ..run_format import CONFIG_NAME, ModelCard
 from .checks import run_checks
 from .compute import Evaluator
-from .diagnostics import GRAD_CHECK_IMAGES, arm_diagnostics
+from .diagnostics import refresh_diagnostics
 from .plan import ArmInfo, Cell, clean_cell, plan_spec
-from .spec import AttackSpec, SpecFile, load_spec
+from .spec import AttackSpec, SpecFile
+from .spec_files import as_specfile, load_spec
 from .store import RunStore, SpecEntry, StoreWarning
 from .verdict import checks_payload, verdict, verdict_status
 
@@ -71,40 +72,6 @@ def _arms(run_dir: Path, arms: Sequence[str] | None) -> tuple[dict[str, Path], d
     return arm_dirs, cards
 
 
-def _as_specfile(specs: SpecFile | AttackSpec | Sequence[AttackSpec] | str, spec_name: str) -> SpecFile:
-    if isinstance(specs, SpecFile):
-        return specs
-    if isinstance(specs, str):
-        return load_spec(specs)
-    attacks = (specs,) if isinstance(specs, AttackSpec) else tuple(specs)
-    spec = SpecFile(name=spec_name, attacks=attacks, version=1, description="")
-    if spec_name == "cli":  # ad-hoc attacks: one spec per distinct content, so different calls never clash
-        spec = dataclasses.replace(spec, name=f"cli-{spec.hash[:8]}")
-    return spec
-
-
-def _set_aside_stale(store: RunStore, evaluator: Evaluator, arms: dict[str, ArmInfo]) -> None:
-    results = store.results()
-    if results.empty:
-        return
-    fingerprints = {a: evaluator.fingerprint(a) for a in arms}
-    same = np.array([fingerprints.get(a) in (None, f) and fingerprints.get(s) in (None, sf)
-                     for a, f, s, sf in zip(results["arm"], results["fingerprint"], results["source_arm"],
-                                            results["source_fingerprint"], strict=True)], dtype=bool)
-    current = (results["row_format"] == ROW_FORMAT).to_numpy() & same
-    stale = results[~current]
-    if not stale.empty:
-        old = int((stale["row_format"] != ROW_FORMAT).sum())
-        why = (f"{old} row(s) of row format {sorted(set(stale['row_format']) - {ROW_FORMAT})} (an older version: PGD "
-               "scored at its last iterate, bpda = hard-rounding forward)" if old else "")
-        moved = len(stale) - old
-        why += ("; " if why and moved else "") + (f"{moved} row(s) computed from an earlier checkpoint of arm(s) "
-                                                  f"{', '.join(sorted(set(stale['arm'])))}" if moved else "")
-        target = store.set_aside(stale, why)
-        warnings.warn(f"{store.results_path}: moved {len(stale)} stale row(s) to {target.name}: {why}; their cells "
-                      "are recomputed when a spec asks for them", StoreWarning, stacklevel=3)
-
-
 def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[str, ArmInfo]) -> _Plan:
     """Rank 0: check the spec against the folder, set stale rows aside, refresh diagnostics, plan the cells."""
     state = store.state()
@@ -127,25 +94,17 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
     if old is None or dataclasses.asdict(old) | {"path": None} != dataclasses.asdict(entry) | {"path": None}:
         state.specs[spec.name] = entry
         store.write_state(state)
-    _set_aside_stale(store, evaluator, arms)
-    _refresh_diagnostics(store, evaluator, arms)
+    fingerprints = {a: evaluator.fingerprint(a) for a in arms}
+    stale, why = store.set_aside_stale(fingerprints)
+    if why:
+        warnings.warn(f"{store.results_path}: moved {len(stale)} stale row(s) to results-stale.csv: {why}; their "
+                      "cells are recomputed when a spec asks for them", StoreWarning, stacklevel=3)
+    refresh_diagnostics(store, evaluator, arms)
     done = store.done()
     todo = [c for c in cells if c.cell_id not in done]
     needed = {clean_cell(arms[c.arm], c.n, eval_alpha=c.eval_alpha).cell_id for c in todo if not c.is_clean}
     needed |= {c.after for c in todo if c.after}
     return _Plan(todo, {cid: done[cid] for cid in needed if cid in done}, planned)
-
-
-def _refresh_diagnostics(store: RunStore, evaluator: Evaluator, arms: dict[str, ArmInfo]) -> None:
-    data = store.diagnostics()
-    stale = [a for a in arms if data.get(a, {}).get("fingerprint") != evaluator.fingerprint(a)]
-    if not stale:
-        return
-    k = min(GRAD_CHECK_IMAGES, evaluator.test_size())
-    x, y = evaluator.batch(np.arange(k))
-    for arm in stale:
-        data[arm] = arm_diagnostics(evaluator.model(arm), x, y, evaluator.fingerprint(arm))
-    store.write_diagnostics(data)
 
 
 def _finish(store: RunStore, spec: SpecFile, plan: _Plan, computed: list[str], cards: dict[str, ModelCard],
@@ -202,7 +161,7 @@ def run_sweep(
         ``results_path``.
     """
     run_dir = Path(run_dir)
-    spec = _as_specfile(specs, spec_name)
+    spec = as_specfile(specs, spec_name)
     arm_dirs, cards = _arms(run_dir, arms)
     infos = {a: ArmInfo(a, c.model, c.dataset, c.seed, bool(c.jpeg), (c.jpeg or {}).get("quantizer", "soft"))
              for a, c in cards.items()}

@@ -46,7 +46,8 @@ def _param(text: str) -> tuple[str, float]:
 def add_parser(subparsers) -> None:
     from ..attack.gradients import GRAD_MODES
     from ..attack.methods import METHODS
-    from ..attack.spec import DEFAULT_BATCH_SIZE, DEFAULT_STEP_RULE, list_specs
+    from ..attack.spec import DEFAULT_BATCH_SIZE, DEFAULT_STEP_RULE
+    from ..attack.spec_files import list_specs
     from ..run_format import ARMS
 
     p = subparsers.add_parser(
@@ -111,7 +112,8 @@ def specs_from_args(args: argparse.Namespace):
     """The :class:`SpecFile` an ``attack`` command line asks for (raises ``AttackSpecError`` on bad input)."""
     import dataclasses
 
-    from ..attack.spec import AttackSpec, AttackSpecError, SpecFile, load_spec
+    from ..attack.spec import AttackSpec, AttackSpecError, SpecFile
+    from ..attack.spec_files import load_spec
 
     if args.seed is not None and args.seed < 0:
         raise AttackSpecError(f"--seed must be >= 0, got {args.seed}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .functional import _candidate_points, _operand, _per_channel
+from .quantize import _candidate_points, _operand, _per_channel
 
 __all__ = ["SLOPE_THRESHOLD", "hardness_tables", "soft_quantize_slope", "slope_stats"]
 

@@ -10,12 +10,10 @@ from robustbench_jpeg.attack.spec import (
     AttackSpec,
     AttackSpecError,
     SpecFile,
-    list_specs,
-    load_spec,
-    packaged_specs_dir,
     parse_step_size,
     resolve_step_size,
 )
+from robustbench_jpeg.attack.spec_files import list_specs, load_spec, packaged_specs_dir
 
 SHIPPED = ("paper-fgsm", "paper-pgd", "standard-linf", "strong-pgd", "l2", "adaptive", "quick")
 
