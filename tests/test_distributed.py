@@ -132,6 +132,7 @@ def test_random_start_of_an_image_does_not_depend_on_its_batch(norm, eps):
 # --- two processes -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ddp_training_equals_single_process(tmp_path):
     ddp = _ok(torchrun([*TRAIN_ARGS, "--out", str(tmp_path / "ddp")], cwd=tmp_path))
     assert ddp.stdout.count("run folder:") == 1  # rank 0 reports, the other rank is silent
@@ -190,6 +191,7 @@ def _write_run(run_dir: Path, state: dict[str, torch.Tensor]) -> None:
                              "jpeg": jpeg.to_dict() if jpeg else None, "seed": 0})
 
 
+@pytest.mark.slow
 def test_sharded_attack_sweep_equals_single_process(tmp_path):
     _write_run(tmp_path / "single", _overfit_tiny())
     shutil.copytree(tmp_path / "single", tmp_path / "ddp")  # copy2: same bytes and mtimes (checkpoint fingerprints)

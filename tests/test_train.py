@@ -232,7 +232,8 @@ def test_fast_path_fgsm_equals_plain_torchattacks():
 
 
 def test_sensitivity_initialisation_from_the_trained_baseline(small_data, tmp_path):
-    """q_init='sensitivity': tables from this run's own baseline (spec 5.1), max luma step = q_max, all positive."""
+    """q_init='sensitivity': tables from this run's own baseline (docs/method.md, section 3), max luma step = q_max,
+    all steps positive."""
     from robustbench_jpeg.jpeg import JpegConfig
 
     config = _config(epochs=1, jpeg=JpegConfig(q_init="sensitivity", q_max=7.0))

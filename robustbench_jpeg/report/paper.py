@@ -1,6 +1,6 @@
 """What the JPEG-DL paper reports (Salamah et al., ICLR 2025, arXiv 2410.07081): shown beside, never inside, our tables.
 
-Source labels follow docs/design (jpegdl-spec.md section 10): [PAPER] the paper's own text, [REVIEW] third-party
+Source labels (docs/method.md, section 5): [PAPER] the paper's own text, [REVIEW] third-party
 reviews that cite the paper's tables (likely, not verified). The CRD baselines are the RepDistiller README values
 (Tian et al. 2019), which the paper copied as its Table 1 baselines according to the reviews.
 """

@@ -28,15 +28,15 @@ class LinearNet(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def batch():
+def batch(device):
     torch.manual_seed(0)
-    return torch.rand(8, 3, 32, 32), torch.randint(0, 100, (8,))
+    return torch.rand(8, 3, 32, 32).to(device), torch.randint(0, 100, (8,)).to(device)
 
 
 @pytest.fixture(scope="module")
-def jpeg_model():
+def jpeg_model(device):
     torch.manual_seed(0)
-    return create_model("tiny", jpeg=JpegConfig(paper_table="resnet56")).eval()
+    return create_model("tiny", jpeg=JpegConfig(paper_table="resnet56")).eval().to(device)
 
 
 @pytest.mark.parametrize("method", ["fgsm", "pgd"])

@@ -14,11 +14,11 @@ from robustbench_jpeg.jpeg.functional import QUANT_MODES, coefficients_to_rgb, j
 from robustbench_jpeg.jpeg.tables import paper_tables, standard_tables
 
 
-def test_module_equals_functional_in_every_mode():
-    layer = JpegLayer(JpegConfig(paper_table="vgg13"))
+def test_module_equals_functional_in_every_mode(device):
+    layer = JpegLayer(JpegConfig(paper_table="vgg13")).to(device)
     layer.surrogate_alpha = 0.5
-    x = torch.rand(2, 3, 32, 32)
-    q_y, q_c = paper_tables("vgg13")
+    x = torch.rand(2, 3, 32, 32, device=device)
+    q_y, q_c = (t.to(device) for t in paper_tables("vgg13"))
     for mode in QUANT_MODES:
         layer.mode = mode
         assert torch.equal(layer(x), jpeg_dl(x, q_y, q_c, 5.0, 5.0, mode=mode, surrogate_alpha=0.5)), mode
@@ -228,26 +228,26 @@ def test_load_state_dict_projects_tables():
     assert float(layer.q_luma.detach().max()) == 255.0
 
 
-def test_every_parameter_gets_a_finite_gradient():
-    layer = JpegLayer()
-    out = layer(torch.rand(2, 3, 32, 32))
+def test_every_parameter_gets_a_finite_gradient(device):
+    layer = JpegLayer().to(device)
+    out = layer(torch.rand(2, 3, 32, 32, device=device))
     out.square().mean().backward()
     for name, p in layer.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
 
 
-def test_layer_gradcheck_float64():
-    layer = JpegLayer(JpegConfig(alpha=0.5, q_init="constant", q_constant=2.0)).double()
-    x = torch.rand(1, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+def test_layer_gradcheck_float64(device):
+    layer = JpegLayer(JpegConfig(alpha=0.5, q_init="constant", q_constant=2.0)).double().to(device)
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64, device=device, requires_grad=True)
     assert gradcheck(layer, (x,), atol=1e-5)
 
 
-def test_runs_in_fp32_under_bf16_autocast():
-    layer = JpegLayer()
-    x = torch.rand(2, 3, 32, 32)
+def test_runs_in_fp32_under_bf16_autocast(device):
+    layer = JpegLayer().to(device)
+    x = torch.rand(2, 3, 32, 32, device=device)
     reference = layer(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         out = layer(x)
     assert out.dtype == torch.float32 and torch.equal(out, reference)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -44,16 +42,6 @@ PARAMS_10PCT = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread() -> Iterator[None]:
-    """Batch-2 CIFAR nets gain nothing from intra-op threads; one thread avoids OpenMP spin-wait stalls (10-50x)
-    when the CPU is shared with other processes."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -77,11 +65,11 @@ def test_default_lr(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_forward_backward(name: str) -> None:
+def test_forward_backward(name: str, device) -> None:
     torch.manual_seed(0)
-    model = create_model(name).train()
+    model = create_model(name).train().to(device)
     assert isinstance(model, RobustNet) and isinstance(model.jpeg, nn.Identity)
-    logits = model(_images())
+    logits = model(_images().to(device))
     assert logits.shape == (2, 100)
     assert logits.dtype == torch.float32
     assert torch.isfinite(logits).all()
@@ -92,21 +80,21 @@ def test_forward_backward(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_num_classes_and_eval_mode(name: str) -> None:
+def test_num_classes_and_eval_mode(name: str, device) -> None:
     torch.manual_seed(0)
-    model = create_model(name, num_classes=10).eval()
+    model = create_model(name, num_classes=10).eval().to(device)
     with torch.no_grad():
-        logits = model(_images())
+        logits = model(_images().to(device))
     assert logits.shape == (2, 10)
     assert torch.isfinite(logits).all()
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_channels_last_and_bf16_autocast(name: str) -> None:
+def test_channels_last_and_bf16_autocast(name: str, device) -> None:
     torch.manual_seed(0)
-    model = create_model(name).train().to(memory_format=torch.channels_last)
-    x = _images().to(memory_format=torch.channels_last)
-    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+    model = create_model(name).train().to(device, memory_format=torch.channels_last)
+    x = _images().to(device, memory_format=torch.channels_last)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
         logits = model(x)
     assert logits.shape == (2, 100)
     assert torch.isfinite(logits.float()).all()
