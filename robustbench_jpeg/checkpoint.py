@@ -17,7 +17,7 @@ import torch
 from .jpeg import JpegConfig
 from .models import RobustNet, create_model
 from .provenance import atomic_torch_save, atomic_write_json
-from .run_format import ARMS, CARD_NAME, CHECKPOINT_NAME, ModelCard
+from .run_format import ARMS, CARD_NAME, CHECKPOINT_NAME, CardError, ModelCard
 
 __all__ = [
     "ARMS",
@@ -98,8 +98,12 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
 
 def build_model_from_card(card: dict[str, Any]) -> RobustNet:
     """An untrained model of the card's architecture and arm."""
-    jpeg = JpegConfig.from_dict(card["jpeg"]) if card.get("jpeg") else None
-    if (card["arm"] == "jpegdl") != (jpeg is not None):
+    try:
+        jpeg = JpegConfig.from_dict(card["jpeg"]) if card.get("jpeg") else None
+    except (ValueError, TypeError) as exc:
+        raise CardError(f"card of arm {card['arm']!r}: field 'jpeg' is not a valid JpegConfig ({exc})") from None
+    arm = ARMS.get(card["arm"])
+    if arm is None or arm.has_jpeg != (jpeg is not None):
         raise CheckpointError(f"card says arm={card['arm']!r} but jpeg config is {card.get('jpeg')!r}")
     return create_model(card["model"], num_classes=int(card["num_classes"]), jpeg=jpeg)
 

@@ -70,6 +70,7 @@ class TrainConfig:
         jpeg: the JPEG layer of the ``jpegdl`` arm.
         seed: seeds weights, data order and augmentation; every arm shares it.
         arms: which arms to train (``run_format.ARMS``).
+        jpeg_standard_quality: IJG quality of the ``jpeg-standard`` control arm's fixed tables.
     """
 
     model: str = "resnet56"
@@ -86,6 +87,7 @@ class TrainConfig:
     jpeg: JpegConfig = field(default_factory=JpegConfig)
     seed: int = 0
     arms: tuple[str, ...] = ARM_NAMES
+    jpeg_standard_quality: int = 75
 
     def __post_init__(self) -> None:
         _number("epochs", self.epochs, minimum=1, integer=True)
@@ -96,6 +98,9 @@ class TrainConfig:
         _number("gamma", self.gamma, positive=True)
         _number("jpeg_lr", self.jpeg_lr, minimum=0)
         _number("seed", self.seed, minimum=0, integer=True)
+        _number("jpeg_standard_quality", self.jpeg_standard_quality, minimum=1, integer=True)
+        if self.jpeg_standard_quality > 100:
+            raise ConfigError(f"jpeg_standard_quality must be in 1..100, got {self.jpeg_standard_quality}")
         if self.jpeg_lr_schedule not in ("constant", "step"):
             raise ConfigError(f"jpeg_lr_schedule must be 'constant' or 'step', got {self.jpeg_lr_schedule!r}")
         if not self.arms or any(arm not in ARMS for arm in self.arms) or len(set(self.arms)) != len(self.arms):

@@ -26,7 +26,6 @@ from ..checkpoint import checkpoint_path, load_checkpoint, load_model, read_mode
 from ..config import PAPER_EPOCHS, PAPER_MILESTONES, ConfigError, RunOptions, TrainConfig
 from ..data import load_split
 from ..device import resolve_device, training_backend
-from ..jpeg import JpegConfig
 from ..jpeg.sensitivity import sensitivity_tables
 from ..models import recipe_defaults
 from ..provenance import atomic_write_json, exclusive_lock, read_json_file
@@ -80,11 +79,11 @@ def _check_resume_config(run_dir: Path, config: TrainConfig, options: RunOptions
                           f"now {options.train_subset!r}")
     mine = config.to_dict()
     saved_train = {k: v for k, v in saved.items() if k in mine}
-    if isinstance(saved_train.get("jpeg"), dict):  # fields added since: their defaults
-        try:
-            saved_train["jpeg"] = JpegConfig.from_dict(saved_train["jpeg"]).to_dict()
-        except ValueError as exc:
-            raise ConfigError(f"{run_dir / CONFIG_NAME}: jpeg: {exc}") from None
+    try:  # a recipe of an earlier version lacks fields added since: compare with their defaults
+        saved_train = TrainConfig.from_dict(saved_train).to_dict()
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{run_dir / CONFIG_NAME} is not a valid recipe ({exc}); restore it, or train into a new "
+                          "--out folder") from None
     saved_train["arms"] = mine["arms"]  # training more (or fewer) of the arms later is fine
     diff = sorted(k for k in mine if saved_train.get(k) != mine[k])
     if diff:
