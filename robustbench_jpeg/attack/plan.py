@@ -59,6 +59,7 @@ class Cell:
     after: str = ""  # id of the cell whose survivors this one attacks (chains), "" otherwise
     step_rule: str = "none"  # not part of the key (step_size is)
     batch_size: int = DEFAULT_BATCH_SIZE  # not part of the key
+    chain_grad: str = ""  # not part of the key: the gradient mode of the chain a gradient-free cell ends
 
     KEY_FIELDS = ("model", "arm", "dataset", "train_seed", "attack", "norm", "eps", "steps", "step_size", "restarts",
                   "random_start", "grad", "source_arm", "attack_seed", "n", "params", "surrogate_alpha",
@@ -89,7 +90,8 @@ class Cell:
         grad = f" ({self.grad})" if self.grad != "none" else ""
         src = f" from {arm_display(self.source_arm)}" if self.source_arm != self.arm else ""
         alpha = f", eval alpha {self.eval_alpha:g}" if self.eval_alpha is not None else ""
-        chained = " (chained)" if self.after else ""
+        chained = (f" (chained after the {self.chain_grad} attacks)" if self.chain_grad not in ("", "none")
+                   else " (chained)") if self.after else ""
         return f"{arm_display(self.arm)} {name}{grad}{src}{chained} eps {radius_text(self.eps, self.norm)}{alpha}"
 
 
@@ -171,7 +173,7 @@ def plan_cells(spec: AttackSpec, arms: Mapping[str, ArmInfo], test_size: int,
                     attack_seed=int(spec.seed), n=n, params=spec.params,
                     surrogate_alpha=spec.surrogate_alpha if grad == "surrogate" else None,
                     eval_alpha=spec.eval_alpha if info.has_jpeg else None, after=after, step_rule=rule,
-                    batch_size=spec.batch_size,
+                    batch_size=spec.batch_size, chain_grad=line if spec.chain else "",
                 )
                 if spec.chain and chain_heads is not None:
                     chain_heads[head_key] = cell.cell_id

@@ -200,7 +200,7 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
         out["step_size"] = "eps" if spec.method == "fgsm" else parse_step_size(spec.step_size)
         if spec.method == "fgsm" and spec.step_size not in (DEFAULT_STEP_RULE, "eps"):
             raise AttackSpecError("fgsm always steps by eps; do not give a step size")
-    elif spec.step_size != DEFAULT_STEP_RULE:
+    elif spec.step_size not in (DEFAULT_STEP_RULE, "auto"):
         raise AttackSpecError(f"{spec.method} chooses its own step size; drop step_size")
     else:
         out["step_size"] = "auto"

@@ -54,6 +54,18 @@ def _family(row, names: dict[str, str]) -> str:
     return f"{names[after]} → {own.removesuffix(', L2')}" if after and after in names else own
 
 
+def _chain_grads(rows: pd.DataFrame) -> list[str]:
+    """The gradient mode a cell is labelled with: its own, or for a gradient-free cell ending a chain (AutoAttack's
+    Square) the mode of the chain before it, so the soft and the BPDA chains stay apart."""
+    grads: dict[str, str] = {}
+    out = []
+    for r in rows.itertuples():
+        grad = r.grad if r.grad != "none" or not r.after else grads.get(str(r.after), "none")
+        grads[str(r.cell_id)] = grad
+        out.append(grad)
+    return out
+
+
 def _alpha_suffix(value) -> str:
     return f" [eval alpha {float(value):g}]" if pd.notna(value) else ""
 
@@ -88,13 +100,15 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
             pair += ", no random start"
         pairs.append(pair + _alpha_suffix(r.eval_alpha))
     rows["pair"] = pairs
-    crafted_on_quantizer = is_attack & (rows["grad"] != "none")
-    n_grads = rows[crafted_on_quantizer].groupby(["model", "pair"])["grad"].nunique()
+    rows["label_grad"] = _chain_grads(rows)
+    crafted_on_quantizer = is_attack & (rows["label_grad"] != "none")
+    n_grads = rows[crafted_on_quantizer].groupby(["model", "pair"])["label_grad"].nunique()
     labels = []
     for r, on_q in zip(rows.itertuples(), crafted_on_quantizer, strict=True):
         label = r.pair
-        if on_q and (n_grads.get((r.model, r.pair), 0) > 1 or r.grad != "soft"):
-            label = label.replace(_alpha_suffix(r.eval_alpha), "") + f" ({r.grad})" + _alpha_suffix(r.eval_alpha)
+        if on_q and (n_grads.get((r.model, r.pair), 0) > 1 or r.label_grad != "soft"):
+            label = (label.replace(_alpha_suffix(r.eval_alpha), "") + f" ({r.label_grad})"
+                     + _alpha_suffix(r.eval_alpha))
         if r.transfer:
             label += f" transfer from {arm_name(r.source_arm)}"
         labels.append(label)

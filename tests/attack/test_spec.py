@@ -15,7 +15,8 @@ from robustbench_jpeg.attack.spec import (
 )
 from robustbench_jpeg.attack.spec_files import list_specs, load_spec, packaged_specs_dir
 
-SHIPPED = ("paper-fgsm", "paper-pgd", "standard-linf", "strong-pgd", "l2", "adaptive", "quick")
+SHIPPED = ("paper-fgsm", "paper-pgd", "paper-as-run", "standard-linf", "strong-pgd", "l2", "adaptive", "autoattack",
+           "autoattack-l2", "square", "quick")
 
 # The hash of the `quick` spec as it was built in Python before it became specs/quick.yaml, obtained at commit
 # 7ce37a0 with `python -c "from robustbench_jpeg.attack.spec import _quick_spec; print(_quick_spec().hash)"`.
@@ -84,10 +85,12 @@ def test_step_size_rules():
     assert resolve_step_size(parse_step_size(0.1), 0.5, 20, "l2") == (pytest.approx(0.1), "absolute")
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_specs_load(name):
+@pytest.mark.parametrize("name", list_specs())
+def test_shipped_specs_load_and_take_overrides(name):
     spec = load_spec(name)
     assert spec.name == name and spec.version >= 1 and spec.description and spec.attacks
+    smaller = spec.with_overrides(n_examples=7, seed=3, batch_size=5)  # re-validates every normalised attack
+    assert {a.n_examples for a in smaller.attacks} == {7} and smaller.attacks[0].method == spec.attacks[0].method
 
 
 def test_shipped_spec_contents():

@@ -1,0 +1,77 @@
+"""Is the toolkit's worst case at least as strong as AutoAttack run directly with torchattacks?
+
+For one arm of an attacked run folder, on the first N test images: the toolkit's worst case over every attack in
+``results.csv`` (all specs, every radius up to eps; :mod:`robustbench_jpeg.attack.worst_case`) against
+``torchattacks.AutoAttack(version="standard", n_classes=100)`` run directly on the deployed model (eval mode, the
+soft quantizer as trained). Prints, per L-inf eps, the robust images under each and the images only one of them
+leaves robust. Usage:
+
+    python scripts/compare_with_autoattack.py RUN --arm jpegdl --n 200 --eps 1,2,4,8
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run")
+    parser.add_argument("--arm", default="jpegdl")
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--eps", default="1,2,4,8", help="L-inf radii in 1/255 units")
+    parser.add_argument("--batch-size", type=int, default=200)
+    args = parser.parse_args()
+
+    import torchattacks
+
+    from robustbench_jpeg import load_model
+    from robustbench_jpeg.attack.store import RunStore
+    from robustbench_jpeg.attack.worst_case import worst_cases
+    from robustbench_jpeg.checkpoint import read_model_card
+    from robustbench_jpeg.data import load_split
+    from robustbench_jpeg.device import exact_fp32
+
+    torch.set_num_threads(1)
+    store = RunStore(args.run)
+    results = store.results()
+    samples = store.done(results)
+    mine = results[(results["arm"] == args.arm) & (results["norm"] == "linf") & results["cell_id"].isin(samples)
+                   & results["eval_alpha"].isna()]
+    ours = {round(w.eps * 255, 4): w for w in worst_cases(mine, samples) if w.primary}
+    card = read_model_card(f"{args.run}/{args.arm}")
+    model = load_model(f"{args.run}/{args.arm}").eval().requires_grad_(False)
+    images, labels = load_split(card.dataset, train=False)
+    x, y = images[: args.n].float() / 255, labels[: args.n].long()
+    print(f"{args.run} arm {args.arm}, first {args.n} test images; toolkit worst case = AND of every attack in "
+          "results.csv at eps' <= eps (all-attacks tier)")
+    print("eps/255 | toolkit robust (n) | torchattacks AutoAttack robust | robust only under toolkit | only under "
+          "AutoAttack | AutoAttack seconds")
+    for eps in (float(e) for e in args.eps.split(",")):
+        w = ours.get(round(eps, 4))
+        if w is None:
+            print(f"{eps:g} | no toolkit cell at this eps")
+            continue
+        m = min(w.tier, args.n)
+        start = time.perf_counter()
+        robust = []
+        with exact_fp32("cpu"):
+            attack = torchattacks.AutoAttack(model, norm="Linf", eps=eps / 255, version="standard", n_classes=100,
+                                             seed=0)
+            for lo in range(0, m, args.batch_size):
+                xb, yb = x[lo: lo + args.batch_size][: m - lo], y[lo: lo + args.batch_size][: m - lo]
+                adv = attack(xb, yb)
+                with torch.no_grad():
+                    robust.append((model(adv).argmax(1) == yb) & (model(xb).argmax(1) == yb))
+        aa = torch.cat(robust).numpy()
+        tk = np.asarray(w.vector[:m], dtype=bool)
+        print(f"{eps:g} | {int(tk.sum())} of {m} | {int(aa.sum())} of {m} | {int((tk & ~aa).sum())} | "
+              f"{int((aa & ~tk).sum())} | {time.perf_counter() - start:.0f}")
+
+
+if __name__ == "__main__":
+    main()
