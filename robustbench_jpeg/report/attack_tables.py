@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from ..attack.checks import LARGE_EPS
-from ..run_format import arm_display, arm_order
+from ..run_format import BASELINE, arm_display, arm_order
 from . import fmt
 from .cells import WORST, is_worst
 from .compare import strip_alpha
@@ -151,9 +151,9 @@ def alpha_tables(
     prefix = f"eval alpha {alpha:g} "
     out = []
     for base in sorted({strip_alpha(p) for p in scored["pair"] if not is_worst(strip_alpha(p))}, key=label_order):
-        mine = pd.concat(
-            [scored[scored["pair"].map(strip_alpha) == base], a[a["eval_alpha"].isna() & (a["pair"] == base)]]
-        )
+        alpha_arms = {BASELINE, *scored["arm"]}  # the baseline and the arms scored at this alpha, corrected beside
+        ordinary = a[a["eval_alpha"].isna() & (a["pair"] == base) & a["arm"].isin(alpha_arms)]
+        mine = pd.concat([scored[scored["pair"].map(strip_alpha) == base], ordinary])
         family = prefix + f"attack {base}"
         diffs = d[d["family"] == family] if not d.empty else d
         notes = [

@@ -103,6 +103,11 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _component(r) -> str:
+    """A cell's name in a worst case's list of components: ``PGD-20 (bpda) at 2/255``."""
+    return f"{r.label} at {r.eps_key:g}" + ("/255" if r.norm == "linf" else f" ({str(r.norm).upper()})")
+
+
 def display_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The cells shown as columns: one per setting and attack seed (the largest n of a setting run at two sizes;
     every size still enters the worst case). Settings run with several attack seeds are labelled by seed."""
@@ -173,7 +178,7 @@ def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
     for run in runs:  # the worst case uses every attack row, every n
         mine = labelled[(labelled["run"] == run.name) & (labelled["attack"] != CLEAN)]
         meta_of = {r.arm: {k: getattr(r, k) for k in meta} for r in mine.itertuples()}
-        for w in worst_cases(mine, run.samples, label=lambda r: f"{r.label} at {r.eps_key:g}"):
+        for w in worst_cases(mine, run.samples, label=_component):
             label = worst_label(w.primary, w.tier, w.eval_alpha)
             common = dict(norm=w.norm, label=label, pair=label, family=label, grad="none", transfer=False,
                           eval_alpha=np.nan if w.eval_alpha is None else w.eval_alpha, kind="worst",

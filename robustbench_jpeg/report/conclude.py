@@ -265,7 +265,7 @@ def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list
             text = f"**{m.status}** ({m.reason})" + (f" in all {len(found)} runs" if len(found) > 1 else "")
         else:
             text = "; ".join(f"**{m.status}** in run `{name}` ({m.reason})" for name, m in found)
-        out.append(f"Gradient masking of {arm_display(arm)}'s soft white-box numbers: {text}.")
+        out.append(f"Gradient masking of {arm_display(arm)}'s white-box numbers: {text}.")
     return out
 
 
