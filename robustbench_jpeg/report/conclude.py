@@ -195,11 +195,17 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
                 text = (f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
                         f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
                         f"{unit} (by {_range_text([gains[e] for e in checked])} points).")
-            if soft_only:
-                text += (f" At eps {_eps_list(soft_only)}{unit} no adaptive attack was run at that radius itself (the "
-                         "worst case there holds adaptive attacks only from smaller radii), so the gain shown there is "
-                         "not fully checked for gradient masking"
+            if soft_only and adaptive_eps:
+                text += (f" At eps {_eps_list(soft_only)}{unit} JPEG-DL's worst case also exceeds the baseline's "
+                         f"(by {_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at "
+                         "that radius itself (the worst case there holds adaptive attacks only from smaller radii), so "
+                         "that gain is not fully checked for gradient masking"
                          + (" and should be read in the light of the masking found above." if masked else "."))
+            elif soft_only:
+                text += (f" Under the worst case over the attacks run, JPEG-DL's robust accuracy exceeds the "
+                         f"baseline's beyond the 95% paired interval at eps {_eps_list(soft_only)}{unit} (by "
+                         f"{_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at any "
+                         "radius, so the gain is not checked for gradient masking.")
             text += f" It falls below the baseline at eps {_eps_list(down)}{unit}." if down else ""
             text += " This worst case covers only the attacks listed; stronger attacks could lower either arm."
             if not has_adaptive or unchecked:
@@ -296,7 +302,8 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
         if none:
             parts.append(f"a difference is not shown at eps {_eps_list(none)}{unit}")
         spread = _range_text([100 * v for v in d["mean"]])
-        out.append(f"{diff_name(JPEGDL, control)}, worst case over every attack (differences {spread} points): "
+        noun = "differences" if len(d) > 1 else "difference"
+        out.append(f"{diff_name(JPEGDL, control)}, worst case over every attack ({noun} {spread} points): "
                    + "; ".join(parts) + ".")
     return out
 

@@ -84,7 +84,7 @@ def what_was_run(doc: Doc, runs: list[Run]) -> None:
     doc.h(3, "Commands")
     folded = doc.details("the exact commands, from each run's commands.txt")
     for run in runs:
-        folded.p(f"Run `{run.name}` ({run.path}):")
+        folded.p(f"Run `{run.name}`:")
         folded.code("\n".join(run.commands) if run.commands else "(commands.txt is missing)")
     doc.h(3, "Software and hardware")
     doc.ul(_provenance(runs))
