@@ -23,9 +23,10 @@ STANDARD_EPS = {"linf": 8.0, "l2": 0.5}  # RobustBench's radii: 8/255 L-inf (tab
 THREAT = {"linf": "Linf", "l2": "L2"}
 README = """# RobustBench-style entries (robustbench-jpeg export)
 
+**This project is not affiliated with RobustBench**; these entries have not been submitted to or checked by it.
+
 One JSON file per arm and threat model, in the field layout of RobustBench's leaderboard files
-(`model_info/<dataset>/<threat model>/<name>.json` in github.com/RobustBench/robustbench). **This project is not
-affiliated with RobustBench**, and these entries have not been submitted to or checked by it.
+(`model_info/<dataset>/<threat model>/<name>.json` in github.com/RobustBench/robustbench).
 
 - `clean_acc`: accuracy (%) on the first `robustbench_jpeg.clean_n_examples` test images.
 - `robustbench_jpeg.robust_acc`: robust accuracy (%) under the worst case over every attack this toolkit ran at
