@@ -221,6 +221,8 @@ def test_regenerated_report_is_identical(report, tmp_path):
     assert sorted(p.name for p in (again / "tables").iterdir()) == sorted(p.name for p in (report / "tables").iterdir())
     for path in (report / "tables").iterdir():
         assert (again / "tables" / path.name).read_text() == path.read_text(), path.name
+    for name in ("accuracy_vs_eps.svg", "worst_case_column.svg", "worst_case_column.pdf"):
+        assert (again / name).read_bytes() == (report / name).read_bytes(), name  # no dates, fixed SVG ids
     html_a = _masked((again / "report.html").read_text(encoding="utf-8"))
     html_b = _masked((report / "report.html").read_text(encoding="utf-8"))
     strip = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")

@@ -37,6 +37,7 @@ STYLE = {
     "xtick.labelsize": 7,
     "ytick.labelsize": 7,
     "figure.dpi": 100,
+    "svg.hashsalt": "robustbench-jpeg",  # fixed ids: a regenerated SVG is byte-identical
 }
 GRID_WIDTH, COLUMN_WIDTH = 7.0, 3.4  # inches: a two-column paper's text width and column width
 
@@ -213,7 +214,7 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set[s
                 pairs = _difference_lines(ax, _worst_diffs(dif, model, norm))
                 ax.set_title(_title(model, "worst-case difference", norm, models))
                 if len(pairs) > 1:
-                    ax.legend(loc="best", frameon=False)
+                    ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
             else:
                 data = g[g["pair"] == pair] if kind == "attack" else g[g["label"] == WORST]
                 _accuracy_lines(ax, data, pair, _unchecked_eps(g, quantizers) if kind == "worst" else None)
@@ -254,7 +255,7 @@ def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set
                 pairs = _difference_lines(ax, _worst_diffs(dif, model, norm))
                 ax.set_title(_title(model, "worst-case difference", norm, models))
                 if len(pairs) > 1:
-                    ax.legend(loc="best", frameon=False)
+                    ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
             ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
         whole = acc[acc["eval_alpha"].isna()]
         _legend(
