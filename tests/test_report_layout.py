@@ -227,3 +227,12 @@ def test_regenerated_report_is_identical(report, tmp_path):
     html_b = _masked((report / "report.html").read_text(encoding="utf-8"))
     strip = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
     assert strip.sub("", html_a) == strip.sub("", html_b)
+
+
+def test_run_names_that_become_paths_are_validated(tmp_path):
+    from robustbench_jpeg.report import ReportInputError
+
+    run = single_run(tmp_path / "bad name")
+    with pytest.raises(ReportInputError, match="not a safe file name.*rename the run folder"):
+        build_report([run], tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything was written

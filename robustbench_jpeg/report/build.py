@@ -46,7 +46,11 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
         ReportInputError: missing results.csv or per-sample files, malformed results.csv, mixed datasets, ...
     """
     runs = load_runs(run_dirs)
-    for run in runs:
+    for run in runs:  # each name becomes data/runs/<name>: refuse unsafe ones before writing anything
+        try:
+            safe_name(run.name, f"run folder name ({run.path})")
+        except RunFormatError as exc:
+            raise ReportInputError(f"{exc}; rename the run folder") from None
         run.checks_now = recompute_checks(run)
     out = Path(out_dir)
     if (out / "results.csv").exists():
@@ -161,7 +165,7 @@ def write_data(runs: list[Run], out: Path) -> None:
     try:
         frames = []
         for run in runs:
-            dest = tmp / "runs" / run.name
+            dest = tmp / "runs" / run.name  # validated by build_report
             atomic_write_bytes(dest / "results.csv", run.raw_results)
             frames.append(pd.read_csv(io.BytesIO(run.raw_results), dtype={"cell_id": str}).assign(run=run.name))
             atomic_write_bytes(dest / "samples.bin", b"".join(pack_record(c, v) for c, v in run.samples.items()))

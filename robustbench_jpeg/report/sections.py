@@ -16,11 +16,12 @@ from . import fmt
 from .attack_tables import alpha_tables, attack_list, attack_tables, eval_alphas, sanity_radii, tier_tables
 from .compare import arm_pairs, controls
 from .conclude import conclusion, control_sentences, masking_sentences
+from .headline import control_table, headline_table
 from .load import Run
 from .paper import PAPER_SOURCE, paper_table
 from .render import Doc, to_html_text, to_markdown_text
 from .run_sections import sanity_checks, what_was_run
-from .views import ReportTable, control_table, headline_table
+from .views import ReportTable
 
 QUESTION = (
     "Does JPEG-DL (a differentiable JPEG layer with learnable quantization tables in front of the CNN; "
