@@ -140,7 +140,7 @@ def _latex_tables(folder: Path) -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize("source", ["hand", "resnet20"])
+@pytest.mark.parametrize("source", ["hand", "resnet20", "four arms and eval alpha"])
 def test_every_latex_table_compiles_without_overfull_boxes(report, tmp_path, source):
     pdflatex = shutil.which("pdflatex")
     if pdflatex is None:
@@ -149,6 +149,11 @@ def test_every_latex_table_compiles_without_overfull_boxes(report, tmp_path, sou
     if source == "resnet20":
         folder = tmp_path / "r20"
         build_report([R20], folder)
+    elif source != "hand":
+        from test_report_arms import four_arm_run
+
+        folder = tmp_path / "arms"
+        build_report([four_arm_run(tmp_path / "run", alpha_cells=True)], folder)
     files = _latex_tables(folder)
     body = "\n".join(f"\\input{{{f.as_posix()}}}\n\\clearpage" for f in files)
     (tmp_path / "doc.tex").write_text(standalone(body), encoding="utf-8")

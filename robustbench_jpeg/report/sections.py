@@ -21,7 +21,7 @@ from .load import Run
 from .paper import PAPER_SOURCE, paper_table
 from .render import Doc, to_html_text, to_markdown_text
 from .run_sections import sanity_checks, what_was_run
-from .views import ReportTable
+from .views import ReportTable, split_table
 
 QUESTION = (
     "Does JPEG-DL (a differentiable JPEG layer with learnable quantization tables in front of the CNN; "
@@ -66,7 +66,7 @@ def collect_tables(data: ReportData) -> dict[str, dict]:
         out["headline"][(model, norm)] = [t for t in heads if t is not None]
         if JPEGDL in arms:
             found = [control_table(data.acc, data.dif, model, norm, c, data.sizes) for c in controls(arms)]
-            out["controls"][(model, norm)] = [t for t in found if t is not None]
+            out["controls"][(model, norm)] = [part for t in found if t is not None for part in split_table(t)]
         out["attacks"][(model, norm)] = attack_tables(data.acc, data.dif, model, norm, data.sizes)
         out["tiers"][(model, norm)] = tier_tables(data.acc, data.dif, model, norm, data.sizes)
     for alpha in eval_alphas(data.acc):
