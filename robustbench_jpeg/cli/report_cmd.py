@@ -13,7 +13,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "report",
         help="tables, figures and report.md/report.html from run folders",
         description="Build a report from run folders: the answer first (worst case over every attack, JPEG-DL vs "
-        "baseline, paired 95%% intervals, raw and Holm p-values), control arms, one table per attack, LaTeX tables "
+        "baseline, paired 95% intervals, raw and Holm p-values), control arms, one table per attack, LaTeX tables "
         "(tables/*.tex), figures, sanity checks, conclusion. Give --run several times for several seeds or models; a "
         "previous report's data/ folder is accepted too (see docs/report.md).",
     )
