@@ -197,8 +197,8 @@ def test_all_files_and_self_contained_html(report):
                  "Reported in the paper (not our measurement)",
                  "72.34", "+0.67% to +1.55%", "gradient masking", "## Conclusion", "![", "Sanity checks"):
         assert text in md, text
-    assert "+20.00 [-20.17, +52.61]" in (report / "table.md").read_text(encoding="utf-8")
-    assert "+20.00 [-20.17, +52.61]" in (report / "table.tex").read_text(encoding="utf-8")
+    assert "+20.00 [\u221220.17, +52.61]" in (report / "table.md").read_text(encoding="utf-8")  # real minus sign
+    assert "+20.00 [$-$20.17, +52.61]" in (report / "table.tex").read_text(encoding="utf-8")
     assert r"\toprule" in (report / "table.tex").read_text()
     data = pd.read_csv(report / "data" / "results.csv")
     assert set(data["run"]) == {"run_s0"} and len(data) == 8
@@ -379,6 +379,7 @@ def test_same_setting_at_two_sizes_keeps_the_larger_and_soft_only_eps_are_flagge
     table = pd.read_csv(out / "table.csv")
     fgsm_cols = [c for c in table.columns if "FGSM" in c and "[" not in c and c.startswith("JPEG-DL:")]
     assert fgsm_cols == ["JPEG-DL: FGSM"]
-    summary = (out / "report.md").read_text().split("## Summary", 1)[1].split("## Results", 1)[0]
+    summary = (out / "report.md").read_text().split("## The answer", 1)[1].split("## Results", 1)[0]
     assert "adaptive attacks included" in summary and "at eps 2/255" in summary
-    assert "At eps 1/255 the worst case holds only soft-gradient attacks" in summary
+    assert "At eps 1/255 JPEG-DL's worst case also exceeds the baseline's" in summary
+    assert "no adaptive attack was run at that radius itself" in summary

@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import __version__
 from ..provenance import now_iso
 
-_SUBCOMMANDS = ("train_cmd", "attack_cmd", "report_cmd", "quickstart_cmd")
+_SUBCOMMANDS = ("train_cmd", "attack_cmd", "report_cmd", "quickstart_cmd", "export_cmd")
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CHECK_FAILED = 3

@@ -12,9 +12,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "report",
         help="tables, figures and report.md/report.html from run folders",
-        description="Build a report (accuracy vs eps tables with paired statistics, figures, sanity checks, "
-        "conclusion) from run folders. Give --run several times for several seeds or models; a previous "
-        "report's data/ folder is accepted too (see docs/report.md).",
+        description="Build a report from run folders: the answer first (worst case over every attack, JPEG-DL vs "
+        "baseline, paired 95% intervals, raw and Holm p-values), control arms, one table per attack, LaTeX tables "
+        "(tables/*.tex), figures, sanity checks, conclusion. Give --run several times for several seeds or models; a "
+        "previous report's data/ folder is accepted too (see docs/report.md).",
     )
     parser.add_argument("--run", action="append", required=True, type=Path, metavar="DIR",
                         help="run folder, or a report's data/ folder (repeatable)")

@@ -15,12 +15,18 @@ from ..attack.checks import run_checks
 from ..attack.store import pack_record
 from ..data import TEST_SIZES
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
-from .cells import build_cells, paired_differences
+from ..run_format import ARMS, JPEGDL, RunFormatError, arm_display, arm_order, safe_name
+from .cells import build_cells
+from .compare import PAIR_COLUMNS, arm_pairs, family_sizes, paired_differences, quantizer_arms
 from .conclude import adaptive_comparisons
+from .latex import PREAMBLE, to_latex
 from .load import DATA_FORMAT, MANIFEST, ReportInputError, Run, load_runs
-from .plots import plot_accuracy_vs_eps, plot_qtables
-from .sections import write_documents
-from .tables import aggregate, display_table, eps_header, table_notes, to_latex, to_markdown, wide_csv
+from .plot_qtables import plot_qtables
+from .plots import band_caption, plot_accuracy_vs_eps, plot_worst_case_column
+from .sections import ReportData, all_tables, collect_tables, table_markdown, write_documents
+from .tables import aggregate, wide_csv
+
+TABLES_DIR = "tables"
 
 
 def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, title: str | None = None) -> Path:
@@ -29,8 +35,8 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     Args:
         run_dirs: run folders (docs/run-format.md), a previous report's ``data/`` folder, or a report folder.
             Runs of one model with different train seeds are pooled as seeds (mean ± std); different models get
-            their own sections; different datasets are an error.
-        out_dir: the report folder (created). Its ``data/`` is replaced; other files are overwritten.
+            their own sections; different datasets are an error. Any set of arms (run_format.ARMS) is handled.
+        out_dir: the report folder (created). Its ``data/`` and ``tables/`` are replaced; other files overwritten.
         title: report title; a default naming model(s), dataset and seeds otherwise.
 
     Returns:
@@ -40,39 +46,83 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
         ReportInputError: missing results.csv or per-sample files, malformed results.csv, mixed datasets, ...
     """
     runs = load_runs(run_dirs)
-    for run in runs:
+    for run in runs:  # each name becomes data/runs/<name>: refuse unsafe ones before writing anything
+        try:
+            safe_name(run.name, f"run folder name ({run.path})")
+        except RunFormatError as exc:
+            raise ReportInputError(f"{exc}; rename the run folder") from None
         run.checks_now = recompute_checks(run)
     out = Path(out_dir)
     if (out / "results.csv").exists():
-        raise ReportInputError(f"{out} holds a results.csv: refusing to write a report into a run folder")
+        raise ReportInputError(f"{out} holds a results.csv: refusing to write a report into a run folder; "
+                               "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    quantizers = quantizer_arms(runs)
     cells, vectors = build_cells(runs)
-    diffs = paired_differences(cells, vectors)
+    pairs = arm_pairs(set(cells["arm"]), quantizers)
+    diffs = paired_differences(cells, vectors, pairs, quantizers)
     acc, dif = aggregate(cells, diffs)
-    adaptive = adaptive_comparisons(cells, vectors)
+    groups = list(acc[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
+    data = ReportData(runs=runs, cells=cells, acc=acc, dif=dif, diffs=diffs,
+                      adaptive=adaptive_comparisons(cells, vectors, quantizers), quantizers=quantizers,
+                      sizes=family_sizes(diffs), groups=groups)
+    data.tables = collect_tables(data)
     title = title or default_title(runs)
 
     atomic_write_text(out / "table.csv", wide_csv(acc, dif).to_csv(index=False))
-    atomic_write_text(out / "paired.csv", (diffs if not diffs.empty else pd.DataFrame(
-        columns=["run", "model", "train_seed", "norm", "eps_key", "label"])).rename(
+    atomic_write_text(out / "paired.csv", diffs.reindex(columns=PAIR_COLUMNS).rename(
         columns={"eps_key": "eps"}).to_csv(index=False))
-    groups = list(acc[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
-    md, tex = [f"# {title}: accuracy (%) vs eps", ""], []
-    for model, norm in groups:
-        md += [f"## {model}, {'L-inf' if norm == 'linf' else norm.upper()}", "",
-               to_markdown(display_table(acc, dif, model, norm)), "", *table_notes(acc, cells, model, norm), ""]
-        tex.append(to_latex(display_table(acc, dif, model, norm, latex=True),
-                            caption=f"{model}: accuracy (%) vs {eps_header(norm)}. " + " ".join(
-                                table_notes(acc, cells, model, norm, plain=True)),
-                            label=f"tab:{model}-{norm}"))
-    atomic_write_text(out / "table.md", "\n".join(md) + "\n")
-    tex_head = "% needs \\usepackage{booktabs}; wide tables: wrap the tabular in \\resizebox{\\textwidth}{!}{...}\n"
-    atomic_write_text(out / "table.tex", tex_head + "\n".join(tex))
-
-    plot_accuracy_vs_eps(acc, out / "accuracy_vs_eps.png", out / "accuracy_vs_eps.svg", title)
+    atomic_write_text(out / "table.md", table_markdown(title, data))
+    write_latex(all_tables(data.tables), out)
+    plot_accuracy_vs_eps(acc, dif, quantizers, out / "accuracy_vs_eps.png", out / "accuracy_vs_eps.svg")
+    plot_worst_case_column(acc, dif, quantizers, out / "worst_case_column")
+    data.figure_caption = figure_caption(acc)
     plot_qtables(qtable_blocks(runs), out / "qtables.png")
     write_data(runs, out)
-    return write_documents(out, title, runs, groups, acc, dif, diffs, cells, adaptive)
+    return write_documents(out, title, data)
+
+
+def figure_caption(acc) -> str:
+    return ("Robust accuracy (%) vs eps per attack setting, the worst case over every attack run, and JPEG-DL minus "
+            "each partner under the worst case (points). Colours: one per arm (Okabe-Ito); line styles: gradient "
+            "mode (solid soft, dashed BPDA, dotted transfer); star: clean accuracy at eps 0; open markers on the "
+            "worst case: eps with no adaptive attack against the JPEG arm. " + band_caption(acc)
+            + " Radii beyond 16/255 (L-inf) or at the large L2 check radius are left out (tables below).")
+
+
+def write_latex(tables, out: Path) -> None:
+    """``tables/<key>.tex`` (one table each; every key validated as a file name) and ``table.tex`` (all of them)."""
+    target = out / TABLES_DIR
+    if target.exists() and any(p.suffix != ".tex" for p in target.iterdir()):
+        raise ReportInputError(f"{target} exists and holds files other than .tex tables; choose another --out")
+    bodies = []
+    tmp = Path(tempfile.mkdtemp(prefix=".tables.", dir=out))
+    public_mode(tmp, directory=True)
+    try:
+        for table in tables:
+            try:
+                name = safe_name(table.key, "table name") + ".tex"
+            except RunFormatError as exc:
+                raise ReportInputError(f"{exc}; rename the model or attack label that it comes from") from None
+            body = to_latex(table)
+            bodies.append(body)
+            atomic_write_text(tmp / name, PREAMBLE + body)
+        _swap(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    atomic_write_text(out / "table.tex", PREAMBLE + "\n".join(bodies))
+
+
+def _swap(new: Path, target: Path) -> None:
+    """Replace folder ``target`` by ``new`` with renames (the old one is removed only after the swap)."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old.", dir=target.parent))
+        os.replace(target, old / target.name)
+        os.replace(new, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(new, target)
 
 
 def recompute_checks(run: Run) -> list:
@@ -95,10 +145,12 @@ def qtable_blocks(runs: list[Run]) -> list[dict]:
     blocks = []
     for model in sorted({run.model for run in runs}):
         for run in sorted((r for r in runs if r.model == model), key=lambda r: r.seed):
-            card = run.cards.get("jpegdl", {})
-            if card.get("qtables"):
-                blocks.append({"title": f"{model} (train seed {run.seed}, run {run.name})",
-                               "learned": card["qtables"], "init": card.get("qtables_init")})
+            for arm in sorted(run.cards, key=arm_order):
+                card = run.cards[arm]
+                if card.get("qtables") and ARMS.get(arm, ARMS[JPEGDL]).learns_tables:
+                    blocks.append({"title": f"{model}, {arm_display(arm)} (train seed {run.seed}, run {run.name})",
+                                   "learned": card["qtables"], "init": card.get("qtables_init")})
+            if blocks and blocks[-1]["title"].startswith(f"{model},"):
                 break
     return blocks
 
@@ -113,7 +165,7 @@ def write_data(runs: list[Run], out: Path) -> None:
     try:
         frames = []
         for run in runs:
-            dest = tmp / "runs" / run.name
+            dest = tmp / "runs" / run.name  # validated by build_report
             atomic_write_bytes(dest / "results.csv", run.raw_results)
             frames.append(pd.read_csv(io.BytesIO(run.raw_results), dtype={"cell_id": str}).assign(run=run.name))
             atomic_write_bytes(dest / "samples.bin", b"".join(pack_record(c, v) for c, v in run.samples.items()))
@@ -135,13 +187,7 @@ def write_data(runs: list[Run], out: Path) -> None:
             "generator": "robustbench_jpeg.report.build_report", "git_sha": git_sha(),
             "regenerate": "jpeg-robust report --run <this data folder> --out <new folder>",
         }, indent=2) + "\n")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=".data-old.", dir=out))
-            os.replace(target, old / "data")
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
+        _swap(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

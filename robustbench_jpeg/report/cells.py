@@ -22,7 +22,7 @@ import pandas as pd
 from ..attack.plan import attack_name
 from ..attack.worst_case import worst_cases
 from ..run_format import arm_display
-from ..stats import mean_std, paired_from_samples
+from ..stats import mean_std
 from .load import Run
 
 WORST = "worst case (all attacks)"
@@ -117,6 +117,11 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _component(r) -> str:
+    """A cell's name in a worst case's list of components: ``PGD-20 (bpda) at 2/255``."""
+    return f"{r.label} at {r.eps_key:g}" + ("/255" if r.norm == "linf" else f" ({str(r.norm).upper()})")
+
+
 def display_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The cells shown as columns: one per setting and attack seed (the largest n of a setting run at two sizes;
     every size still enters the worst case). Settings run with several attack seeds are labelled by seed."""
@@ -187,51 +192,28 @@ def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
     for run in runs:  # the worst case uses every attack row, every n
         mine = labelled[(labelled["run"] == run.name) & (labelled["attack"] != CLEAN)]
         meta_of = {r.arm: {k: getattr(r, k) for k in meta} for r in mine.itertuples()}
-        for w in worst_cases(mine, run.samples, label=lambda r: f"{r.label} at {r.eps_key:g}"):
+        for w in worst_cases(mine, run.samples, label=_component):
             label = worst_label(w.primary, w.tier, w.eval_alpha)
             common = dict(norm=w.norm, label=label, pair=label, family=label, grad="none", transfer=False,
                           eval_alpha=np.nan if w.eval_alpha is None else w.eval_alpha, kind="worst",
                           tier=w.tier, primary=w.primary)
             base = clean_of(run.name, w.arm, w.eval_alpha)
             if base is not None and not any(rec.get("label") == label and rec.get("run") == run.name and
-                                            rec.get("arm") == w.arm and rec["eps_key"] == 0 for rec in records):
+                                            rec.get("arm") == w.arm and rec.get("norm") == w.norm and
+                                            rec["eps_key"] == 0 for rec in records):
                 add(meta_of[w.arm], base[: w.tier], eps_key=0.0, eps=0.0, components=CLEAN, **common)
             add(meta_of[w.arm], w.vector, eps_key=eps_key(w.norm, w.eps), eps=w.eps,
                 components="; ".join(w.components), **common)
     return pd.DataFrame(records), vectors
 
 
-def paired_differences(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.DataFrame:
-    """JPEG-DL minus baseline per run, norm, eps and JPEG-DL white-box label, on the common first-n images.
-
-    The baseline partner is the baseline's white-box cell of the same setting (``pair``): the baseline has no
-    quantizer, so its one white-box number is the partner of both the soft and the BPDA JPEG-DL attack.
-    Transfer cells are not paired (the two arms face different examples).
-    """
-    out = []
-    whitebox = cells[~cells["transfer"]]
-    jp, bl = whitebox[whitebox["arm"] == "jpegdl"], whitebox[whitebox["arm"] == "baseline"]
-    if jp.empty or bl.empty:
-        return pd.DataFrame(out)
-    partners = {(r.run, r.norm, r.pair, r.eps_key): r for r in bl.itertuples()}
-    for r in jp.itertuples():
-        partner = partners.get((r.run, r.norm, r.pair, r.eps_key))
-        if partner is None:
-            continue
-        m = min(r.n, partner.n)
-        jpeg, base = vectors[r.sid][:m], vectors[partner.sid][:m]
-        stat = paired_from_samples(jpeg, base)
-        out.append({"run": r.run, "model": r.model, "train_seed": r.train_seed, "norm": r.norm, "eps_key": r.eps_key,
-                    "label": r.label, "baseline_label": partner.label, "kind": r.kind,
-                    "acc_jpegdl": float(jpeg.mean()), "acc_baseline": float(base.mean()), **stat.as_dict()})
-    return pd.DataFrame(out)
-
-
 def aggregate_seeds(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
-    """Mean, sample std (ddof=1) and number of seeds of ``value`` over runs, per ``keys``."""
+    """Mean, sample std (ddof=1) and number of seeds of ``value`` over runs, per ``keys``; ``n_correct`` is the sum
+    over runs (with one seed: the correct images behind the accuracy, for its Wilson interval)."""
     rows = []
     for key, grp in frame.groupby(keys, sort=False, dropna=False):
         mean, std, k = mean_std(grp[value])
+        correct = int(grp["n_correct"].sum()) if "n_correct" in grp else -1
         rows.append({**dict(zip(keys, key, strict=True)), "mean": mean, "std": std, "seeds": k,
-                     "n_min": int(grp["n"].min()), "n_max": int(grp["n"].max())})
+                     "n_min": int(grp["n"].min()), "n_max": int(grp["n"].max()), "n_correct": correct})
     return pd.DataFrame(rows)

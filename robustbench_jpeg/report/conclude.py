@@ -14,36 +14,41 @@ import pandas as pd
 
 from ..attack.checks import ALPHA, compare
 from ..attack.verdict import assess_masking
+from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
 from .cells import CLEAN, WORST, is_worst
+from .compare import controls, diff_name
+from .fmt import eps_header, eps_text, interval, signed
 from .load import Run
-from .tables import eps_header, eps_text, label_order
+from .tables import label_order
+from .views import excludes_zero
 
 ADAPTIVE = ("bpda", "bpda-hard", "surrogate")
 
 
-def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.DataFrame:
-    """JPEG-DL under adaptive examples (BPDA, surrogate, transfer) vs the soft white-box attack of the same setting,
-    same images.
+def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantizers: set[str]) -> pd.DataFrame:
+    """Each JPEG arm under adaptive examples (BPDA, surrogate, transfer) vs the soft white-box attack of the same
+    setting, same images.
 
     ``diff`` = accuracy under the adaptive attack minus accuracy under the soft white-box attack; ``stronger`` when
     the adaptive attack is lower beyond the checks' tolerance with exact McNemar p < 0.05 (the same rule as the
     ``adaptive_not_stronger`` check, :func:`robustbench_jpeg.attack.checks.compare`).
     """
-    jp = cells[(cells["arm"] == "jpegdl") & (cells["kind"] == "attack") & (cells["eps_key"] > 0)]
+    jp = cells[cells["arm"].isin(quantizers) & (cells["kind"] == "attack") & (cells["eps_key"] > 0)]
     soft = jp[~jp["transfer"] & jp["grad"].isin(["soft", "none"])]
     refs = {}
     for r in soft.itertuples():
-        refs.setdefault((r.run, r.norm, r.pair, r.eps_key), r)
+        refs.setdefault((r.run, r.arm, r.norm, r.pair, r.eps_key), r)
     out = []
     for r in jp[jp["transfer"] | jp["grad"].isin(ADAPTIVE)].itertuples():
-        ref = refs.get((r.run, r.norm, r.pair, r.eps_key))
+        ref = refs.get((r.run, r.arm, r.norm, r.pair, r.eps_key))
         if ref is None:
             continue
         m = min(r.n, ref.n)
         stat = paired_from_samples(vectors[r.sid][:m], vectors[ref.sid][:m])
         rule = compare(vectors[ref.sid], vectors[r.sid], ref.label, r.label)
-        out.append({"run": r.run, "model": r.model, "train_seed": r.train_seed, "norm": r.norm, "eps_key": r.eps_key,
+        out.append({"run": r.run, "model": r.model, "arm": r.arm, "train_seed": r.train_seed, "norm": r.norm,
+                    "eps_key": r.eps_key,
                     "adaptive": r.label, "reference": ref.label, "acc_reference": float(vectors[ref.sid][:m].mean()),
                     "acc_adaptive": float(vectors[r.sid][:m].mean()), **stat.as_dict(),
                     "stronger": rule.significant})
@@ -51,33 +56,28 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray]) -> pd.D
 
 
 def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
-    """Display view: eps rows, one column per adaptive attack; 'difference (p)' or seed summary."""
+    """Long, narrow view: one row per JPEG arm, eps and adaptive attack, with its soft white-box reference."""
     a = adaptive[(adaptive["model"] == model) & (adaptive["norm"] == norm)] if not adaptive.empty else adaptive
     if a.empty:
         return pd.DataFrame()
     rows = []
-    for (eps, label, ref), grp in a.groupby(["eps_key", "adaptive", "reference"]):
+    for (arm, eps, label, ref), grp in sorted(a.groupby(["arm", "eps_key", "adaptive", "reference"]),
+                                              key=lambda kv: (arm_order(kv[0][0]), kv[0][1], label_order(kv[0][2]))):
         if len(grp) == 1:
             r = grp.iloc[0]
-            text = f"{100 * r['diff']:+.2f} (p={r['p_mcnemar']:.2g})" + (" stronger" if r["stronger"] else "")
+            diff, p, stronger = signed(r["diff"]), f"{r['p_mcnemar']:.2g}", "yes" if r["stronger"] else "no"
         else:
-            text = (f"{100 * grp['diff'].mean():+.2f} ± {100 * grp['diff'].std(ddof=1):.2f}; "
-                    f"stronger in {int(grp['stronger'].sum())}/{len(grp)} seeds")
-        rows.append({"eps": eps, "column": f"{label} vs {ref}", "text": text})
-    table = pd.DataFrame(rows).pivot_table(index="eps", columns="column", values="text", aggfunc="first").fillna("")
-    table.index = [eps_text(e) for e in table.index]
-    table.index.name = eps_header(norm)
-    return table.reset_index()
+            diff = f"{signed(grp['diff'].mean())} \u00b1 {100 * grp['diff'].std(ddof=1):.2f}"
+            p = ", ".join(f"{v:.2g}" for v in grp["p_mcnemar"])
+            stronger = f"in {int(grp['stronger'].sum())}/{len(grp)} seeds"
+        rows.append({eps_header(norm): eps_text(eps), "arm": arm_display(arm), "adaptive attack": label,
+                     "soft white-box reference": ref, "\u0394 (points)": diff, "p": p, "stronger": stronger})
+    return pd.DataFrame(rows)
 
 
 def _direction(row) -> int:
     """+1 / -1 when the paired interval excludes zero (all seeds on the same side), else 0."""
-    lows, highs = row["lo_all"], row["hi_all"]
-    if all(lo > 0 for lo in lows):
-        return 1
-    if all(hi < 0 for hi in highs):
-        return -1
-    return 0
+    return excludes_zero(row)
 
 
 def _eps_list(values) -> str:
@@ -89,11 +89,11 @@ def _summarise(grp: pd.DataFrame, unit: str) -> str:
     dirs = [_direction(r) for _, r in grp.iterrows()]
     up = [e for e, d in zip(grp["eps_key"], dirs, strict=True) if d > 0]
     down = [e for e, d in zip(grp["eps_key"], dirs, strict=True) if d < 0]
-    lo, hi = 100 * grp["mean"].min(), 100 * grp["mean"].max()
+    lo, hi = signed(grp["mean"].min()), signed(grp["mean"].max())
     if len(grp) == 1:
-        span = f"difference {lo:+.2f} points at eps {eps_text(grp['eps_key'].iloc[0])}{unit}"
+        span = f"difference {lo} points at eps {eps_text(grp['eps_key'].iloc[0])}{unit}"
     else:
-        span = (f"difference {lo:+.2f} to {hi:+.2f} points over eps {eps_text(grp['eps_key'].min())}-"
+        span = (f"difference {lo} to {hi} points over eps {eps_text(grp['eps_key'].min())}-"
                 f"{eps_text(grp['eps_key'].max())}{unit}")
     which = "every seed's 95% paired interval" if int(grp["seeds"].max()) > 1 else "the 95% paired interval"
     if not up and not down:
@@ -108,10 +108,16 @@ def _summarise(grp: pd.DataFrame, unit: str) -> str:
 
 def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adaptive: pd.DataFrame,
                cells: pd.DataFrame, runs: list[Run]) -> tuple[list[str], str]:
-    """Bullet points and a closing verdict for one model and norm, from the numbers only."""
+    """Bullet points and a closing verdict for one model and norm (JPEG-DL vs baseline), from the numbers only.
+    Cells scored with an evaluation-time alpha are left out (they have their own section)."""
     unit = "/255" if norm == "linf" else f" ({norm.upper()})"
-    d = dif[(dif["model"] == model) & (dif["norm"] == norm)] if not dif.empty else dif
-    c = cells[(cells["model"] == model) & (cells["norm"] == norm)]
+    c = cells[(cells["model"] == model) & (cells["norm"] == norm) & cells["eval_alpha"].isna()]
+    if not {BASELINE, JPEGDL} <= set(c["arm"]):
+        arms = ", ".join(arm_display(a) for a in sorted(set(c["arm"]), key=arm_order))
+        return [], f"**Conclusion:** no JPEG-DL vs baseline comparison: the arms attacked are {arms}."
+    d = dif[(dif["model"] == model) & (dif["norm"] == norm) & (dif["arm"] == JPEGDL) & (dif["partner"] == BASELINE)
+            & dif["eval_alpha"].isna()] if not dif.empty else dif
+    adaptive = adaptive[adaptive["arm"] == JPEGDL] if not adaptive.empty else adaptive
     seeds = sorted(c["train_seed"].unique())
     bullets = []
     n_min, n_max = int(c["n"].min()), int(c["n"].max())
@@ -143,7 +149,7 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
     if not worst.empty:
         bullets.append("Worst case over all attacks run at each eps: " + _summarise(worst, unit) + ".")
 
-    jp = c[(c["arm"] == "jpegdl") & (c["kind"] == "attack")]
+    jp = c[(c["arm"] == JPEGDL) & (c["kind"] == "attack")]
     has_adaptive = bool(jp["grad"].isin(ADAPTIVE).any() or jp["transfer"].any())
     a = adaptive[(adaptive["model"] == model) & (adaptive["norm"] == norm)] if not adaptive.empty else adaptive
     stronger = a[a["stronger"]] if not a.empty else a
@@ -154,7 +160,7 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
                        f"{_eps_list(sorted(set(stronger['eps_key'])))}"
                        f"{unit}, by up to {worst_gap:.2f} points (exact McNemar p < {ALPHA}).")
     model_runs = [run for run in runs if run.model == model]
-    assessments = [assess_masking(run.checks_now, "jpegdl") for run in model_runs if run.checks_now is not None]
+    assessments = [assess_masking(run.checks_now, JPEGDL) for run in model_runs if run.checks_now is not None]
     masked = [m for m in assessments if m.status == "masked"]
     unchecked = not assessments or all(m.status == "unchecked" for m in assessments)
     failed = sorted({f"{ch.name} ({ch.arm})" for run in model_runs for ch in (run.checks_now or [])
@@ -189,11 +195,17 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
                 text = (f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
                         f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
                         f"{unit} (by {_range_text([gains[e] for e in checked])} points).")
-            if soft_only:
-                text += (f" At eps {_eps_list(soft_only)}{unit} the worst case holds only soft-gradient attacks "
-                         "(no adaptive attack was run there), so the gain shown there is not checked for "
-                         "gradient masking" + (" and should be read in the light of the masking found above." if
-                                               masked else "."))
+            if soft_only and adaptive_eps:
+                text += (f" At eps {_eps_list(soft_only)}{unit} JPEG-DL's worst case also exceeds the baseline's "
+                         f"(by {_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at "
+                         "that radius itself (the worst case there holds adaptive attacks only from smaller radii), so "
+                         "that gain is not fully checked for gradient masking"
+                         + (" and should be read in the light of the masking found above." if masked else "."))
+            elif soft_only:
+                text += (f" Under the worst case over the attacks run, JPEG-DL's robust accuracy exceeds the "
+                         f"baseline's beyond the 95% paired interval at eps {_eps_list(soft_only)}{unit} (by "
+                         f"{_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at any "
+                         "radius, so the gain is not checked for gradient masking.")
             text += f" It falls below the baseline at eps {_eps_list(down)}{unit}." if down else ""
             text += " This worst case covers only the attacks listed; stronger attacks could lower either arm."
             if not has_adaptive or unchecked:
@@ -218,11 +230,14 @@ def clean_comparison(runs: list[Run]) -> pd.DataFrame:
     """Per run: JPEG-DL minus baseline clean accuracy from the two ``clean`` cells, on their common first-n images."""
     out = []
     for run in runs:
-        clean = run.results[run.results["attack"] == CLEAN].sort_values("n")
+        clean = run.results[run.results["attack"] == CLEAN]
+        if "eval_alpha" in clean:
+            clean = clean[clean["eval_alpha"].isna()]
+        clean = clean.sort_values("n")
         vec = {row.arm: run.samples[row.cell_id] for row in clean.itertuples()}  # the largest n of each arm wins
-        if "baseline" in vec and "jpegdl" in vec:
-            m = min(vec["baseline"].size, vec["jpegdl"].size)
-            jpeg, base = vec["jpegdl"][:m], vec["baseline"][:m]
+        if BASELINE in vec and JPEGDL in vec:
+            m = min(vec[BASELINE].size, vec[JPEGDL].size)
+            jpeg, base = vec[JPEGDL][:m], vec[BASELINE][:m]
             out.append({"run": run.name, "acc_jpegdl": float(jpeg.mean()), "acc_baseline": float(base.mean()),
                         **paired_from_samples(jpeg, base).as_dict()})
     return pd.DataFrame(out)
@@ -230,11 +245,65 @@ def clean_comparison(runs: list[Run]) -> pd.DataFrame:
 
 def _diff_text(r) -> str:
     if r["seeds"] > 1:
-        return f"difference {100 * r['mean']:+.2f} ± {100 * r['std']:.2f} points (mean ± std over {r['seeds']} seeds)"
-    return (f"difference {100 * r['mean']:+.2f} points, 95% CI [{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}], "
+        return (f"difference {signed(r['mean'])} \u00b1 {100 * r['std']:.2f} points (mean \u00b1 std over "
+                f"{r['seeds']} seeds)")
+    return (f"difference {signed(r['mean'])} points, 95% CI {interval(r['ci_low'], r['ci_high'])}, "
             f"McNemar p = {r['p_mcnemar']:.3g}")
 
 
 def _range_text(values: list[float]) -> str:
-    low, high = min(values), max(values)
-    return f"{low:+.2f}" if math.isclose(low, high) else f"{low:+.2f} to {high:+.2f}"
+    """Points (already x100) as ``+1.50`` or ``\u22122.10 to +1.50``."""
+    low, high = min(values) / 100, max(values) / 100
+    return signed(low) if math.isclose(low, high) else f"{signed(low)} to {signed(high)}"
+
+
+def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list[str]:
+    """One sentence per JPEG arm: is its soft white-box number masked? (:func:`~robustbench_jpeg.attack.verdict.
+    assess_masking` over the checks recomputed from the per-sample data, per run.)"""
+    out = []
+    mine = [run for run in runs if run.model == model and run.checks_now is not None]
+    arms = sorted({a for run in mine for a in run.results["arm"].unique() if a in quantizers}, key=arm_order)
+    for arm in arms:
+        found = [(run.name, assess_masking(run.checks_now, arm)) for run in mine]
+        statuses = {m.status for _, m in found}
+        if len(statuses) == 1:
+            m = found[0][1]
+            text = f"**{m.status}** ({m.reason})" + (f" in all {len(found)} runs" if len(found) > 1 else "")
+        else:
+            text = "; ".join(f"**{m.status}** in run `{name}` ({m.reason})" for name, m in found)
+        out.append(f"Gradient masking of {arm_display(arm)}'s white-box numbers: {text}.")
+    return out
+
+
+def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: str) -> list[str]:
+    """Per control arm: where JPEG-DL's worst-case robust accuracy differs from the control's beyond the 95% paired
+    interval (every seed's, with several), per eps; everything else is "not shown", never "no effect"."""
+    unit = "/255" if norm == "linf" else f" ({norm.upper()})"
+    out = []
+    if dif.empty:
+        return out
+    for control in controls(cells.loc[(cells["model"] == model) & (cells["norm"] == norm), "arm"]):
+        d = dif[(dif["model"] == model) & (dif["norm"] == norm) & (dif["arm"] == JPEGDL)
+                & (dif["partner"] == control) & (dif["label"] == WORST) & dif["eval_alpha"].isna()
+                & (dif["eps_key"] > 0)].sort_values("eps_key")
+        if d.empty:
+            out.append(f"{diff_name(JPEGDL, control)}: no worst case shared by both arms, so nothing to compare.")
+            continue
+        dirs = {e: _direction(r) for e, (_, r) in zip(d["eps_key"], d.iterrows(), strict=True)}
+        parts = []
+        up = [e for e, v in dirs.items() if v > 0]
+        down = [e for e, v in dirs.items() if v < 0]
+        none = [e for e, v in dirs.items() if v == 0]
+        name = arm_display(control)
+        if up:
+            parts.append(f"JPEG-DL exceeds {name} beyond the interval at eps {_eps_list(up)}{unit}")
+        if down:
+            parts.append(f"JPEG-DL falls below {name} beyond the interval at eps {_eps_list(down)}{unit}")
+        if none:
+            parts.append(f"a difference is not shown at eps {_eps_list(none)}{unit}")
+        spread = _range_text([100 * v for v in d["mean"]])
+        noun = "differences" if len(d) > 1 else "difference"
+        out.append(f"{diff_name(JPEGDL, control)}, worst case over every attack ({noun} {spread} points): "
+                   + "; ".join(parts) + ".")
+    return out
+

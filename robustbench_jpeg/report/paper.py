@@ -58,3 +58,23 @@ def paper_table(model: str) -> pd.DataFrame:
     }]
     rows += [dict(claim) for claim in PAPER_CLAIMS.values()]
     return pd.DataFrame(rows, columns=["quantity", "value", "source"])
+
+
+def paper_claim(norm: str, eps_key: float) -> str | None:
+    """The paper's claim that applies to a headline row (L-inf eps in 1/255 units), or None: the clean-accuracy gain
+    at eps 0 and the robust-gain claim (FGSM and PGD-5, not a worst case) at eps 1-4/255. Both are [REVIEW]."""
+    if norm != "linf":
+        return None
+    if eps_key == 0:
+        return "+0.67% to +1.55% clean (Table 1)"
+    if 1 <= eps_key <= 4:
+        return "up to ~15% FGSM, ~6% PGD-5 (Fig. 4)"
+    return None
+
+
+PAPER_CLAIM_NOTE = (
+    "The paper's column is what Salamah et al. report ([REVIEW]: Table 1 and Figure 4 as cited by reviews; per-eps "
+    "values not published), for single attacks (FGSM, PGD-5) on their own models, not a worst case; it is not our "
+    "measurement and is not comparable one-to-one."
+)
+

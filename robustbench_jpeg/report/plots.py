@@ -1,4 +1,9 @@
-"""Figures: robust accuracy vs eps (one panel per attack) and the learned quantization tables (8x8 heat maps)."""
+"""Figures: robust accuracy vs eps (one panel per attack, the worst case, and the worst-case difference with its
+interval), and a one-column version of the worst case for a paper.
+
+Built with :class:`matplotlib.figure.Figure` (no pyplot): importing the report never switches the user's backend.
+Colours are the Okabe-Ito colour-blind-safe set, one per arm.
+"""
 
 from __future__ import annotations
 
@@ -6,160 +11,259 @@ import io
 import math
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from ..provenance import atomic_write_bytes
+from ..run_format import BASELINE, JPEG_FROZEN, JPEG_STANDARD, JPEGDL, arm_display, arm_order
+from . import fmt
+from .attack_tables import informative
+from .cells import WORST, is_worst
+from .compare import diff_name
+from .tables import label_order
+from .views import variant
 
-from ..provenance import atomic_write_bytes  # noqa: E402
-from .cells import WORST, arm_name  # noqa: E402
-from .tables import eps_header, label_order  # noqa: E402
+COLORS = {BASELINE: "#0072B2", JPEGDL: "#D55E00", JPEG_FROZEN: "#009E73", JPEG_STANDARD: "#CC79A7"}
+EXTRA_COLORS = ("#E69F00", "#56B4E9", "#000000", "#F0E442")  # the rest of Okabe-Ito, for arms the registry lacks
+MARKERS = {BASELINE: "o", JPEGDL: "s", JPEG_FROZEN: "^", JPEG_STANDARD: "D"}
+DASHES = {"": "-", "soft": "-", "bpda": (0, (5, 2)), "bpda-hard": (0, (2, 1.5)), "surrogate": (0, (6, 1.5, 1, 1.5))}
+STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "figure.dpi": 100,
+    "svg.hashsalt": "robustbench-jpeg",  # fixed ids: a regenerated SVG is byte-identical
+}
+GRID_WIDTH, COLUMN_WIDTH = 7.0, 3.4  # inches: a two-column paper's text width and column width
 
-COLORS = {"baseline": "#0072B2", "jpegdl": "#D55E00"}  # Okabe-Ito blue / vermillion: colour-blind safe
-MARKERS = {"baseline": "o", "jpegdl": "s"}
-STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7.5, "figure.dpi": 100}
+
+def arm_color(arm: str) -> str:
+    if arm in COLORS:
+        return COLORS[arm]
+    return EXTRA_COLORS[arm_order(arm)[0] % len(EXTRA_COLORS)]
 
 
-def save_figure(fig, *paths) -> None:
-    """Save ``fig`` to each path (format from the suffix) atomically, then close it."""
+def save_figure(fig: Figure, *paths) -> None:
+    """Save ``fig`` to each path (format from the suffix) atomically, without timestamps in the file."""
     for path in paths:
+        ext = str(path).rsplit(".", 1)[-1]
+        meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(ext)
         buf = io.BytesIO()
-        fig.savefig(buf, format=str(path).rsplit(".", 1)[-1], dpi=200,
-                    metadata={"Date": None} if str(path).endswith(".svg") else None)
+        fig.savefig(buf, format=ext, dpi=200, metadata=meta)
         atomic_write_bytes(path, buf.getvalue())
-    plt.close(fig)
 
 
-def _panels(acc: pd.DataFrame) -> list[tuple]:
-    keys = acc[["model", "norm", "pair", "transfer"]].drop_duplicates()
-    return sorted(map(tuple, keys.itertuples(index=False)),
-                  key=lambda k: (k[0], k[1], k[2] == WORST, bool(k[3]), label_order(k[2])))
+def _style(label: str, pair: str) -> tuple:
+    extra = variant(label, pair)
+    if "transfer" in extra:
+        return ":", "transfer"
+    mode = extra.split(",")[0].strip()
+    return DASHES.get(mode, (0, (3, 1))), mode
 
 
-def plot_accuracy_vs_eps(acc: pd.DataFrame, png, svg, title: str) -> None:
-    """One panel per attack setting (both arms; soft vs BPDA as line styles), plus the worst case."""
-    panels = _panels(acc)
-    models = acc["model"].nunique()
-    ncols = min(3, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.5 * nrows), squeeze=False, sharey=True)
-        for ax, (model, norm, pair, transfer) in zip(axes.flat, panels, strict=False):
-            data = acc[(acc["model"] == model) & (acc["norm"] == norm) & (acc["pair"] == pair)
-                       & (acc["transfer"] == transfer)]
-            _draw_panel(ax, data, acc[(acc["model"] == model) & (acc["norm"] == norm)], pair)
-            name = "Worst case over all attacks" if pair == WORST else pair + (" — transfer" if transfer else "")
-            ax.set_title(f"{model}: {name}" if models > 1 else name)
-            ax.set_xlabel(eps_header(norm).replace("eps", "ε"))
-        for ax in axes.flat[len(panels):]:
+def _band(ax, x, lo, hi, color) -> None:
+    ok = ~(np.isnan(lo) | np.isnan(hi))
+    if ok.any():
+        ax.fill_between(x[ok], lo[ok], hi[ok], color=color, alpha=0.18, linewidth=0)
+
+
+def _accuracy_lines(ax, data: pd.DataFrame, pair: str, mark_unchecked: set[float] | None = None) -> None:
+    for (arm, label), line in sorted(
+        data.groupby(["arm", "label"]), key=lambda kv: (arm_order(kv[0][0]), label_order(kv[0][1]))
+    ):
+        line = line[[informative(nm, e) for nm, e in zip(line["norm"], line["eps_key"], strict=True)]]
+        line = line.sort_values("eps_key")
+        x, y = line["eps_key"].to_numpy(float), 100 * line["mean"].to_numpy(float)
+        if int(line["seeds"].max()) > 1:
+            sd = 100 * np.nan_to_num(line["std"].to_numpy(float))
+            lo, hi = y - sd, y + sd
+        else:
+            lo, hi = 100 * line["wilson_low"].to_numpy(float), 100 * line["wilson_high"].to_numpy(float)
+        color, marker = arm_color(arm), MARKERS.get(arm, "v")
+        dash, _ = _style(label, pair)
+        _band(ax, x, lo, hi, color)
+        if mark_unchecked:
+            open_pts = np.isin(x, sorted(mark_unchecked))
+            ax.plot(
+                x[open_pts],
+                y[open_pts],
+                linestyle="none",
+                marker=marker,
+                markersize=3.5,
+                color=color,
+                markerfacecolor="white",
+                alpha=0.7,
+            )
+            x, y = x[~open_pts], y[~open_pts]
+        ax.plot(x, y, color=color, linestyle=dash, marker=marker, markersize=3, linewidth=1.3)
+        ax.plot(x[x == 0], y[x == 0], marker="*", markersize=7, color=color, linestyle="none")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+
+
+def _unchecked_eps(group: pd.DataFrame, quantizers: set[str]) -> set[float]:
+    """Attacked eps at which no adaptive attack (BPDA, surrogate, transfer) was run against a JPEG arm, when one was
+    run at some other eps (otherwise the whole worst case is unchecked and the text says so)."""
+    jp = group[group["arm"].isin(quantizers) & ~group["label"].map(is_worst) & (group["eps_key"] > 0)]
+    adaptive = jp["label"].str.contains(r"\((?:bpda|bpda-hard|surrogate)\)") | jp["transfer"].astype(bool)
+    if not adaptive.any():
+        return set()
+    return set(jp["eps_key"]) - set(jp.loc[adaptive, "eps_key"])
+
+
+def _difference_lines(ax, d: pd.DataFrame) -> list[tuple[str, str]]:
+    shown = []
+    for (arm, partner), line in sorted(
+        d.groupby(["arm", "partner"]), key=lambda kv: (arm_order(kv[0][0]), arm_order(kv[0][1]))
+    ):
+        line = line[[informative(nm, e) for nm, e in zip(line["norm"], line["eps_key"], strict=True)]]
+        line = line.sort_values("eps_key")
+        x, y = line["eps_key"].to_numpy(float), 100 * line["mean"].to_numpy(float)
+        if int(line["seeds"].max()) > 1:
+            sd = 100 * np.nan_to_num(line["std"].to_numpy(float))
+            lo, hi = y - sd, y + sd
+        else:
+            lo, hi = 100 * line["ci_low"].to_numpy(float), 100 * line["ci_high"].to_numpy(float)
+        color = arm_color(arm if partner == BASELINE else partner)
+        _band(ax, x, lo, hi, color)
+        ax.plot(x, y, color=color, marker="o", markersize=3, linewidth=1.3, label=diff_name(arm, partner))
+        shown.append((arm, partner))
+    ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
+    ax.grid(True, alpha=0.3)
+    ax.set_ylabel(f"{diff_name(*shown[0])} (points)" if len(shown) == 1 else "difference (points)")
+    return shown
+
+
+def _worst_diffs(dif: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
+    if dif.empty:
+        return dif
+    d = dif[(dif["model"] == model) & (dif["norm"] == norm) & (dif["label"] == WORST) & dif["eval_alpha"].isna()]
+    return d[d["arm"] == JPEGDL] if (d["arm"] == JPEGDL).any() else d
+
+
+def _title(model: str, text: str, norm: str, models: int) -> str:
+    return (f"{model}: " if models > 1 else "") + f"{text} ({fmt.norm_text(norm)})"
+
+
+def _legend(fig: Figure, acc: pd.DataFrame, ncols: int, unchecked: bool = False) -> None:
+    arms = sorted(set(acc["arm"]), key=arm_order)
+    handles = [
+        Line2D([], [], color=arm_color(a), marker=MARKERS.get(a, "v"), markersize=4, label=arm_display(a)) for a in arms
+    ]
+    modes = sorted({_style(lab, pair)[1] for lab, pair in zip(acc["label"], acc["pair"], strict=True)} - {"", "soft"})
+    if modes:
+        handles.append(Line2D([], [], color="grey", linestyle="-", label="white-box / soft"))
+    for mode in modes:
+        dash = ":" if mode == "transfer" else DASHES.get(mode, (0, (3, 1)))
+        handles.append(Line2D([], [], color="grey", linestyle=dash, label=mode))
+    handles.append(Line2D([], [], color="grey", marker="*", linestyle="none", markersize=7, label="clean (eps 0)"))
+    if unchecked:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="grey",
+                marker="o",
+                markerfacecolor="white",
+                linestyle="none",
+                markersize=4,
+                label="no adaptive attack at this eps",
+            )
+        )
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), ncols), frameon=False)
+
+
+def band_caption(acc: pd.DataFrame) -> str:
+    seeds = int(acc["seeds"].max()) if not acc.empty else 1
+    if seeds > 1:
+        return f"Bands: mean \u00b1 1 std over {seeds} training seeds (accuracies and differences)."
+    return (
+        "Bands: 95% Wilson interval of each accuracy (one training seed: test-image sampling only); on the "
+        "difference panels, the 95% paired interval (Newcombe hybrid score)."
+    )
+
+
+def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set[str], png, svg) -> None:
+    """One panel per attack setting, the worst case over every attack, and the worst-case difference, per model
+    and threat model; 3 columns, 7 in wide. Radii beyond the informative range are left out (see the tables)."""
+    main = acc[acc["eval_alpha"].isna()]
+    groups = list(main[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
+    models = main["model"].nunique()
+    panels = []
+    for model, norm in groups:
+        g = main[(main["model"] == model) & (main["norm"] == norm)]
+        pairs = sorted({p for p in g["pair"] if not is_worst(p)}, key=label_order)
+        panels += [("attack", model, norm, p) for p in pairs]
+        if (g["label"] == WORST).any():
+            panels.append(("worst", model, norm, WORST))
+        if not _worst_diffs(dif, model, norm).empty:
+            panels.append(("diff", model, norm, WORST))
+    ncols = min(3, max(len(panels), 1))
+    nrows = max(math.ceil(len(panels) / ncols), 1)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(GRID_WIDTH, 2.1 * nrows + 0.5), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+        for ax, (kind, model, norm, pair) in zip(axes, panels, strict=False):
+            g = main[(main["model"] == model) & (main["norm"] == norm)]
+            if kind == "diff":
+                pairs = _difference_lines(ax, _worst_diffs(dif, model, norm))
+                ax.set_title(_title(model, "worst-case difference", norm, models))
+                if len(pairs) > 1:
+                    ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
+            else:
+                data = g[g["pair"] == pair] if kind == "attack" else g[g["label"] == WORST]
+                _accuracy_lines(ax, data, pair, _unchecked_eps(g, quantizers) if kind == "worst" else None)
+                ax.set_title(_title(model, "worst case, all attacks" if kind == "worst" else pair, norm, models))
+                ax.set_ylabel("accuracy (%)")
+            ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
+        for ax in axes[len(panels) :]:
             ax.set_visible(False)
-        for ax in axes[:, 0]:
-            ax.set_ylabel("Accuracy (%)")
-        seeds = int(acc["seeds"].max())
-        n = sorted(set(acc["n_min"]) | set(acc["n_max"]))
-        sub = (f"first {n[0] if len(n) == 1 else f'{n[0]}-{n[-1]}'} test images; star = clean accuracy (eps 0), "
-               "dotted = clean level; dashed/open = BPDA"
-               + (f"; mean over {seeds} seeds, band = ±1 std" if seeds > 1 else "; one seed"))
-        fig.suptitle(f"{title}\n{sub}", fontsize=11)
-        fig.tight_layout()
+        _legend(
+            fig,
+            main,
+            4,
+            any(_unchecked_eps(main[(main["model"] == m) & (main["norm"] == nm)], quantizers) for m, nm in groups),
+        )
         save_figure(fig, png, svg)
 
 
-def _draw_panel(ax, data: pd.DataFrame, group: pd.DataFrame, pair: str) -> None:
-    clean = group[group["eps_key"] == 0].groupby("arm")["mean"].max()
-    for arm, value in clean.items():
-        ax.axhline(100 * value, color=COLORS.get(arm, "grey"), linestyle=":", linewidth=1.0, alpha=0.8)
-    ax.plot([], [], color="grey", linestyle=":", linewidth=1.0, label="clean accuracy (ε = 0)")
-    for (arm, label), line in sorted(data.groupby(["arm", "label"]), key=lambda kv: (kv[0][0], label_order(kv[0][1]))):
-        line = line.sort_values("eps_key")
-        extra = label[len(pair):].strip() if label.startswith(pair) else label
-        color = COLORS.get(arm, "grey")
-        bpda = "(bpda)" in label
-        x, y = line["eps_key"].to_numpy(), 100 * line["mean"].to_numpy()
-        if pair == WORST and (unchecked := _soft_only_eps(group)):
-            # eps where no BPDA/transfer attack ran: the worst case there is not adaptive; show it, unjoined
-            soft_only = np.isin(x, sorted(unchecked))
-            ax.plot(x[soft_only], y[soft_only], color=color, marker=MARKERS.get(arm, "^"), markersize=4.5,
-                    markerfacecolor="white", linestyle="none", alpha=0.6)
-            line = line[~soft_only]
-            x, y = x[~soft_only], y[~soft_only]
-        ax.plot(x, y, color=color, linestyle=(0, (5, 2)) if bpda else "-", marker=MARKERS.get(arm, "^"),
-                markersize=4.5, markerfacecolor="white" if bpda else color, linewidth=1.6,
-                label=f"{arm_name(arm)} {extra}".strip())
-        if int(line["seeds"].max()) > 1:
-            sd = 100 * np.nan_to_num(line["std"].to_numpy())
-            ax.fill_between(x, y - sd, y + sd, color=color, alpha=0.18, linewidth=0)
-        at0 = x == 0
-        ax.plot(x[at0], y[at0], marker="*", markersize=10, color=color, linestyle="none")
-    if pair == WORST and _soft_only_eps(group):
-        ax.plot([], [], color="grey", marker="o", markerfacecolor="white", linestyle="none", alpha=0.6,
-                label="eps with soft-gradient attacks only (not adaptive)")
-    ax.grid(True, alpha=0.3)
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="best", frameon=True, framealpha=0.9)
-
-
-def _soft_only_eps(group: pd.DataFrame) -> set[float]:
-    """Attacked eps at which no BPDA or transfer attack was run against JPEG-DL (empty if none was run at all)."""
-    jpeg = group[(group["arm"] == "jpegdl") & (group["pair"] != WORST) & (group["eps_key"] > 0)]
-    adaptive = jpeg["label"].str.contains("(bpda)", regex=False) | jpeg["transfer"].astype(bool)
-    if not adaptive.any():
-        return set()
-    return set(jpeg["eps_key"]) - set(jpeg.loc[adaptive, "eps_key"])
-
-
-def plot_qtables(tables: list[dict], png) -> None:
-    """Learned luma/chroma step tables beside their initial values and the standard JPEG quality-50 tables.
-
-    ``tables`` items: ``{"title": str, "learned": {"luma", "chroma"} | None, "init": ... | None}``.
-    """
-    from ..jpeg.tables import standard_tables
-
-    std_luma, std_chroma = (t.numpy() for t in standard_tables(50))
-    standard = {"luma": std_luma, "chroma": std_chroma}
-    blocks = tables or [{"title": "no JPEG-DL card with learned tables", "learned": None, "init": None}]
-    with plt.rc_context(STYLE):
-        fig = plt.figure(figsize=(14, 7.6 * len(blocks)))
-        subfigs = np.atleast_1d(fig.subfigures(len(blocks), 1))
-        for sub, block in zip(subfigs, blocks, strict=True):
-            axes = sub.subplots(2, 3)
-            sub.subplots_adjust(left=0.05, right=0.95, bottom=0.06, top=0.9, wspace=0.4, hspace=0.35)
-            sub.suptitle(f"JPEG-DL quantization step tables: {block['title']}", fontsize=11, fontweight="bold")
-            for row, channel in zip(axes, ("luma", "chroma"), strict=True):
-                pair = [_table(block["learned"], channel), _table(block["init"], channel)]
-                known = [t for t in pair if t is not None]
-                scale = (min(t.min() for t in known), max(t.max() for t in known)) if known else (None, None)
-                _heatmap(row[0], pair[0], f"{channel.capitalize()}: learned", scale)
-                _heatmap(row[1], pair[1], f"{channel.capitalize()}: initial (same colour scale)", scale)
-                _heatmap(row[2], standard[channel].astype(float),
-                         f"{channel.capitalize()}: standard JPEG quality 50 (T.81 Annex K)", (None, None), integer=True)
-        save_figure(fig, png)
-
-
-def _table(source: dict | None, channel: str) -> np.ndarray | None:
-    if not source or source.get(channel) is None:
-        return None
-    values = np.asarray(source[channel], dtype=float)
-    return values if values.shape == (8, 8) else None
-
-
-def _heatmap(ax, values, title: str, scale: tuple, integer: bool = False) -> None:
-    ax.set_title(title)
-    if values is None:
-        ax.text(0.5, 0.5, "not recorded in the card", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return
-    image = ax.imshow(values, cmap="viridis", vmin=scale[0], vmax=scale[1])
-    cbar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    cbar.set_label("quantization step")
-    lo, hi = image.get_clim()
-    for (i, j), v in np.ndenumerate(values):
-        text = f"{v:.0f}" if integer or v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
-        light = (v - lo) / (hi - lo + 1e-12) > 0.6
-        ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color="black" if light else "white")
-    ax.set_xticks(range(8))
-    ax.set_yticks(range(8))
-    ax.set_xlabel("horizontal frequency v")
-    ax.set_ylabel("vertical frequency u")
+def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set[str], stem) -> list[str]:
+    """The worst case and its difference, stacked, 3.4 in wide (one paper column): ``stem``.pdf/.png/.svg."""
+    main = acc[acc["eval_alpha"].isna() & (acc["label"] == WORST)]
+    groups = list(main[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
+    rows = [
+        (m, nm, k) for m, nm in groups for k in ("worst", "diff") if k == "worst" or not _worst_diffs(dif, m, nm).empty
+    ]
+    models = main["model"].nunique()
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(COLUMN_WIDTH, 1.9 * max(len(rows), 1) + 0.45), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(max(len(rows), 1), 1, squeeze=False)).ravel()
+        for ax, (model, norm, kind) in zip(axes, rows, strict=False):
+            if kind == "worst":
+                g = acc[(acc["model"] == model) & (acc["norm"] == norm) & acc["eval_alpha"].isna()]
+                _accuracy_lines(
+                    ax, main[(main["model"] == model) & (main["norm"] == norm)], WORST, _unchecked_eps(g, quantizers)
+                )
+                ax.set_title(_title(model, "worst case, all attacks", norm, models))
+                ax.set_ylabel("accuracy (%)")
+            else:
+                pairs = _difference_lines(ax, _worst_diffs(dif, model, norm))
+                ax.set_title(_title(model, "worst-case difference", norm, models))
+                if len(pairs) > 1:
+                    ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
+            ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
+        whole = acc[acc["eval_alpha"].isna()]
+        _legend(
+            fig,
+            main,
+            3,
+            any(_unchecked_eps(whole[(whole["model"] == m) & (whole["norm"] == nm)], quantizers) for m, nm in groups),
+        )
+        paths = [f"{stem}.{ext}" for ext in ("pdf", "png", "svg")]
+        save_figure(fig, *paths)
+    return paths

@@ -1,67 +1,163 @@
-"""The report's sections (what was run, tables, figures, checks, conclusion, the paper) as one document."""
+"""The report as one document: the answer first (headline table, masking verdict, verdict, control arms), then the
+per-attack tables, the evaluation-time-alpha section, figures, checks, conclusion, provenance, statistics, the
+paper's numbers and the list of files."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from ..attack.verdict import assess_masking
-from ..attack.verdict import verdict as checks_verdict
 from ..provenance import atomic_write_text, git_sha, now_iso
-from .cells import arm_name
-from .conclude import adaptive_table, conclusion
+from ..run_format import BASELINE, JPEGDL
+from ..stats import CI_METHOD, P_METHOD
+from . import fmt
+from .attack_tables import alpha_tables, attack_list, attack_tables, eval_alphas, sanity_radii, tier_tables
+from .compare import arm_pairs, controls
+from .conclude import conclusion, control_sentences, masking_sentences
+from .headline import control_table, headline_table
 from .load import Run
 from .paper import PAPER_SOURCE, paper_table
 from .render import Doc, to_html_text, to_markdown_text
-from .tables import display_table, pvalue_table, table_notes
+from .run_sections import sanity_checks, what_was_run
+from .views import ReportTable, split_table
 
-QUESTION = ("Does JPEG-DL (a differentiable JPEG layer with learnable quantization tables in front of the CNN; "
-            "Salamah et al., ICLR 2025, arXiv 2410.07081) make the classifier more robust to adversarial attacks "
-            "than the same CNN trained without it?")
-RECIPE_KEYS = ("epochs", "recipe", "jpeg")
+QUESTION = (
+    "Does JPEG-DL (a differentiable JPEG layer with learnable quantization tables in front of the CNN; "
+    "Salamah et al., ICLR 2025, arXiv 2410.07081) make the classifier more robust to adversarial attacks "
+    "than the same CNN trained without it?"
+)
 
 
-def write_documents(out: Path, title: str, runs: list[Run], groups, acc, dif, diffs, cells, adaptive) -> Path:
+@dataclass
+class ReportData:
+    """Everything the document needs, computed once by ``build_report``."""
+
+    runs: list[Run]
+    cells: pd.DataFrame
+    acc: pd.DataFrame
+    dif: pd.DataFrame
+    diffs: pd.DataFrame
+    adaptive: pd.DataFrame
+    quantizers: set[str]
+    sizes: dict
+    groups: list[tuple[str, str]]
+    figure_caption: str = ""
+    tables: dict[str, dict] = field(default_factory=dict)
+
+
+def collect_tables(data: ReportData) -> dict[str, dict]:
+    """section -> (model, norm) or alpha -> tables, in document order."""
+    out: dict[str, dict] = {"headline": {}, "controls": {}, "attacks": {}, "tiers": {}, "alpha": {}}
+    for model, norm in data.groups:
+        arms = set(data.cells.loc[(data.cells["model"] == model) & (data.cells["norm"] == norm), "arm"])
+        pairs = (
+            [(JPEGDL, BASELINE)]
+            if {JPEGDL, BASELINE} <= arms
+            else [p for p in arm_pairs(arms, data.quantizers) if p[1] == BASELINE]
+        )
+        heads = [
+            headline_table(
+                data.acc, data.dif, model, norm, a, b, data.sizes, attack_list(data.acc, model, norm, (a, b))
+            )
+            for a, b in pairs
+        ]
+        out["headline"][(model, norm)] = [t for t in heads if t is not None]
+        if JPEGDL in arms:
+            found = [control_table(data.acc, data.dif, model, norm, c, data.sizes) for c in controls(arms)]
+            out["controls"][(model, norm)] = [part for t in found if t is not None for part in split_table(t)]
+        out["attacks"][(model, norm)] = attack_tables(data.acc, data.dif, model, norm, data.sizes)
+        out["tiers"][(model, norm)] = tier_tables(data.acc, data.dif, model, norm, data.sizes)
+    for alpha in eval_alphas(data.acc):
+        out["alpha"][alpha] = {g: alpha_tables(data.acc, data.dif, *g, alpha, data.sizes) for g in data.groups}
+    return out
+
+
+def all_tables(tables: dict[str, dict]) -> list[ReportTable]:
+    found = []
+    for section in ("headline", "controls", "attacks", "tiers"):
+        for group in tables[section].values():
+            found += group
+    for by_group in tables["alpha"].values():
+        for group in by_group.values():
+            found += group
+    return found
+
+
+def _group_title(model: str, norm: str) -> str:
+    return f"{model}, {fmt.norm_text(norm)}"
+
+
+def write_documents(out: Path, title: str, data: ReportData) -> Path:
     doc = Doc()
+    runs, tables = data.runs, data.tables
     doc.h(1, title)
-    doc.p(f"Generated {now_iso()} by `robustbench_jpeg.report` (code {git_sha()}) from {len(runs)} run(s): "
-          + ", ".join(f"`{run.name}`" for run in runs) + ".")
+    doc.p(
+        f"Generated {now_iso()} by `robustbench_jpeg.report` (code {git_sha()}) from {len(runs)} run(s): "
+        + ", ".join(f"`{run.name}`" for run in runs)
+        + "."
+    )
     doc.p(QUESTION)
-    conclusions = {(model, norm): conclusion(model, norm, acc, dif, adaptive, cells, runs) for model, norm in groups}
-    doc.h(2, "Summary")
-    for (model, norm), (_, verdict) in conclusions.items():
-        doc.p(f"**{model}, {norm}:** " + verdict.removeprefix("**Conclusion:** ") if len(groups) > 1 else verdict)
-    doc.p("Details, intervals and the evidence behind this summary follow; how the runs were made is in "
-          "\"What was run\" below.")
-    doc.h(2, "Results: accuracy vs eps")
-    for model, norm in groups:
-        doc.h(3, f"{model}, {'L-inf' if norm == 'linf' else norm.upper()}")
-        doc.table(display_table(acc, dif, model, norm))
-        doc.ul(table_notes(acc, cells, model, norm, plain=True))
-        pvals = pvalue_table(diffs, model, norm) if not diffs.empty else pd.DataFrame()
-        if not pvals.empty:
-            doc.p("Exact two-sided McNemar p-values of the JPEG-DL - baseline differences (one per seed):")
-            doc.table(pvals)
-    doc.h(2, "Figures")
-    doc.img("accuracy_vs_eps.png", "Accuracy vs eps per attack, both arms (dotted: clean accuracy; star: eps 0; "
-            "dashed: BPDA; band: ±1 std over seeds). Vector version: accuracy_vs_eps.svg.")
-    doc.img("qtables.png", "Learned JPEG-DL quantization step tables (luma, chroma) beside their initial values and "
-            "the standard JPEG quality-50 tables.")
-    _checks(doc, runs, adaptive, groups)
+    conclusions = {g: conclusion(*g, data.acc, data.dif, data.adaptive, data.cells, runs) for g in data.groups}
+    _answer(doc, data, conclusions)
+    if any(tables["controls"].values()):
+        doc.h(2, "Control arms")
+        doc.p(
+            "Each control arm against JPEG-DL and against the baseline, worst case over every attack run on each "
+            "arm: does the learned table matter, or does any JPEG front end do the same?"
+        )
+        for found in tables["controls"].values():
+            for table in found:
+                doc.h(3, table.title)
+                doc.table(table)
+    doc.h(2, "Results per attack")
+    doc.p(
+        "One table per attack setting: rows are radii, columns the arms (one per gradient mode or transfer source) "
+        "and the paired differences. Everything is computed from the per-sample files in data/."
+    )
+    for g in data.groups:
+        doc.h(3, _group_title(*g))
+        for table in tables["attacks"][g]:
+            doc.h(4, table.title)
+            doc.table(table)
+        if tables["tiers"][g]:
+            folded = doc.details(
+                "worst cases over the attacks run on at least N images (larger tiers leave out the "
+                "attacks run on fewer images)"
+            )
+            for table in tables["tiers"][g]:
+                folded.h(4, table.title)
+                folded.table(table)
+    for alpha, by_group in tables["alpha"].items():
+        doc.h(2, f"As the official script ran it: JPEG-DL scored with alpha {alpha:g}")
+        doc.p(
+            f"The official robustness script attacks and scores the JPEG-DL model with soft-quantizer alpha "
+            f"{alpha:g} rather than the alpha it was trained with. These cells are kept here, beside the same "
+            "attacks under the corrected protocol, and never enter the tables or the worst case above."
+        )
+        for g, found in by_group.items():
+            for table in found:
+                doc.h(3, f"{_group_title(*g)}: {table.title}")
+                doc.table(table)
+    _figures(doc, data)
+    sanity_checks(doc, runs, data.adaptive, data.groups, data.quantizers)
     doc.h(2, "Conclusion")
-    for model, norm in groups:
-        bullets, verdict = conclusions[(model, norm)]
-        if len(groups) > 1:
-            doc.h(3, f"{model}, {norm}")
+    for g in data.groups:
+        bullets, verdict = conclusions[g]
+        if len(data.groups) > 1:
+            doc.h(3, _group_title(*g))
         doc.ul(bullets)
         doc.p(verdict)
-    _what_was_run(doc, runs, cells)
+    what_was_run(doc, runs)
+    _statistics(doc, data)
     doc.h(2, "Reported in the paper (not our measurement)")
-    doc.p(f"Source: {PAPER_SOURCE}. [PAPER] = the paper's own text; [REVIEW] = third-party reviews citing the "
-          "paper's tables (likely, not verified). These numbers are not comparable one-to-one with ours (different "
-          "training runs, baselines copied from CRD) and are never mixed into the tables above.")
+    doc.p(
+        f"Source: {PAPER_SOURCE}. [PAPER] = the paper's own text; [REVIEW] = third-party reviews citing the "
+        "paper's tables (likely, not verified). These numbers are not comparable one-to-one with ours (different "
+        "training runs, baselines copied from CRD); the headline table shows the claims beside our numbers, "
+        "labelled as the paper's, and they never enter our statistics."
+    )
     for model in sorted({run.model for run in runs}):
         doc.table(paper_table(model))
     doc.h(2, "Files in this folder")
@@ -71,139 +167,89 @@ def write_documents(out: Path, title: str, runs: list[Run], groups, acc, dif, di
     return out / "report.md"
 
 
+def _answer(doc: Doc, data: ReportData, conclusions: dict) -> None:
+    doc.h(2, "The answer")
+    doc.p(
+        "Robust accuracy under the worst case over every attack run (per image: broken by any attack at that "
+        "radius or a smaller one), JPEG-DL against the baseline on the same images."
+    )
+    for g in data.groups:
+        model, norm = g
+        doc.h(3, _group_title(model, norm))
+        heads = data.tables["headline"][g]
+        for table in heads:
+            doc.table(table)
+        if not heads:
+            doc.p("No worst case was computed for both JPEG-DL and the baseline here.")
+        doc.ul(masking_sentences(data.runs, model, data.quantizers))
+        doc.p(conclusions[g][1])
+        doc.ul(control_sentences(data.dif, data.cells, model, norm))
+    doc.p(
+        "The control arms, the tables per attack, the figures, the sanity checks and how the runs were made "
+        "follow; the statistics are described at the end."
+    )
+
+
+def _figures(doc: Doc, data: ReportData) -> None:
+    doc.h(2, "Figures")
+    doc.img("accuracy_vs_eps.png", data.figure_caption)
+    doc.p(
+        "Vector versions: `accuracy_vs_eps.svg`; for a paper column (3.4 in wide): `worst_case_column.pdf` "
+        "(also `.png`, `.svg`)."
+    )
+    radii = sanity_radii(data.acc)
+    if not radii.empty:
+        doc.h(3, "Radii left out of the figures")
+        doc.p(
+            "Sanity-check radii (beyond 16/255 L-inf, at least the large L2 check radius): a working attack should "
+            "break almost every image there (check large_eps_near_zero)."
+        )
+        doc.table(radii)
+    doc.img(
+        "qtables.png",
+        "Learned quantization step tables (luma, chroma) of each JPEG arm with learned tables, beside "
+        "their initial values and the standard JPEG quality-50 tables.",
+    )
+
+
+def _statistics(doc: Doc, data: ReportData) -> None:
+    doc.h(2, "Statistics")
+    families = sorted({(m, n, f) for (m, n, f) in data.sizes})
+    doc.ul(
+        [
+            f"Paired 95% interval of a difference: {CI_METHOD}; p-value: {P_METHOD} (both on the same images; "
+            "`robustbench_jpeg.stats`, formulas in docs/report.md). The interval of a single accuracy in the figures "
+            "is the 95% Wilson score interval.",
+            "Holm-Bonferroni adjustment: p (Holm) is adjusted over every p-value of one report table (its family: all "
+            "radii, all seeds, every difference column of that table), so that the chance of any false 'significant' "
+            f"entry in that table stays at most 5%. This report has {len(families)} such families.",
+            "A difference 'exceeds the interval' when its 95% paired interval excludes zero (with several seeds: every "
+            "seed's interval, on the same side); anything else is reported as 'not shown', never as 'no effect'.",
+            "One training seed: the intervals cover the sampling of test images only, not the variation between "
+            "training runs.",
+        ]
+    )
+
+
 FILES = [
-    "`report.md`, `report.html`: this report (the HTML embeds the figures).",
-    "`table.csv`: accuracy vs eps as raw fractions, one row per (model, norm, eps); difference columns with "
-    "`[ci_low]`, `[ci_high]`, `[p_mcnemar]`, `[n]`; `[std]`/`[seeds]` columns with several seeds.",
-    "`table.md`, `table.tex`: the same tables in percent (LaTeX needs booktabs).",
-    "`paired.csv`: every paired JPEG-DL - baseline comparison per run (b, c, n, difference, interval, p).",
-    "`accuracy_vs_eps.png`/`.svg`, `qtables.png`: the figures.",
+    "`report.md`, `report.html`: this report (the HTML is one self-contained file with the figures embedded).",
+    "`table.csv`: every accuracy and difference as raw fractions, one row per (model, threat model, eps); difference "
+    "columns with `[ci_low]`, `[ci_high]`, `[p_mcnemar]`, `[p_holm]`, `[n]`; `[std]`/`[seeds]` with several seeds.",
+    "`table.md`: the report's tables in percent. `tables/*.tex`: one LaTeX table per file (booktabs, `table*`); "
+    "`table.tex`: all of them in one file.",
+    "`paired.csv`: every paired comparison per run (arm, partner, b, c, n, difference, interval, p, Holm p, family).",
+    "`accuracy_vs_eps.png`/`.svg`: the figure grid; `worst_case_column.pdf`/`.png`/`.svg`: the one-column figure; "
+    "`qtables.png`: the learned tables.",
     "`data/`: the inputs (results, per-sample files, cards, checks, commands, configs); "
-    "`build_report(['data'], ...)` or `jpeg-robust report --run data --out NEW` regenerates this report.",
+    "`jpeg-robust report --run data --out NEW` regenerates this report.",
 ]
 
 
-def _what_was_run(doc: Doc, runs: list[Run], cells: pd.DataFrame) -> None:
-    doc.h(2, "What was run")
-    rows = []
-    for run in runs:
-        for arm, card in sorted(run.cards.items()):
-            best = card.get("best_top1")
-            rows.append({
-                "run": run.name, "model": card.get("model", run.model), "arm": arm_name(arm),
-                "dataset": card.get("dataset", run.dataset), "seed": card.get("seed", run.seed),
-                "epochs done/planned": f"{card.get('epochs_done', '?')}/{card.get('epochs', '?')}",
-                "clean top-1 last epoch (%)": _pct(card.get("clean_top1")),
-                "best top-1 (%) [epoch; test-set selection]": f"{_pct(best)} [{card.get('best_epoch', '?')}]"
-                if best is not None else "",
-                "device": card.get("device", ""), "git": card.get("git_sha", ""),
-                "train time (s)": f"{card['wall_seconds']:.0f}" if isinstance(card.get("wall_seconds"), int | float)
-                else "",
-            })
-    if rows:
-        doc.h(3, "Trained models (from the cards)")
-        doc.table(pd.DataFrame(rows))
-    first = next((run for run in runs if run.cards), None)
-    if first is not None:
-        doc.h(3, "Recipe")
-        recipe = {arm: {k: card.get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
-        doc.p(f"From the cards of run `{first.name}` (identical across seeds unless noted below):")
-        doc.code(json.dumps(recipe, indent=2, default=str))
-        diffs = _differing(runs)
-        if diffs:
-            doc.p("**Warning:** the runs pooled as seeds differ in: " + "; ".join(diffs) + ".")
-    for run in runs:
-        if run.config is not None:
-            doc.p(f"Resolved training configuration of run `{run.name}` (config.json):")
-            doc.code(json.dumps(run.config, indent=2, default=str))
-            break
-    doc.h(3, "Attacks")
-    doc.table(_attack_settings(runs))
-    doc.h(3, "Commands")
-    for run in runs:
-        doc.p(f"Run `{run.name}` ({run.path}), from commands.txt:")
-        doc.code("\n".join(run.commands) if run.commands else "(commands.txt is missing)")
-    doc.h(3, "Software and hardware")
-    doc.ul(_provenance(runs))
-    warnings = [w for run in runs for w in run.warnings]
-    if warnings:
-        doc.p("**Input warnings:**")
-        doc.ul(warnings)
-
-
-def _pct(value) -> str:
-    return f"{100 * value:.2f}" if isinstance(value, int | float) else ""
-
-
-def _differing(runs: list[Run]) -> list[str]:
-    out = []
-    for model in sorted({run.model for run in runs}):
-        same = [run for run in runs if run.model == model]
-        for arm in ("baseline", "jpegdl"):
-            for key in RECIPE_KEYS:
-                values = {json.dumps(run.cards.get(arm, {}).get(key), sort_keys=True, default=str) for run in same}
-                if len(values) > 1:
-                    out.append(f"{model} {arm_name(arm)} `{key}`")
-    return out
-
-
-def _attack_settings(runs: list[Run]) -> pd.DataFrame:
-    rows = pd.concat([run.results.assign(run=run.name) for run in runs], ignore_index=True)
-    rows = rows[rows["attack"] != "clean"]
-    if rows.empty:
-        return pd.DataFrame({"note": ["no attack cells (clean accuracy only)"]})
-    cols = [c for c in ("arm", "attack", "norm", "steps", "step_rule", "restarts", "random_start", "grad",
-                        "source_arm", "attack_seed", "spec") if c in rows.columns]
-    rows = rows.assign(eps_255=(rows["eps"] * 255).round(2))
-    table = rows.groupby(cols, dropna=False).agg(
-        eps_255=("eps_255", lambda s: ", ".join(f"{v:g}" for v in sorted(set(s)))),
-        n=("n", lambda s: ", ".join(map(str, sorted(set(s))))), runs=("run", "nunique")).reset_index()
-    return table.rename(columns={"eps_255": "eps (x1/255)", "runs": "runs (seeds)"})
-
-
-def _provenance(runs: list[Run]) -> list[str]:
-    items = []
-    versions = {json.dumps(card.get("versions"), sort_keys=True) for run in runs for card in run.cards.values()
-                if card.get("versions")}
-    for v in sorted(versions):
-        items.append("Training library versions: " + ", ".join(f"{k} {val}" for k, val in json.loads(v).items()))
-    rows = pd.concat([run.results for run in runs], ignore_index=True)
-    for col, name in (("torch", "Attack torch"), ("torchattacks", "torchattacks"), ("device", "Attack device"),
-                      ("git_sha", "Attack code git sha")):
-        if col in rows.columns:
-            items.append(f"{name}: " + ", ".join(sorted(map(str, rows[col].dropna().unique()))))
-    devices = sorted({str(card.get("device")) for run in runs for card in run.cards.values() if card.get("device")})
-    if devices:
-        items.append("Training device: " + ", ".join(devices))
-    return items
-
-
-def _checks(doc: Doc, runs: list[Run], adaptive: pd.DataFrame, groups) -> None:
-    doc.h(2, "Sanity checks")
-    doc.p("Recomputed by this report from the per-sample data with the same functions `jpeg-robust attack` uses "
-          "(docs/attacks.md explains each check); the gradient statistics come from the run's diagnostics.json.")
-    for run in runs:
-        checks = run.checks_now or []
-        doc.p(f"Run `{run.name}`: verdict: {checks_verdict(checks)}")
-        for arm in sorted({c.arm for c in checks}):
-            masking = assess_masking(checks, arm)
-            if run.cards.get(arm, {}).get("jpeg"):
-                doc.p(f"Masking of the white-box numbers of `{arm}`: **{masking.status}** ({masking.reason}).")
-        if checks:
-            doc.table(pd.DataFrame([{"name": c.name, "arm": c.arm, "status": c.status, "detail": c.detail}
-                                    for c in checks]))
-        stored = (run.checks or {}).get("verdict")
-        if stored and stored != checks_verdict(checks):
-            doc.p(f"(checks.json, written when the run was attacked, says: {stored})")
-    doc.h(3, "Adaptive attacks vs the soft white-box attack on JPEG-DL (computed by this report)")
-    shown = False
-    for model, norm in groups:
-        table = adaptive_table(adaptive, model, norm)
-        if not table.empty:
-            shown = True
-            doc.p(f"{model}, {norm}: JPEG-DL accuracy under the adaptive attack minus under the soft white-box "
-                  "attack of the same setting, in points on the same images (exact McNemar p); 'stronger' = lower "
-                  "with p < 0.05, a sign of gradient masking.")
-            doc.table(table)
-    if not shown:
-        doc.p("No BPDA or transfer attack against JPEG-DL in these runs, so no comparison is possible.")
+def table_markdown(title: str, data: ReportData) -> str:
+    """table.md: every table of the report, in document order, with its notes."""
+    doc = Doc()
+    doc.h(1, f"{title}: tables")
+    for table in all_tables(data.tables):
+        doc.h(2, table.title)
+        doc.table(table)
+    return to_markdown_text(doc)

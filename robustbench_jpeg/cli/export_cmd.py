@@ -1,0 +1,68 @@
+"""``jpeg-robust export``: a run folder's results, quantization tables or weights in formats other tools read."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import EXIT_USAGE, Examples
+
+EXAMPLES = Examples(
+    "jpeg-robust export runs/r56-s0 --format robustbench --out exports/r56-rb",
+    "jpeg-robust export runs/r56-s0 --format tables --out exports/r56-tables",
+    "jpeg-robust export runs/r56-s0 --format weights --arms jpegdl --out exports/r56-weights",
+)
+
+
+def _arms(text: str) -> tuple[str, ...]:
+    from ..run_format import ARMS
+
+    arms = tuple(a.strip() for a in text.split(",") if a.strip())
+    bad = [a for a in arms if a not in ARMS]
+    if bad or not arms:
+        raise argparse.ArgumentTypeError(f"--arms takes a comma list of {', '.join(ARMS)}; got {text!r}")
+    return arms
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ..export import FORMATS
+
+    parser = subparsers.add_parser(
+        "export",
+        help="export a run: RobustBench-style entries, quantization tables (JSON, cjpeg, .jpg) or safetensors weights",
+        description="Export a run folder. robustbench: per arm and threat model, a JSON entry with the fields of "
+        "RobustBench's leaderboard files (not affiliated with RobustBench), from the card and the worst case over "
+        "every attack run. tables: the learned quantization tables as JSON, as cjpeg -qtables text and in a real "
+        ".jpg. weights: model.safetensors and a Hugging Face-style README.md per arm. See docs/report.md.",
+        epilog=EXAMPLES.text() + "\nexit status: 0 done, 2 bad input",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run", type=Path, metavar="RUN", help="run folder made by `jpeg-robust train` (and attack)")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="what to export")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write (created)")
+    parser.add_argument(
+        "--arms",
+        type=_arms,
+        default=None,
+        metavar="LIST",
+        help="comma list of arms to export (default: every arm with a card)",
+    )
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the export, print each file written and each warning (stderr); bad input prints one line, returns 2."""
+    from ..export import ExportError, export_run
+
+    try:
+        written, warnings = export_run(args.run, args.format, args.out, args.arms)
+    except ExportError as err:
+        print(f"jpeg-robust export: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    for warning in warnings:
+        print(f"jpeg-robust export: warning: {warning}", file=sys.stderr)
+    for path in written:
+        print(path)
+    return 0

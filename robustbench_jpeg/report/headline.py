@@ -1,0 +1,217 @@
+"""The headline table (worst case over every attack, JPEG-DL vs baseline, with the paper's claim labelled as the
+paper's) and one table per control arm."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..run_format import BASELINE, JPEGDL, arm_display
+from . import fmt
+from .cells import WORST
+from .compare import diff_name
+from .paper import PAPER_CLAIM_NOTE, paper_claim
+from .views import (
+    ReportTable,
+    acc_text,
+    delta_header,
+    diff_text,
+    eps_cell,
+    eps_rows,
+    p_text,
+    seed_sides,
+    seeds_note,
+    short_seeds_note,
+    short_stats_note,
+    stats_note,
+)
+
+
+def _claim_spans(norm: str, eps_values: list[float]) -> list[tuple[str, list[float]]]:
+    spans: list[tuple[str, list[float]]] = []
+    for eps in eps_values:
+        claim = paper_claim(norm, eps)
+        if claim and spans and spans[-1][0] == claim:
+            spans[-1][1].append(eps)
+        elif claim:
+            spans.append((claim, [eps]))
+    return spans
+
+
+def _eps_span(values: list[float]) -> str:
+    text = fmt.eps_text(values[0]) if len(values) == 1 else f"{fmt.eps_text(values[0])}\u2013{fmt.eps_text(values[-1])}"
+    return text + ("/255" if values[-1] > 0 else "")
+
+
+def headline_table(
+    acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, arm: str, partner: str, sizes: dict, attacks: list[str]
+) -> ReportTable | None:
+    """Rows eps; robust accuracy of both arms under the worst case over every attack, their difference with its
+    interval, raw and Holm p-values, and (JPEG-DL vs baseline, L-inf) the paper's claim, labelled as the paper's."""
+    a = acc[(acc["model"] == model) & (acc["norm"] == norm) & (acc["label"] == WORST) & acc["eval_alpha"].isna()]
+    d = (
+        dif[
+            (dif["model"] == model)
+            & (dif["norm"] == norm)
+            & (dif["label"] == WORST)
+            & (dif["arm"] == arm)
+            & (dif["partner"] == partner)
+        ]
+        if not dif.empty
+        else dif
+    )
+    mine, theirs = a[a["arm"] == arm], a[a["arm"] == partner]
+    if mine.empty or theirs.empty:
+        return None
+    seeds = int(a["seeds"].max())
+    name = diff_name(arm, partner)
+    claims = (arm, partner) == (JPEGDL, BASELINE) and any(paper_claim(norm, e) for e in eps_rows([mine]))
+    columns = [
+        ("", fmt.eps_header(norm)),
+        ("Robust accuracy (%)", arm_display(partner)),
+        ("Robust accuracy (%)", arm_display(arm)),
+    ]
+    if seeds > 1:
+        columns += [
+            (f"{name} (points)", "\u0394 (mean \u00b1 std)"),
+            (f"{name} (points)", "95% CI excludes 0"),
+            (f"{name} (points)", "p per seed"),
+            (f"{name} (points)", "p (Holm)"),
+        ]
+    else:
+        columns += [
+            (f"{name} (points)", "\u0394"),
+            (f"{name} (points)", "95% CI"),
+            (f"{name} (points)", "p"),
+            (f"{name} (points)", "p (Holm)"),
+        ]
+    if claims:
+        columns.append(("Paper (not ours)", "claimed gain"))
+    rows = []
+    for eps in eps_rows([mine, theirs]):
+        row = [eps_cell(eps)]
+        for frame in (theirs, mine):
+            hit = frame[frame["eps_key"] == eps]
+            row.append(acc_text(hit.iloc[0], seeds) if not hit.empty else fmt.DASH)
+        hit = d[d["eps_key"] == eps] if not d.empty else d
+        if hit.empty:
+            row += [fmt.DASH] * 4
+        else:
+            r = hit.iloc[0]
+            if seeds > 1:
+                row += [
+                    diff_text(r),
+                    seed_sides(r),
+                    ", ".join(map(fmt.pvalue, r["p_all"])),
+                    ", ".join(map(fmt.pvalue, r["holm_all"])),
+                ]
+            else:
+                row += [
+                    fmt.signed(r["mean"]),
+                    fmt.interval(r["ci_low"], r["ci_high"]),
+                    fmt.pvalue(r["p_mcnemar"]),
+                    fmt.pvalue(r["p_holm"]),
+                ]
+        if claims:
+            row.append(paper_claim(norm, eps) or "")
+        rows.append(row)
+    n = sorted({int(v) for v in pd.concat([mine["n_min"], theirs["n_min"]])})
+    family = "headline" if (arm, partner) == (JPEGDL, BASELINE) else f"control {arm}"
+    notes = [
+        f"Robust accuracy under the worst case over every attack run ({', '.join(attacks) or 'none'}): an image "
+        "counts as robust at eps only if no attack at that eps or any smaller one broke it. Only the attacks run; "
+        "stronger ones could lower either arm.",
+        f"On the first {'/'.join(map(str, n))} test images (test-set order), the images every attack covered; eps 0 "
+        "is the clean accuracy on those images.",
+        f"\u0394 = {name}, in percentage points on the same images. " + stats_note(sizes.get((model, norm, family))),
+        seeds_note(seeds),
+    ]
+    latex_notes = [
+        f"Worst case over every attack run ({', '.join(attacks) or 'none'}): an image is robust at eps only if no "
+        f"attack at eps or below broke it; first {'/'.join(map(str, n))} test images; eps 0: clean accuracy. "
+        f"\u0394: {name} in points on the same images. "
+        + short_stats_note(sizes.get((model, norm, family)))
+        + " "
+        + short_seeds_note(seeds)
+    ]
+    if claims:
+        notes.append(PAPER_CLAIM_NOTE)
+        latex_notes.append(
+            "Not our measurement: the paper reports "
+            + "; ".join(f"{claim} at eps {_eps_span(eps)}" for claim, eps in _claim_spans(norm, eps_rows([mine])))
+            + " ([REVIEW], single attacks on the authors' models, not a worst case)."
+        )
+    return ReportTable(
+        key=f"{model}-{norm}-headline" + ("" if family == "headline" else f"-{arm}"),
+        title=f"{model}, {fmt.norm_text(norm)}: worst case over every attack, {name}",
+        caption=f"{model}, {fmt.norm_text(norm)}: robust accuracy under the worst case over every attack run.",
+        columns=columns,
+        rows=rows,
+        notes=notes,
+        latex_skip=(len(columns) - 1,) if claims else (),
+        latex_notes=latex_notes,
+        family=family,
+    )
+
+
+def control_table(
+    acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, control: str, sizes: dict
+) -> ReportTable | None:
+    """Worst case over every attack: the control arm, JPEG-DL, JPEG-DL - control and control - baseline."""
+    a = acc[(acc["model"] == model) & (acc["norm"] == norm) & (acc["label"] == WORST) & acc["eval_alpha"].isna()]
+    d = (
+        dif[
+            (dif["model"] == model)
+            & (dif["norm"] == norm)
+            & (dif["label"] == WORST)
+            & (dif["family"] == f"control {control}")
+        ]
+        if not dif.empty
+        else dif
+    )
+    arms = [x for x in (control, JPEGDL) if not a[a["arm"] == x].empty]
+    if control not in arms:
+        return None
+    seeds = int(a["seeds"].max())
+    pairs = [
+        (x, y)
+        for x, y in ((JPEGDL, control), (control, BASELINE))
+        if not d.empty and not d[(d["arm"] == x) & (d["partner"] == y)].empty
+    ]
+    columns = [("", fmt.eps_header(norm))] + [("Robust accuracy (%)", arm_display(x)) for x in arms]
+    for x, y in pairs:
+        columns += [(diff_name(x, y), delta_header(seeds)), (diff_name(x, y), "p (Holm)")]
+    rows = []
+    for eps in eps_rows([a[a["arm"].isin(arms)]]):
+        row = [eps_cell(eps)]
+        for x in arms:
+            hit = a[(a["arm"] == x) & (a["eps_key"] == eps)]
+            row.append(acc_text(hit.iloc[0], seeds) if not hit.empty else fmt.DASH)
+        for x, y in pairs:
+            hit = d[(d["arm"] == x) & (d["partner"] == y) & (d["eps_key"] == eps)]
+            row += [diff_text(hit.iloc[0]), p_text(hit.iloc[0])] if not hit.empty else [fmt.DASH, fmt.DASH]
+        rows.append(row)
+    notes = [
+        "Worst case over every attack run on each arm, as in the headline table. "
+        + stats_note(sizes.get((model, norm, f"control {control}"))),
+        "\u0394 [95% CI] in percentage points on the same images; 'p (Holm)' gives the raw p and, in brackets, "
+        "the Holm-adjusted one.",
+        seeds_note(seeds),
+    ]
+    return ReportTable(
+        key=f"{model}-{norm}-control-{control}",
+        title=f"{model}, {fmt.norm_text(norm)}: JPEG-DL against the control {arm_display(control)}",
+        caption=f"{model}, {fmt.norm_text(norm)}: worst-case robust accuracy, JPEG-DL vs {arm_display(control)}.",
+        columns=columns,
+        rows=rows,
+        notes=notes,
+        latex_notes=[
+            "Worst case over every attack run on each arm; \u0394 [95% CI] in points on the "
+            "same images; p with its Holm adjustment in brackets. "
+            + short_stats_note(sizes.get((model, norm, f"control {control}")))
+            + " "
+            + short_seeds_note(seeds)
+        ],
+        units=[[i] for i in range(1, 1 + len(arms))]
+        + [[1 + len(arms) + 2 * k, 2 + len(arms) + 2 * k] for k in range(len(pairs))],
+        family=f"control {control}",
+    )

@@ -1,0 +1,215 @@
+"""The parts of the report about how the numbers were made: what was run (cards, recipe, attacks, commands,
+versions) and the sanity checks. Wide tables and JSON dumps are folded (HTML ``<details>``)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ..attack.verdict import assess_masking
+from ..attack.verdict import verdict as checks_verdict
+from ..run_format import arm_display, arm_order
+from .conclude import adaptive_table
+from .load import Run
+from .render import Doc
+
+RECIPE_KEYS = ("epochs", "recipe", "jpeg")
+
+
+def what_was_run(doc: Doc, runs: list[Run]) -> None:
+    """Cards (compact table; the full one folded), recipe and config.json (folded JSON), attacks (folded), commands
+    (folded), versions and devices."""
+    doc.h(2, "What was run")
+    rows, full = [], []
+    for run in runs:
+        for arm, card in sorted(run.cards.items(), key=lambda kv: arm_order(kv[0])):
+            best = card.get("best_top1")
+            rows.append(
+                {
+                    "run": run.name,
+                    "arm": arm_display(arm),
+                    "seed": str(card.get("seed", run.seed)),
+                    "epochs": f"{card.get('epochs_done', '?')}/{card.get('epochs', '?')}",
+                    "clean top-1 (%)": _pct(card.get("clean_top1")),
+                }
+            )
+            full.append(
+                {
+                    "run": run.name,
+                    "model": card.get("model", run.model),
+                    "arm": arm_display(arm),
+                    "dataset": card.get("dataset", run.dataset),
+                    "seed": card.get("seed", run.seed),
+                    "epochs done/planned": f"{card.get('epochs_done', '?')}/{card.get('epochs', '?')}",
+                    "clean top-1 last epoch (%)": _pct(card.get("clean_top1")),
+                    "best top-1 (%) [epoch; test-set selection]": f"{_pct(best)} [{card.get('best_epoch', '?')}]"
+                    if best is not None
+                    else "",
+                    "device": card.get("device", ""),
+                    "git": card.get("git_sha", ""),
+                    "train time (s)": f"{card['wall_seconds']:.0f}"
+                    if isinstance(card.get("wall_seconds"), int | float)
+                    else "",
+                }
+            )
+    if rows:
+        doc.h(3, "Trained models (from the cards)")
+        doc.table(pd.DataFrame(rows))
+        doc.details("every field of the cards (best epoch, device, git sha, training time)").table(pd.DataFrame(full))
+    first = next((run for run in runs if run.cards), None)
+    if first is not None:
+        doc.h(3, "Recipe")
+        recipe = {arm: {k: card.get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
+        doc.p(f"From the cards of run `{first.name}` (identical across seeds unless noted below).")
+        doc.details(f"recipe of each arm (JSON, from the cards of `{first.name}`)").code(
+            json.dumps(recipe, indent=2, default=str)
+        )
+        diffs = _differing(runs)
+        if diffs:
+            doc.p("**Warning:** the runs pooled as seeds differ in: " + "; ".join(diffs) + ".")
+    for run in runs:
+        if run.config is not None:
+            doc.details(f"resolved training configuration of run `{run.name}` (config.json)").code(
+                json.dumps(run.config, indent=2, default=str)
+            )
+            break
+    doc.h(3, "Attacks")
+    settings = _attack_settings(runs)
+    doc.p(
+        f"{len(settings)} attack settings (arm, method, norm, steps, gradient mode, source, spec; the radii and "
+        "numbers of images of each) in the folded table; the per-attack tables above show every number."
+    )
+    doc.details("every attack setting run").table(settings)
+    doc.h(3, "Commands")
+    folded = doc.details("the exact commands, from each run's commands.txt")
+    for run in runs:
+        folded.p(f"Run `{run.name}`:")
+        folded.code("\n".join(run.commands) if run.commands else "(commands.txt is missing)")
+    doc.h(3, "Software and hardware")
+    doc.ul(_provenance(runs))
+    warnings = [w for run in runs for w in run.warnings]
+    if warnings:
+        doc.p("**Input warnings:**")
+        doc.ul(warnings)
+
+
+def _pct(value) -> str:
+    return f"{100 * value:.2f}" if isinstance(value, int | float) else ""
+
+
+def _differing(runs: list[Run]) -> list[str]:
+    out = []
+    for model in sorted({run.model for run in runs}):
+        same = [run for run in runs if run.model == model]
+        for arm in sorted({a for run in same for a in run.cards}, key=arm_order):
+            for key in RECIPE_KEYS:
+                values = {json.dumps(run.cards.get(arm, {}).get(key), sort_keys=True, default=str) for run in same}
+                if len(values) > 1:
+                    out.append(f"{model} {arm_display(arm)} `{key}`")
+    return out
+
+
+def _attack_settings(runs: list[Run]) -> pd.DataFrame:
+    rows = pd.concat([run.results.assign(run=run.name) for run in runs], ignore_index=True)
+    rows = rows[rows["attack"] != "clean"]
+    if rows.empty:
+        return pd.DataFrame({"note": ["no attack cells (clean accuracy only)"]})
+    cols = [
+        c
+        for c in (
+            "arm",
+            "attack",
+            "norm",
+            "steps",
+            "step_rule",
+            "restarts",
+            "random_start",
+            "grad",
+            "source_arm",
+            "attack_seed",
+            "spec",
+        )
+        if c in rows.columns
+    ]
+    rows = rows.assign(eps_255=(rows["eps"] * 255).round(2))
+    table = (
+        rows.groupby(cols, dropna=False)
+        .agg(
+            eps_255=("eps_255", lambda s: ", ".join(f"{v:g}" for v in sorted(set(s)))),
+            n=("n", lambda s: ", ".join(map(str, sorted(set(s))))),
+            runs=("run", "nunique"),
+        )
+        .reset_index()
+    )
+    return table.rename(columns={"eps_255": "eps (x1/255)", "runs": "runs (seeds)"})
+
+
+def _provenance(runs: list[Run]) -> list[str]:
+    items = []
+    versions = {
+        json.dumps(card.get("versions"), sort_keys=True)
+        for run in runs
+        for card in run.cards.values()
+        if card.get("versions")
+    }
+    for v in sorted(versions):
+        items.append("Training library versions: " + ", ".join(f"{k} {val}" for k, val in json.loads(v).items()))
+    rows = pd.concat([run.results for run in runs], ignore_index=True)
+    for col, name in (
+        ("torch", "Attack torch"),
+        ("torchattacks", "torchattacks"),
+        ("device", "Attack device"),
+        ("git_sha", "Attack code git sha"),
+    ):
+        if col in rows.columns:
+            items.append(f"{name}: " + ", ".join(sorted(map(str, rows[col].dropna().unique()))))
+    devices = sorted({str(card.get("device")) for run in runs for card in run.cards.values() if card.get("device")})
+    if devices:
+        items.append("Training device: " + ", ".join(devices))
+    return items
+
+
+def sanity_checks(doc: Doc, runs: list[Run], adaptive: pd.DataFrame, groups, quantizers: set[str]) -> None:
+    """Per run: the verdict, the masking status of each JPEG arm, a compact table of the checks (details folded),
+    then the report's own adaptive-vs-soft comparison."""
+    doc.h(2, "Sanity checks")
+    doc.p(
+        "Recomputed by this report from the per-sample data with the same functions `jpeg-robust attack` uses "
+        "(docs/attacks.md explains each check); the gradient statistics come from the run's diagnostics.json."
+    )
+    for run in runs:
+        checks = run.checks_now or []
+        doc.p(f"Run `{run.name}`: verdict: {checks_verdict(checks)}")
+        for arm in sorted({c.arm for c in checks if c.arm in quantizers}, key=arm_order):
+            masking = assess_masking(checks, arm)
+            doc.p(f"Masking of the white-box numbers of `{arm}`: **{masking.status}** ({masking.reason}).")
+        if checks:
+            doc.table(
+                pd.DataFrame(
+                    [
+                        {"check": c.name, "arm": arm_display(c.arm), "status": c.status, "compared": str(c.compared)}
+                        for c in checks
+                    ]
+                )
+            )
+            doc.details(f"what each check of run `{run.name}` found").table(
+                pd.DataFrame([{"check": c.name, "arm": c.arm, "status": c.status, "detail": c.detail} for c in checks])
+            )
+        stored = (run.checks or {}).get("verdict")
+        if stored and stored != checks_verdict(checks):
+            doc.p(f"(checks.json, written when the run was attacked, says: {stored})")
+    doc.h(3, "Adaptive attacks vs the soft white-box attack (computed by this report)")
+    shown = False
+    for model, norm in groups:
+        table = adaptive_table(adaptive, model, norm)
+        if not table.empty:
+            shown = True
+            doc.p(
+                f"{model}, {norm}: accuracy of each JPEG arm under the adaptive attack minus under the soft "
+                "white-box attack of the same setting, in points on the same images (exact McNemar p); "
+                "'stronger' = lower beyond the checks' tolerance with p < 0.05, a sign of gradient masking."
+            )
+            doc.table(table)
+    if not shown:
+        doc.p("No BPDA, surrogate or transfer attack against a JPEG arm in these runs, so no comparison is possible.")

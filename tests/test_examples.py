@@ -1,0 +1,63 @@
+"""examples/reproduce_figure.py: its own worst case agrees with the report's, and the script runs end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robustbench_jpeg import JpegConfig, create_model
+from robustbench_jpeg.checkpoint import save_checkpoint, write_card
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "examples" / "reproduce_figure.py"
+QUICKSTART = REPO / "reports" / "quickstart" / "data"
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("reproduce_figure", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_examples_worst_case_equals_the_reports():
+    """The example's few lines of numpy against the report's cells (attack.worst_case), on the published data."""
+    from robustbench_jpeg.report.cells import WORST, build_cells
+    from robustbench_jpeg.report.load import load_runs
+
+    mine = _example().worst_case(QUICKSTART)
+    cells, _ = build_cells(load_runs([QUICKSTART]))
+    theirs = cells[(cells["label"] == WORST) & (cells["norm"] == "linf")]
+    assert len(mine) == len(theirs) > 4
+    for row in theirs.itertuples():
+        hit = mine[(mine["arm"] == row.arm) & (mine["eps_255"] == round(row.eps_key, 2))]
+        assert len(hit) == 1 and hit["acc"].iloc[0] == pytest.approx(row.acc), (row.arm, row.eps_key)
+
+
+def test_script_redraws_the_figure_and_attacks_a_model(tmp_path):
+    pytest.importorskip("torchattacks")
+    run = tmp_path / "run"
+    torch_model = create_model("tiny", jpeg=JpegConfig())
+    (run / "jpegdl").mkdir(parents=True)
+    save_checkpoint(run / "jpegdl", {"model": torch_model.state_dict()})
+    write_card(
+        run / "jpegdl",
+        {
+            "model": "tiny",
+            "arm": "jpegdl",
+            "dataset": "cifar100-mini",
+            "num_classes": 100,
+            "jpeg": JpegConfig().to_dict(),
+        },
+    )
+    figure = tmp_path / "figure.png"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--run", str(run), "--n", "4", "--steps", "2", "--out",
+                           str(figure)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert figure.stat().st_size > 5000
+    assert "jpegdl: clean" in done.stdout and "PGD-2 at 8/255" in done.stdout and "on 4 images" in done.stdout

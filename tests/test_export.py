@@ -1,0 +1,166 @@
+"""``jpeg-robust export``: RobustBench-style entries, quantization tables (JSON, cjpeg text, a real .jpg) and
+safetensors weights with a model card, from a small run trained and attacked here."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from robustbench_jpeg import JpegConfig, create_model, load_model
+from robustbench_jpeg.checkpoint import save_checkpoint, write_card
+from robustbench_jpeg.cli import main
+from robustbench_jpeg.export import ExportError, export_run
+from robustbench_jpeg.jpeg.tables import ZIGZAG
+
+ROBUSTBENCH_FIELDS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
+                      "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "footnote")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A tiny baseline / JPEG-DL pair trained for one epoch on 256 cifar100-mini images, attacked with PGD-2."""
+    pytest.importorskip("torchattacks")
+    root = tmp_path_factory.mktemp("export") / "tiny-run"
+    train = ["train", "--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "1", "--train-subset", "256",
+             "--device", "cpu", "--no-progress", "--out", str(root)]  # fmt: skip
+    assert main(train) == 0
+    attack = ["attack", "--run", str(root), "--method", "pgd", "--eps", "2,8", "--steps", "2", "--grad", "soft,bpda",
+              "--n-examples", "32", "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert main(attack) in (0, 3)
+    return root
+
+
+def test_weights_reload_into_create_model_with_the_same_logits(run, tmp_path):
+    from safetensors.torch import load_file
+
+    written, _ = export_run(run, "weights", tmp_path / "w")
+    assert {p.name for p in written} == {"model.safetensors", "card.json", "README.md"}
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for arm in ("baseline", "jpegdl"):
+        card = json.loads((tmp_path / "w" / arm / "card.json").read_text())
+        jpeg = JpegConfig.from_dict(card["jpeg"]) if card.get("jpeg") else None
+        model = create_model(card["model"], num_classes=card["num_classes"], jpeg=jpeg)
+        model.load_state_dict(load_file(tmp_path / "w" / arm / "model.safetensors"))
+        model.eval()
+        with torch.no_grad():
+            assert torch.equal(model(x), load_model(run / arm)(x)), arm
+        readme = (tmp_path / "w" / arm / "README.md").read_text()
+        front = readme.split("---\n")[1]
+        for key in ("license: mit", "tags:", "datasets:", "metrics:", "- cifar100-mini", "model-index:"):
+            assert key in front, key
+        assert 'load_file("model.safetensors")' in readme and "## Robustness" in readme
+
+
+def _dqt_tables(data: bytes) -> dict[int, list[int]]:
+    """The quantization tables stored in a JPEG's DQT segments, converted from zigzag to natural order."""
+    tables, i = {}, 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xDB:
+            seg, j = data[i + 4 : i + 2 + length], 0
+            while j < len(seg):
+                assert seg[j] >> 4 == 0, "8-bit tables"
+                natural = [0] * 64
+                for k, index in enumerate(ZIGZAG):
+                    natural[index] = seg[j + 1 + k]
+                tables[seg[j] & 15] = natural
+                j += 65
+        if marker == 0xDA:
+            break
+        i += 2 + length
+    return tables
+
+
+def test_tables_json_cjpeg_text_and_a_real_jpeg_agree(run, tmp_path):
+    from PIL import Image
+
+    written, warnings = export_run(run, "tables", tmp_path / "t")
+    folder = tmp_path / "t" / "jpegdl"
+    payload = json.loads((folder / "qtables.json").read_text())
+    luma, chroma = np.array(payload["luma_int"]), np.array(payload["chroma_int"])
+    layer = load_model(run / "jpegdl").jpeg
+    assert np.allclose(payload["luma"], layer.q_luma.detach().numpy())
+    assert luma.min() >= 1 and luma.max() <= 255
+    text = re.sub(r"#.*", "", (folder / "qtables.txt").read_text())
+    values = [int(v) for v in text.split()]
+    assert values == luma.ravel().tolist() + chroma.ravel().tolist()  # cjpeg: 64 values per table, natural order
+    jpg = (folder / "example.jpg").read_bytes()
+    image = Image.open(io.BytesIO(jpg))
+    assert image.format == "JPEG" and image.size == (32, 32)
+    assert [list(image.quantization[k]) for k in (0, 1)] == [luma.ravel().tolist(), chroma.ravel().tolist()]
+    assert _dqt_tables(jpg) == {0: luma.ravel().tolist(), 1: chroma.ravel().tolist()}  # natural order in the file
+    assert any("chroma_offset 0.5" in w for w in warnings)
+    assert not (tmp_path / "t" / "baseline").exists()  # no JPEG layer, no tables
+
+
+def test_steps_below_one_are_clipped_with_a_warning(tmp_path):
+    run = tmp_path / "hand"
+    model = create_model("tiny", jpeg=JpegConfig(chroma_offset=0.0))
+    luma = torch.full((8, 8), 3.4)
+    luma[0, :3] = torch.tensor([0.3, 0.7, 1.2])
+    model.jpeg.set_quantization_tables(luma, torch.full((8, 8), 5.0))
+    (run / "jpegdl").mkdir(parents=True)
+    save_checkpoint(run / "jpegdl", {"model": model.state_dict()})
+    write_card(
+        run / "jpegdl",
+        {
+            "model": "tiny",
+            "arm": "jpegdl",
+            "dataset": "cifar100-mini",
+            "num_classes": 100,
+            "jpeg": JpegConfig(chroma_offset=0.0).to_dict(),
+        },
+    )
+    _, warnings = export_run(run, "tables", tmp_path / "t")
+    payload = json.loads((tmp_path / "t" / "jpegdl" / "qtables.json").read_text())
+    assert payload["luma_int"][0][:4] == [1, 1, 1, 3]
+    assert any("2 learned step(s) below 1 (smallest 0.3) clipped to 1" in w for w in warnings)
+    assert not any("chroma_offset" in w for w in warnings)  # offset 0 is standard JPEG
+
+
+def test_robustbench_entries_hold_the_worst_case_and_its_attacks(run, tmp_path):
+    from robustbench_jpeg.report import build_report
+
+    written, _ = export_run(run, "robustbench", tmp_path / "rb")
+    entry = json.loads((tmp_path / "rb" / "cifar100-mini" / "Linf" / "tiny_jpegdl_tiny-run.json").read_text())
+    assert all(field in entry for field in ROBUSTBENCH_FIELDS)
+    assert entry["eps"] == "8/255" and entry["autoattack_acc"] is None and entry["robustbench_jpeg"]["standard_eps"]
+    attacks = entry["robustbench_jpeg"]["worst_case_attacks"]
+    assert attacks == ["PGD-2 (soft) at 2/255", "PGD-2 (bpda) at 2/255", "PGD-2 (soft) at 8/255",
+                       "PGD-2 (bpda) at 8/255"]  # fmt: skip
+    build_report([run], tmp_path / "report")
+    table = pd.read_csv(tmp_path / "report" / "table.csv").set_index("eps")
+    assert float(entry["robustbench_jpeg"]["robust_acc"]) == pytest.approx(
+        100 * table.loc[8, "JPEG-DL: worst case (all attacks)"], abs=0.005
+    )
+    assert "not affiliated with RobustBench" in (tmp_path / "rb" / "README.md").read_text()
+
+
+def test_names_that_become_paths_are_validated(run, tmp_path):
+    bad = tmp_path / "bad name"
+    shutil.copytree(run, bad)
+    with pytest.raises(ExportError, match="not a safe file name"):
+        export_run(bad, "robustbench", tmp_path / "out")
+    with pytest.raises(ExportError, match="refusing to write an export into a run folder"):
+        export_run(run, "tables", run)
+    with pytest.raises(ExportError, match="unknown export format"):
+        export_run(run, "onnx", tmp_path / "out")
+
+
+def test_cli(run, tmp_path, capsys):
+    assert main(["export", str(run), "--format", "tables", "--out", str(tmp_path / "t"), "--arms", "jpegdl"]) == 0
+    out = capsys.readouterr()
+    assert "example.jpg" in out.out and "warning:" in out.err
+    assert main(["export", str(tmp_path / "missing"), "--format", "weights", "--out", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such folder" in err[0]
+    with pytest.raises(SystemExit):
+        main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "x")])
