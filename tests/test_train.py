@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -245,3 +246,81 @@ def test_sensitivity_initialisation_from_the_trained_baseline(small_data, tmp_pa
     chroma = torch.tensor(card["qtables_init"]["chroma"])
     assert float(luma.max()) == pytest.approx(7.0, rel=1e-5)
     assert (luma > 0).all() and (chroma > 0).all() and not torch.allclose(luma, luma[0, 0].expand(8, 8))
+
+
+def test_two_trainings_of_one_arm_are_refused_but_arms_can_train_apart(small_data, tmp_path):
+    import fcntl
+
+    from robustbench_jpeg.train import TrainLockedError
+
+    run = tmp_path / "run"
+    (run / "jpegdl").mkdir(parents=True)
+    with open(run / "jpegdl" / ".train.lock", "a+") as handle:  # another process is training that arm
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(TrainLockedError, match="arm jpegdl"):
+            train_module.train_pair(_config(epochs=1, arms=("jpegdl",)), run, OPTIONS)
+        # the other arm of the same recipe may train meanwhile (e.g. one process per arm on a 2-core machine)
+        assert train_module.train_pair(_config(epochs=1, arms=("baseline",)), run, OPTIONS)["baseline"].status == \
+            "finished"
+    assert train_module.train_pair(_config(epochs=1, arms=("jpegdl",)), run, OPTIONS)["jpegdl"].status == "finished"
+    assert json.loads((run / "config.json").read_text())["arms"] == ["baseline", "jpegdl"]
+
+
+def test_another_recipe_is_refused_even_for_a_new_arm(small_data, tmp_path):
+    run = tmp_path / "run"
+    train_module.train_pair(_config(epochs=1, arms=("baseline",)), run, OPTIONS)
+    before = (run / "config.json").read_bytes()
+    with pytest.raises(ConfigError, match="recipe differs"):
+        train_module.train_pair(_config(epochs=1, arms=("jpegdl",), lr=0.2), run, OPTIONS)
+    assert (run / "config.json").read_bytes() == before  # nothing contradicts the recorded recipe
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("nan")), ("momentum", float("inf")), ("gamma", -1.0),
+                                          ("jpeg_lr", float("nan")), ("epochs", 0), ("seed", -1)])
+def test_non_finite_or_out_of_range_options_are_refused(field, value):
+    with pytest.raises(ConfigError, match=field):
+        _config(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["alpha", "chroma_offset", "q_max", "q_constant"])
+def test_non_finite_jpeg_options_are_refused(field):
+    from robustbench_jpeg.jpeg import JpegConfig
+
+    with pytest.raises(ValueError, match=field):
+        JpegConfig(**{field: float("nan")})
+
+
+def test_a_non_finite_loss_stops_before_saving(small_data, tmp_path, monkeypatch):
+    """A NaN loss in epoch 2 is noticed at the next sync point (the epoch's end): training stops with a clear error
+    and the checkpoint of epoch 1 stays on disk, never overwritten with NaN weights."""
+    from robustbench_jpeg.train import NonFiniteLossError
+
+    real, calls = train_module.arm.F.cross_entropy, {"n": 0}
+
+    def nan_after_one_epoch(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] > N_TRAIN // 64 else loss
+
+    monkeypatch.setattr(train_module.arm.F, "cross_entropy", nan_after_one_epoch)
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match="NaN or infinite in epoch 2"):
+        train_module.train_pair(_config(epochs=2, arms=("baseline",)), run, OPTIONS)
+    state = load_checkpoint(run / "baseline")
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert json.loads((run / "baseline" / "card.json").read_text())["epochs_done"] == 1
+
+
+def test_models_refuse_integer_images_and_warn_once_on_0_255_floats():
+    import warnings
+
+    from robustbench_jpeg.models import create_model
+
+    model = create_model("tiny").eval()
+    with pytest.raises(TypeError, match="float RGB in \\[0, 1\\]"):
+        model(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    with pytest.warns(UserWarning, match="divided by 255"):
+        model(torch.full((1, 3, 32, 32), 200.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(torch.full((1, 3, 32, 32), 200.0))  # once per model: no second warning

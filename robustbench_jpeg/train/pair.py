@@ -29,7 +29,7 @@ from ..device import resolve_device, training_backend
 from ..jpeg.sensitivity import sensitivity_tables
 from ..models import recipe_defaults
 from ..provenance import atomic_write_json, exclusive_lock, read_json_file
-from ..run_format import BASELINE, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
+from ..run_format import ARMS, BASELINE, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
 from .arm import ArmTrainer
 from .evaluate import qtables
 from .progress import write_history
@@ -72,11 +72,12 @@ def _config_record(config: TrainConfig, options: RunOptions) -> dict[str, Any]:
     return record
 
 
-def _check_resume_config(run_dir: Path, config: TrainConfig, options: RunOptions) -> None:
+def _check_same_recipe(run_dir: Path, config: TrainConfig, options: RunOptions) -> list[str]:
+    """Refuse a recipe other than the one the run folder holds (the arms may differ); return the arms it records."""
     saved = read_json_file(run_dir / CONFIG_NAME, fix="restore it, or train into a new --out folder")
     if saved.get("train_subset") != options.train_subset:
-        raise ConfigError(f"--resume refused: {run_dir} was started with train_subset={saved.get('train_subset')!r}, "
-                          f"now {options.train_subset!r}")
+        raise ConfigError(f"{run_dir} was started with train_subset={saved.get('train_subset')!r}, now "
+                          f"{options.train_subset!r}; use the same value or train into a new --out folder")
     mine = config.to_dict()
     saved_train = {k: v for k, v in saved.items() if k in mine}
     try:  # a recipe of an earlier version lacks fields added since: compare with their defaults
@@ -88,23 +89,25 @@ def _check_resume_config(run_dir: Path, config: TrainConfig, options: RunOptions
     diff = sorted(k for k in mine if saved_train.get(k) != mine[k])
     if diff:
         changes = ", ".join(f"{k}: {saved_train.get(k)!r} -> {mine[k]!r}" for k in diff)
-        raise ConfigError(f"--resume refused: the recipe differs from the one {run_dir} was started with ({changes}). "
-                          "Resume with the original settings, or train into a new --out folder.")
+        raise ConfigError(f"the recipe differs from the one {run_dir} was started with ({changes}); use the original "
+                          "settings (--resume to continue), or train into a new --out folder")
+    return list(saved.get("arms") or [])
 
 
 def _prepare_run_dir(run_dir: Path, config: TrainConfig, options: RunOptions, resume: bool) -> None:
+    """Check the folder against the recipe and record it. Arms of one recipe may be trained by separate processes
+    (each arm has its own lock); a different recipe is always refused."""
+    recorded: list[str] = []
     if (run_dir / CONFIG_NAME).exists():
-        if resume:
-            _check_resume_config(run_dir, config, options)
-        else:
-            existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
-            if existing:
-                raise FileExistsError(f"{run_dir} already holds a run (arms: {', '.join(existing)}); pass --resume to "
-                                      "continue it or choose another --out")
+        recorded = _check_same_recipe(run_dir, config, options)
+        existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
+        if existing and not resume:
+            raise FileExistsError(f"{run_dir} already holds a run (arms: {', '.join(existing)}); pass --resume to "
+                                  "continue it or choose another --out")
     elif resume and any(checkpoint_path(run_dir / arm).exists() for arm in config.arms):
         raise ConfigError(f"{run_dir} has checkpoints but no config.json; cannot check the recipe, refusing to resume")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / CONFIG_NAME, _config_record(config, options))
+    arms = [a for a in ARMS if a in set(recorded) | set(config.arms)]
+    atomic_write_json(run_dir / CONFIG_NAME, _config_record(dataclasses.replace(config, arms=tuple(arms)), options))
 
 
 def _sensitivity_from_baseline(run_dir: Path, train: tuple[torch.Tensor, torch.Tensor], config: TrainConfig):
@@ -203,9 +206,13 @@ def train_pair(config: TrainConfig, out_dir: str | Path, options: RunOptions | N
             if run_dir.exists() and not run_dir.is_dir():
                 raise ConfigError(f"--out {run_dir} is a file, not a folder; choose a folder")
             run_dir.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(exclusive_lock(run_dir / TRAIN_LOCK, busy=TrainLockedError(
-                f"another `jpeg-robust train` is writing {run_dir}; wait for it to finish")))
-            _prepare_run_dir(run_dir, config, options, resume)
+            for arm in config.arms:  # held for the whole training: one process per arm at a time
+                (run_dir / arm).mkdir(exist_ok=True)
+                stack.enter_context(exclusive_lock(run_dir / arm / TRAIN_LOCK, busy=TrainLockedError(
+                    f"another `jpeg-robust train` is training arm {arm} of {run_dir}; wait for it to finish")))
+            busy = TrainLockedError(f"another `jpeg-robust train` is preparing {run_dir}; try again in a moment")
+            with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy):  # config.json: checked and written by one at a time
+                _prepare_run_dir(run_dir, config, options, resume)
 
         distributed.run_on_main(prepare)
 
