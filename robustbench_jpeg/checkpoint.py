@@ -139,6 +139,8 @@ class ArmFolders(dict):
 def discover_arms(run_dir: str | os.PathLike) -> ArmFolders:
     """Every known arm folder of a run, complete or not (see :class:`ArmFolders`)."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is a file, not a run folder; give the folder made by `jpeg-robust train`")
     if not run_dir.is_dir():
         raise CheckpointError(f"run folder {run_dir} does not exist")
     found = ArmFolders({arm: run_dir / arm for arm in ARMS

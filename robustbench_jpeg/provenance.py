@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 import platform
@@ -127,6 +128,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
+    except RuntimeError as exc:  # torch's writer reports a full disk as "unexpected pos ..." / "failed writing"
+        Path(tmp).unlink(missing_ok=True)
+        if "unexpected pos" in str(exc) or "failed writing" in str(exc) or "No space" in str(exc):
+            raise OSError(errno.ENOSPC, "no space left on device while writing a checkpoint (the previous checkpoint "
+                          "is intact)", str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

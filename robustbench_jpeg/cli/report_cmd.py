@@ -16,6 +16,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "baseline, paired 95% intervals, raw and Holm p-values), control arms, one table per attack, LaTeX tables "
         "(tables/*.tex), figures, sanity checks, conclusion. Give --run several times for several seeds or models; a "
         "previous report's data/ folder is accepted too (see docs/report.md).",
+        epilog="examples:\n"
+        "  jpeg-robust report --run runs/r56-s0 --run runs/r56-s1 --run runs/r56-s2 --out reports/resnet56\n"
+        "  jpeg-robust report --run reports/cifar100-resnet20-cpu/data --out /tmp/regenerated\n"
+        "exit status: 0 done, 2 bad input",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", action="append", required=True, type=Path, metavar="DIR",
                         help="run folder, or a report's data/ folder (repeatable)")

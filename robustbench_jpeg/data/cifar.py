@@ -44,7 +44,7 @@ class DatasetNotFoundError(FileNotFoundError):
     """The data set's files are not where they were looked for; the message says where and how to fix it."""
 
 
-class DatasetIntegrityError(RuntimeError):
+class DatasetIntegrityError(ValueError):
     """The data set's files are there but do not decode to what they should (wrong shape, checksum mismatch)."""
 
 

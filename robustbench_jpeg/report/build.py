@@ -53,6 +53,8 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
             raise ReportInputError(f"{exc}; rename the run folder") from None
         run.checks_now = recompute_checks(run)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ReportInputError(f"--out {out} is a file, not a folder; choose a folder for the report")
     if (out / "results.csv").exists():
         raise ReportInputError(f"{out} holds a results.csv: refusing to write a report into a run folder; "
                                "choose another --out")
