@@ -306,7 +306,8 @@ def test_a_non_finite_loss_stops_before_saving(small_data, tmp_path, monkeypatch
     with pytest.raises(NonFiniteLossError, match="NaN or infinite in epoch 2"):
         train_module.train_pair(_config(epochs=2, arms=("baseline",)), run, OPTIONS)
     state = load_checkpoint(run / "baseline")
-    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    weights = [v for v in state["model"].values() if v.is_floating_point()]
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in weights)
     assert json.loads((run / "baseline" / "card.json").read_text())["epochs_done"] == 1
 
 

@@ -1,7 +1,8 @@
 """The paper's initial quantization step tables (data only).
 
 The paper tables (q_max = 10) come from the authors' CIFAR-100 sensitivity maps, as listed in the appendix of
-the project's design notes (docs/method.md, section 3) (luma left, chroma right, natural row-major order, row = vertical frequency).
+the project's design notes (docs/method.md, section 3): luma left, chroma right, natural row-major order,
+row = vertical frequency.
 """
 
 from __future__ import annotations

@@ -65,7 +65,8 @@ def standard_tables(quality: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
 def paper_tables(name: str, q_max: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's initial tables for ``name`` (a key of PAPER_TABLES), rescaled so that max luma = ``q_max``.
 
-    The tables scale linearly with q_max (docs/method.md, section 3: one shared kappa), and the listed ones are q_max = 10.
+    The tables scale linearly with q_max (docs/method.md, section 3: one shared kappa); the listed ones are
+    q_max = 10.
     """
     if name not in PAPER_TABLES:
         raise KeyError(f"no paper table named {name!r}; available: {sorted(PAPER_TABLES)}")
