@@ -83,8 +83,14 @@ class GraphStep:
     warm-up / capture / recapture / ragged-batch logic also runs where there is no GPU.
     """
 
-    def __init__(self, trainer: ArmTrainer, images: torch.Tensor, labels: torch.Tensor, capture: bool,
-                 recorder: Callable[[Callable[[], None]], Any] | None = None) -> None:
+    def __init__(
+        self,
+        trainer: ArmTrainer,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        capture: bool,
+        recorder: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> None:
         dev = trainer.device
         if capture and recorder is None and dev.type != "cuda":
             raise ValueError(f"GraphStep(capture=True) needs a CUDA device, got {dev}")
@@ -129,8 +135,9 @@ class GraphStep:
             self._wait = True
 
     # -- the epoch -------------------------------------------------------------------------------------------------
-    def load_epoch(self, order: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, start: int,
-                   lrs: tuple) -> None:
+    def load_epoch(
+        self, order: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, start: int, lrs: tuple
+    ) -> None:
         """Copy the epoch's order and augmentation draws (CPU tensors, epoch positions) into the static buffers,
         set the position to ``start`` (a resumed epoch) and zero the sums. New learning rates drop the graph."""
         with self._on_stream():

@@ -69,8 +69,9 @@ def _check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
     return seeds
 
 
-def train_group(config: TrainConfig, seeds: Sequence[int], out: str | Path, options: RunOptions | None = None,
-                resume: bool = False) -> dict[int, dict[str, ArmResult]]:
+def train_group(
+    config: TrainConfig, seeds: Sequence[int], out: str | Path, options: RunOptions | None = None, resume: bool = False
+) -> dict[int, dict[str, ArmResult]]:
     """Train every arm of ``config`` for every seed concurrently; one run folder per seed (:func:`seed_run_dirs`).
 
     ``config.seed`` is ignored (each seed replaces it). Returns ``{seed: {arm: ArmResult}}``; like
@@ -84,7 +85,7 @@ def train_group(config: TrainConfig, seeds: Sequence[int], out: str | Path, opti
     for arm in config.arms:
         check_arm(arm)
     run_dirs = seed_run_dirs(out, seeds)
-    if len(set(run_dirs.values())) != len(seeds):
+    if len({d.resolve() for d in run_dirs.values()}) != len(seeds):
         raise ConfigError(f"--out {out} gives the seeds one folder; use a folder or a {SEED_PLACEHOLDER} template")
     device = resolve_device(options.device)
     results: dict[int, dict[str, ArmResult]] = {s: {} for s in seeds}
@@ -99,8 +100,11 @@ def train_group(config: TrainConfig, seeds: Sequence[int], out: str | Path, opti
 
         def waits_for_baseline(job: tuple[int, str]) -> bool:  # sensitivity tables come from the trained baseline
             s, arm = job
-            return (arm == JPEGDL and configs[s].jpeg.q_init == "sensitivity"
-                    and not (resume and checkpoint_path(run_dirs[s] / arm).exists()))
+            return (
+                arm == JPEGDL
+                and configs[s].jpeg.q_init == "sensitivity"
+                and not (resume and checkpoint_path(run_dirs[s] / arm).exists())
+            )
 
         with training_backend(device):
             for phase in ([j for j in jobs if not waits_for_baseline(j)], [j for j in jobs if waits_for_baseline(j)]):
@@ -119,9 +123,15 @@ def train_group(config: TrainConfig, seeds: Sequence[int], out: str | Path, opti
     return results
 
 
-def _train_together(trainers: dict[tuple[int, str], ArmTrainer], train: tuple[torch.Tensor, torch.Tensor],
-                    test: tuple[torch.Tensor, torch.Tensor], deadline: float | None, options: RunOptions,
-                    data_info: dict, results: dict[int, dict[str, ArmResult]]) -> bool:
+def _train_together(
+    trainers: dict[tuple[int, str], ArmTrainer],
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    deadline: float | None,
+    options: RunOptions,
+    data_info: dict,
+    results: dict[int, dict[str, ArmResult]],
+) -> bool:
     """Round-robin the trainers to the end of their recipes (or the deadline); True when paused."""
     bar_on = options.progress and sys.stderr.isatty()
     active = dict(trainers)
@@ -130,8 +140,7 @@ def _train_together(trainers: dict[tuple[int, str], ArmTrainer], train: tuple[to
         t.begin_epoch(train)
         total += t.epoch_steps_left + (t.config.epochs - t.progress.epoch - 1) * t.epoch_steps
     last_save = time.monotonic()
-    with tqdm(total=total, desc=f"{len(active)} models", disable=not bar_on, unit="step",
-              dynamic_ncols=True) as bar:
+    with tqdm(total=total, desc=f"{len(active)} models", disable=not bar_on, unit="step", dynamic_ncols=True) as bar:
         while active:
             bar.update(len(active))
             for key, t in list(active.items()):
