@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="the sweep's batch size")
     p.add_argument("--plain-batch-size", type=int, default=32)
+    p.add_argument(
+        "--plain-n",
+        type=int,
+        default=None,
+        help="images of the usual loop (the first of the same n; default all n): its rate is what is compared",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--arms", default="baseline,jpegdl")
     p.add_argument("--no-save", action="store_true", help="do not append to benchmarks/results.csv ($OUT still)")
@@ -131,11 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         images, labels = test_images(args.n)
         for arm in arms:
             ours_s, model = sweep_path(run_dir, arm, args.n, args.steps, args.batch_size, device)
-            usual_s = plain_path(model, images, labels, args.steps, args.plain_batch_size, args.workers, device)
-            ours, usual = args.n / ours_s, args.n / usual_s
+            plain_n = min(args.plain_n or args.n, args.n)
+            usual_s = plain_path(
+                model, images[:plain_n], labels[:plain_n], args.steps, args.plain_batch_size, args.workers, device
+            )
+            ours, usual = args.n / ours_s, plain_n / usual_s
             print(
-                f"  {arm:8s} usual {usual:9.1f} adv/s ({usual_s:.2f} s)   sweep path {ours:9.1f} adv/s "
-                f"({ours_s:.2f} s)   x{ours / usual:.2f}",
+                f"  {arm:8s} usual {usual:9.1f} adv/s ({plain_n} in {usual_s:.2f} s)   sweep path {ours:9.1f} adv/s "
+                f"({args.n} in {ours_s:.2f} s)   x{ours / usual:.2f}",
                 flush=True,
             )
             append_result(
@@ -147,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                     "steps": args.steps,
                     "batch": args.batch_size,
                     "plain_batch": args.plain_batch_size,
+                    "plain_n": plain_n,
                     "path": "sweep Evaluator.compute, exact fp32, per-image starts, every image attacked",
                     "device": describe(device),
                     "plain_adv_s": usual,
