@@ -138,7 +138,7 @@ def test_cli_seeds_pause_and_resume(small_data, tmp_path, capsys):
         "--out",
         str(tmp_path / "r-s{seed}"),
     ]
-    assert main([*argv, "--time-limit", "0.0000001"]) == EXIT_PAUSED
+    assert main([*argv, "--time-limit", "0.0000001", "--resume"]) == EXIT_PAUSED  # --resume starts new folders too
     assert main([*argv, "--resume"]) == 0
     out = capsys.readouterr().out
     assert "run folder (seed 3)" in out

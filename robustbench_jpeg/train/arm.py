@@ -229,6 +229,9 @@ class ArmTrainer:
         now = time.monotonic()
         if self._static_mode is not None:
             if self.static is None or not self.static.binds(images, labels):
+                if self.static is not None:  # other data: a new step (and graph); the old one finishes first
+                    self.static.join()
+                    self.static.release()
                 self.static = GraphStep(self, images, labels, capture=self._static_mode in ("capture", "emulate"),
                                         recorder=self._recorder)
             self.static.load_epoch(order, dy, dx, flip, p.step * bs, lrs)

@@ -98,16 +98,16 @@ class GraphStep:
         self.recorder = recorder
         n, self.batch = images.shape[0], trainer.config.batch_size
         self.stream = torch.cuda.Stream(dev) if capture and dev.type == "cuda" else None
-        with self._on_stream():
-            self.order = torch.zeros(n, dtype=torch.int64, device=dev)
-            self.dy = torch.zeros(n, dtype=torch.int64, device=dev)
-            self.dx = torch.zeros(n, dtype=torch.int64, device=dev)
-            self.flip = torch.zeros(n, dtype=torch.bool, device=dev)
-            self.pos = torch.zeros((), dtype=torch.int64, device=dev)
-            self.offsets = torch.arange(self.batch, device=dev)
-            self.loss_sum = torch.zeros((), device=dev)
-            self.correct = torch.zeros((), dtype=torch.int64, device=dev)
-            self.finite = torch.ones((), dtype=torch.bool, device=dev)
+        # The static buffers, allocated on the ambient stream (the step's stream waits for it before first use).
+        self.order = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.dy = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.dx = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.flip = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.pos = torch.zeros((), dtype=torch.int64, device=dev)
+        self.offsets = torch.arange(self.batch, device=dev)
+        self.loss_sum = torch.zeros((), device=dev)
+        self.correct = torch.zeros((), dtype=torch.int64, device=dev)
+        self.finite = torch.ones((), dtype=torch.bool, device=dev)
         self.graph: Any = None  # a torch.cuda.CUDAGraph (or what ``recorder`` returned)
         self.graph_lrs: tuple | None = None
         self.lrs: tuple | None = None
@@ -124,6 +124,9 @@ class GraphStep:
         return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
 
     def _wait_for_default(self) -> None:
+        """Order this step's stream after the work the trainer queued on the ambient stream (the checkpoint it
+        loaded, the evaluation, the sums it zeroed). Called outside :meth:`_on_stream`, where the current stream is
+        still the ambient one."""
         if self.stream is not None and self._wait:
             self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
             self._wait = False
@@ -140,8 +143,8 @@ class GraphStep:
     ) -> None:
         """Copy the epoch's order and augmentation draws (CPU tensors, epoch positions) into the static buffers,
         set the position to ``start`` (a resumed epoch) and zero the sums. New learning rates drop the graph."""
+        self._wait_for_default()
         with self._on_stream():
-            self._wait_for_default()
             self.order.copy_(order)
             self.dy.copy_(dy)
             self.dx.copy_(dx)
@@ -152,12 +155,18 @@ class GraphStep:
             self.finite.fill_(True)
         self.lrs = lrs
         if self.graph is not None and lrs != self.graph_lrs:
-            self.graph = None  # recaptured at the next full step with the new constants
+            self.release()  # recaptured at the next full step with the new constants
+
+    def release(self) -> None:
+        """Drop the captured graph, once its last replay has finished (its memory pool is freed with it)."""
+        if self.stream is not None:
+            self.stream.synchronize()
+        self.graph = None
 
     def step(self, count: int) -> None:
         """Train on the next ``count`` positions of the epoch (``count`` < B only for the ragged last batch)."""
+        self._wait_for_default()
         with self._on_stream():
-            self._wait_for_default()
             if not self.capture or count != self.batch or self.eager_full_steps < WARMUP_STEPS:
                 self._body(count)
                 self.eager_full_steps += count == self.batch
