@@ -180,6 +180,10 @@ class GraphStep:
         """Capture one full step; the capture records the kernels without running them (the replay runs them)."""
         if self.recorder is not None:
             return self.recorder(lambda: self._body(count))
+        t = self.trainer
+        for optimizer in (t.optimizer, t.jpeg_optimizer):  # as PyTorch's whole-network example: the gradients
+            if optimizer is not None:  # are then allocated by the captured backward, from the graph's own pool
+                optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, stream=self.stream):
             self._body(count)
