@@ -115,21 +115,22 @@ else
 fi
 
 # ------------------------------------------------------------------------------------------------ S4: the CLI, end to end
-cli() {
-  set -o pipefail
-  local run=$WORK/run-s{seed} args=(--model "$CLI_MODEL" --dataset cifar100-mini --epochs "$CLI_EPOCHS" --seeds 0
+cli() {  # the run folder is packed whatever failed, so what did run comes back
+  local args=(--model "$CLI_MODEL" --dataset cifar100-mini --epochs "$CLI_EPOCHS" --seeds 0
     --cuda-graph --train-subset "$CLI_SUBSET" --no-progress --out "$WORK/run-s{seed}")
-  "$PY" -m robustbench_jpeg train "${args[@]}" --time-limit "$CLI_LIMIT"; local rc=$?
-  echo "train with --time-limit: exit $rc (75 = paused)"
-  "$PY" -m robustbench_jpeg train "${args[@]}" --resume || return 1
+  local status=0
+  "$PY" -m robustbench_jpeg train "${args[@]}" --time-limit "$CLI_LIMIT"
+  echo "train with --time-limit: exit $? (75 = paused)"
+  "$PY" -m robustbench_jpeg train "${args[@]}" --resume || status=1
   for arm in baseline jpegdl; do echo "$arm history:"; cat "$WORK/run-s0/$arm/history.csv"; done
-  if [[ $HAVE_TA == 1 ]]; then
+  if [[ $status == 0 && $HAVE_TA == 1 ]]; then
     "$PY" -m robustbench_jpeg attack --run-dir "$WORK/run-s0" --spec paper-pgd --n-examples "$CLI_N" --no-progress \
-      && "$PY" -m robustbench_jpeg report --run "$WORK/run-s0" --out "$WORK/run-s0/report" || return 1
-  else
+      && "$PY" -m robustbench_jpeg report --run "$WORK/run-s0" --out "$WORK/run-s0/report" || status=1
+  elif [[ $HAVE_TA != 1 ]]; then
     echo "attack and report skipped: torchattacks not importable"
   fi
   tar czf "$OUT/run.tgz" --exclude=checkpoint.pt -C "$WORK" run-s0
+  return $status
 }
 export -f cli; export WORK HAVE_TA CLI_MODEL CLI_EPOCHS CLI_LIMIT CLI_N CLI_SUBSET
 stage S4_cli 100 40 bash -c cli
