@@ -1,13 +1,16 @@
 """Shared pieces of the benchmarks: timing, the "usual way" training loop, and the results file.
 
 Every benchmark measures our path and the usual path side by side in one process and prints their ratio; the
-absolute figures depend on the machine, the ratios much less. Rows go to ``benchmarks/results.csv``.
+absolute figures depend on the machine, the ratios much less. Rows go to ``benchmarks/results.csv`` (unless
+``--no-save``) and, when the environment variable ``OUT`` is set (the device machine's folder of files that come
+back), also to ``$OUT/benchmarks.csv``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,14 +94,24 @@ def plain_train_step(model, optimizer, jpeg_optimizer, x, y) -> torch.Tensor:
     return loss
 
 
-def append_result(row: dict[str, Any]) -> None:
-    """Append one row (with provenance) to benchmarks/results.csv, atomically; new columns extend the header."""
+def append_result(row: dict[str, Any], save: bool = True) -> list[Path]:
+    """Append one row (with provenance) to benchmarks/results.csv (when ``save``) and to ``$OUT/benchmarks.csv``
+    (when ``OUT`` is set), atomically; new columns extend the header. Returns the files written."""
     row = {"timestamp": now_iso(), "git_sha": git_sha(), **row}
     versions = library_versions()
     row.setdefault("torch", versions["torch"])
+    paths = [RESULTS] if save else []
+    if os.environ.get("OUT"):
+        paths.append(Path(os.environ["OUT"]) / "benchmarks.csv")
+    for path in paths:
+        _append_csv(path, row)
+    return paths
+
+
+def _append_csv(path: Path, row: dict[str, Any]) -> None:
     rows: list[dict[str, Any]] = []
-    if RESULTS.exists():
-        with RESULTS.open(newline="") as handle:
+    if path.exists():
+        with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
     rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     fields: list[str] = []
@@ -108,7 +121,8 @@ def append_result(row: dict[str, Any]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(RESULTS, buffer.getvalue())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def describe(device: torch.device) -> str:

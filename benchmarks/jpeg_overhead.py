@@ -3,8 +3,9 @@
     python benchmarks/jpeg_overhead.py --device cpu --steps 5                      # CI-sized
     python benchmarks/jpeg_overhead.py --device cuda --model resnet56 --steps 300
 
-Both arms run the toolkit's own path (on CUDA: bf16 backbone, fp32 JPEG layer, channels_last). Also reports
-the layer alone (forward + backward of the soft quantizer pipeline) per batch. Appends rows to results.csv.
+Both arms run the toolkit's own path (on CUDA: bf16 backbone, fp32 JPEG layer, channels_last): the trainer's eager
+step and, on CUDA, the step replayed as a CUDA graph (what ``--cuda-graph`` trains with). Also reports the layer
+alone (forward + backward of the soft quantizer pipeline) per batch. Appends rows to results.csv and $OUT.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from robustbench_jpeg.data import to_float  # noqa: E402
 from robustbench_jpeg.device import resolve_device  # noqa: E402
 from robustbench_jpeg.jpeg import JpegConfig, JpegLayer  # noqa: E402
 from robustbench_jpeg.models import create_model  # noqa: E402
+from robustbench_jpeg.train.graph import graph_unavailable  # noqa: E402
 
 
 def forward_seconds(model_name: str, arm: str, device: torch.device, batch: int, repeats: int) -> float:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-batch-size", type=int, default=1000)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--no-save", action="store_true")
+    p.add_argument("--no-save", action="store_true", help="do not append to benchmarks/results.csv ($OUT still)")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     print(f"JPEG-DL overhead, {args.model}, {describe(device)}")
@@ -74,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         arm: ours_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, False)
         for arm in ("baseline", "jpegdl")
     }
+    graph = None
+    if graph_unavailable(device, False, False) is None:
+        graph = {
+            arm: ours_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, graph=True)
+            for arm in ("baseline", "jpegdl")
+        }
     layer = layer_seconds(device, args.batch_size, args.steps)
     fwd_ratio = fwd["jpegdl"] / fwd["baseline"]
     step_ratio = train["baseline"] / train["jpegdl"]
@@ -85,22 +93,31 @@ def main(argv: list[str] | None = None) -> int:
         f"  training step, batch {args.batch_size}: baseline {train['baseline']:.0f} img/s, "
         f"JPEG-DL {train['jpegdl']:.0f} img/s  -> step time x{step_ratio:.3f}"
     )
-    print(f"  JPEG layer alone, forward+backward, batch {args.batch_size}: {layer * 1e3:.3f} ms")
-    if not args.no_save:
-        append_result(
-            {
-                "benchmark": "jpeg_overhead",
-                "model": args.model,
-                "batch": args.batch_size,
-                "steps": args.steps,
-                "device": describe(device),
-                "forward_ratio": fwd_ratio,
-                "train_step_ratio": step_ratio,
-                "layer_fwd_bwd_ms": layer * 1e3,
-                "baseline_img_s": train["baseline"],
-                "jpegdl_img_s": train["jpegdl"],
-            }
+    graph_ratio = graph["baseline"] / graph["jpegdl"] if graph else None
+    if graph:
+        print(
+            f"  training step as a CUDA graph, batch {args.batch_size}: baseline {graph['baseline']:.0f} img/s, "
+            f"JPEG-DL {graph['jpegdl']:.0f} img/s  -> step time x{graph_ratio:.3f}"
         )
+    print(f"  JPEG layer alone, forward+backward, batch {args.batch_size}: {layer * 1e3:.3f} ms")
+    append_result(
+        {
+            "benchmark": "jpeg_overhead",
+            "model": args.model,
+            "batch": args.batch_size,
+            "steps": args.steps,
+            "device": describe(device),
+            "forward_ratio": fwd_ratio,
+            "train_step_ratio": step_ratio,
+            "layer_fwd_bwd_ms": layer * 1e3,
+            "baseline_img_s": train["baseline"],
+            "jpegdl_img_s": train["jpegdl"],
+            "graph_step_ratio": graph_ratio,
+            "graph_baseline_img_s": graph["baseline"] if graph else None,
+            "graph_jpegdl_img_s": graph["jpegdl"] if graph else None,
+        },
+        save=not args.no_save,
+    )
     return 0
 
 

@@ -1,12 +1,14 @@
-"""Training images/s: the toolkit's step vs the usual DataLoader + PIL + fp32 loop, same model and batch.
+"""Training images/s through the toolkit's trainer vs a plain loop, same model and batch, side by side in one run.
 
-    python benchmarks/train_throughput.py --device cpu --steps 5                   # CI-sized
+    python benchmarks/train_throughput.py --device cpu --model tiny --steps 5          # CI-sized
     python benchmarks/train_throughput.py --device cuda --model resnet56 --steps 300 --batch-size 64
 
-Ours: uint8 data resident on the device, augmentation in batch on the device, channels_last and bf16 autocast
-for the backbone on CUDA (JPEG layer fp32), metrics kept on the device. Usual: torchvision DataLoader with PIL
-RandomCrop/RandomHorizontalFlip/ToTensor in worker processes, fp32, NCHW. Both arms. Prints ratios measured
-side by side in this one run and appends rows to benchmarks/results.csv.
+Per arm: the usual loop (torchvision DataLoader with PIL RandomCrop/RandomHorizontalFlip/ToTensor in worker
+processes, fp32, NCHW); the trainer's eager step (``ArmTrainer``: uint8 data resident on the device, augmentation
+in batch there, channels_last + bf16 backbone on CUDA, metrics on the device); the same step replayed as one CUDA
+graph (``--cuda-graph``; CUDA only, reported as not run elsewhere). Then the models of a study trained together
+(both arms x ``--seeds``, round-robin through the same trainer code as ``jpeg-robust train --seeds``; CUDA graphs
+on their own streams where available): aggregate images/s. Rows go to benchmarks/results.csv and $OUT.
 """
 
 from __future__ import annotations
@@ -29,22 +31,63 @@ from benchmarks.common import (  # noqa: E402
     training_images,
 )
 from robustbench_jpeg.config import RunOptions, TrainConfig  # noqa: E402
-from robustbench_jpeg.device import resolve_device  # noqa: E402
+from robustbench_jpeg.device import resolve_device, training_backend  # noqa: E402
 from robustbench_jpeg.train import ArmTrainer, resolve_config  # noqa: E402
+from robustbench_jpeg.train.graph import WARMUP_STEPS, graph_unavailable  # noqa: E402
 
 
-def ours_images_per_s(model: str, arm: str, device: torch.device, batch: int, steps: int, warmup: int, compile_: bool):
-    n = batch * (steps + warmup)
-    images, labels = training_images(n)
-    config = resolve_config(TrainConfig(model=model, dataset="cifar100-mini", epochs=10, batch_size=batch))
-    options = RunOptions(device=str(device), progress=False, checkpoint_every_s=0, compile=compile_)
-    trainer = ArmTrainer(config, options, arm, Path("unused"), device, n_train=batch * warmup)
-    warm = (images[: batch * warmup].to(device), labels[: batch * warmup].to(device))
-    data = (images[batch * warmup :].to(device), labels[batch * warmup :].to(device))
-    timed(lambda: trainer.train_epoch(warm), device)
-    trainer.n_train, trainer.progress.step = data[0].shape[0], 0
-    seconds = timed(lambda: trainer.train_epoch(data), device)
-    return batch * steps / seconds
+def trainer_images_per_s(
+    model: str,
+    jobs: list[tuple[str, int]],
+    device: torch.device,
+    batch: int,
+    steps: int,
+    warmup: int,
+    graph: bool = False,
+    compile_: bool = False,
+    **options,
+) -> float:
+    """Images/s of the trainers of ``jobs`` ((arm, seed) pairs) stepped round-robin, summed over the models, after
+    ``warmup`` untimed rounds (more with ``graph``: the eager warm-up steps and the capture come first).
+    ``options``: further :class:`RunOptions` fields (``amp``, ``channels_last``)."""
+    warm = max(warmup, WARMUP_STEPS + 2) if graph else warmup
+    images, labels = training_images(batch * (warm + steps))
+    data = (images.to(device), labels.to(device))
+    run_options = RunOptions(
+        device=str(device), progress=False, checkpoint_every_s=0, compile=compile_, cuda_graph=graph, **options
+    )
+    trainers = []
+    for arm, seed in jobs:
+        config = resolve_config(
+            TrainConfig(model=model, dataset="cifar100-mini", epochs=10, batch_size=batch, seed=seed)
+        )
+        trainer = ArmTrainer(config, run_options, arm, Path("unused"), device, n_train=data[0].shape[0])
+        trainer.begin_epoch(data)
+        trainers.append(trainer)
+
+    def rounds(k: int) -> None:
+        for _ in range(k):
+            for trainer in trainers:
+                trainer.train_step()
+
+    with training_backend(device):
+        timed(lambda: rounds(warm), device)
+        seconds = timed(lambda: rounds(steps), device)
+    return len(trainers) * batch * steps / seconds
+
+
+def ours_images_per_s(
+    model: str,
+    arm: str,
+    device: torch.device,
+    batch: int,
+    steps: int,
+    warmup: int,
+    compile_: bool = False,
+    graph: bool = False,
+) -> float:
+    """One model's images/s through the trainer (the eager step, or its CUDA graph)."""
+    return trainer_images_per_s(model, [(arm, 0)], device, batch, steps, warmup, graph=graph, compile_=compile_)
 
 
 def plain_images_per_s(model: str, arm: str, device: torch.device, batch: int, steps: int, warmup: int, workers: int):
@@ -67,6 +110,10 @@ def plain_images_per_s(model: str, arm: str, device: torch.device, batch: int, s
     return batch * steps / timed(lambda: run(steps), device)
 
 
+def _rate(value: float | None) -> str:
+    return f"{value:9.0f} img/s" if value is not None else "      n/a"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="auto")
@@ -76,33 +123,74 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the usual loop")
     p.add_argument("--arms", default="baseline,jpegdl")
-    p.add_argument("--compile", action="store_true", help="also measure ours with torch.compile")
-    p.add_argument("--no-save", action="store_true")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the concurrent row (x the arms); 0 = no such row")
+    p.add_argument("--compile", action="store_true", help="also measure the eager step under torch.compile")
+    p.add_argument("--no-save", action="store_true", help="do not append to benchmarks/results.csv ($OUT still)")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
+    arms = args.arms.split(",")
+    why_no_graph = graph_unavailable(device, False, False)
     print(f"train throughput, {args.model}, batch {args.batch_size}, {args.steps} steps, {describe(device)}")
-    for arm in args.arms.split(","):
-        plain = plain_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, args.workers)
-        ours = ours_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, False)
+    if why_no_graph:
+        print(f"  (CUDA graph rows not run: {why_no_graph})")
+    bench = dict(model=args.model, device=device, batch=args.batch_size, steps=args.steps, warmup=args.warmup)
+    alone: dict[str, float] = {}  # one model of the arm at a time, as the concurrent row runs it
+    for arm in arms:
+        plain = plain_images_per_s(arm=arm, workers=args.workers, **bench)
+        ours = ours_images_per_s(arm=arm, **bench)
+        graph = None if why_no_graph else ours_images_per_s(arm=arm, graph=True, **bench)
+        alone[arm] = graph if graph is not None else ours
         row = {
             "benchmark": "train_throughput",
             "model": args.model,
             "arm": arm,
+            "models": 1,
             "batch": args.batch_size,
             "steps": args.steps,
             "device": describe(device),
             "plain_img_s": plain,
             "ours_img_s": ours,
             "speedup": ours / plain,
+            "graph_img_s": graph,
+            "graph_speedup": graph / plain if graph else None,
         }
-        line = f"  {arm:8s} usual {plain:9.0f} img/s   ours {ours:9.0f} img/s   x{ours / plain:.2f}"
+        line = f"  {arm:10s} usual {_rate(plain)}   eager {_rate(ours)} x{ours / plain:.2f}   graph {_rate(graph)}"
+        line += f" x{graph / plain:.2f}" if graph else ""
         if args.compile:
-            compiled = ours_images_per_s(args.model, arm, device, args.batch_size, args.steps, args.warmup, True)
+            compiled = ours_images_per_s(arm=arm, compile_=True, **bench)
             row.update(ours_compiled_img_s=compiled, compiled_speedup=compiled / plain)
-            line += f"   compiled {compiled:9.0f} img/s   x{compiled / plain:.2f}"
+            line += f"   compiled {_rate(compiled)} x{compiled / plain:.2f}"
         print(line, flush=True)
-        if not args.no_save:
-            append_result(row)
+        append_result(row, save=not args.no_save)
+    if args.seeds > 0:
+        jobs = [(arm, seed) for seed in range(args.seeds) for arm in arms]
+        mode = "graph" if why_no_graph is None else "eager"
+        together = trainer_images_per_s(
+            args.model, jobs, device, args.batch_size, args.steps, args.warmup, graph=why_no_graph is None
+        )
+        one_at_a_time = len(jobs) / sum(1 / alone[arm] for arm, _ in jobs)  # the same models trained in turn
+        print(
+            f"  {len(jobs)} models together ({mode}, round-robin{', own streams' if mode == 'graph' else ''}): "
+            f"{_rate(together)} aggregate, x{together / one_at_a_time:.2f} the same models one at a time "
+            f"({_rate(one_at_a_time)})",
+            flush=True,
+        )
+        append_result(
+            {
+                "benchmark": "train_throughput",
+                "model": args.model,
+                "arm": ",".join(arms),
+                "models": len(jobs),
+                "mode": mode,
+                "batch": args.batch_size,
+                "steps": args.steps,
+                "device": describe(device),
+                "aggregate_img_s": together,
+                "one_at_a_time_img_s": one_at_a_time,
+                "concurrency_speedup": together / one_at_a_time,
+            },
+            save=not args.no_save,
+        )
     return 0
 
 

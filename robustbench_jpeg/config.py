@@ -150,6 +150,9 @@ class RunOptions:
         channels_last: None = on for CUDA, off for CPU.
         compile: wrap the model in ``torch.compile`` (static shapes: ``dynamic=False``).
         compile_mode: ``torch.compile``'s mode (``default``, ``reduce-overhead`` (CUDA graphs), ``max-autotune``).
+        cuda_graph: capture the whole training step (forward, backward, both optimisers, the table projection,
+            the metrics) as one CUDA graph and replay it (``train/graph.py``, docs/gpu.md). Where capture is
+            impossible (CPU, several processes, ``compile``) training runs eagerly with a one-line warning.
         eval_batch_size: batch size of test-set evaluation.
         time_limit_s: stop cleanly (checkpoint written) once this many seconds have passed; resume later.
         checkpoint_every_s: also checkpoint inside an epoch at this interval (seconds); 0 = at epoch ends only.
@@ -165,6 +168,7 @@ class RunOptions:
     channels_last: bool | None = None
     compile: bool = False
     compile_mode: str = "default"
+    cuda_graph: bool = False
     eval_batch_size: int = 1000
     time_limit_s: float | None = None
     checkpoint_every_s: float = 300.0

@@ -1,7 +1,8 @@
 """Devices and numerical precision, shared by training and the attacks.
 
 * :func:`resolve_device` turns ``auto``/``cpu``/``cuda``/``cuda:N`` into a ``torch.device`` (or a clear error).
-* :func:`autocast` is bf16 autocast for the backbone on request (the JPEG layer always runs in float32 itself).
+* :func:`autocast` is bf16 autocast for the backbone on request (the JPEG layer always runs in float32 itself);
+  ``cache=False`` for CUDA graph capture.
 * :func:`exact_fp32` is full float32 for evaluation and attacks: no TF32 in convolutions or matmuls, deterministic
   cuDNN. TF32 keeps 10 mantissa bits, enough to flip JPEG quantisation decisions and borderline predictions, so
   attack numbers would depend on the GPU model.
@@ -49,11 +50,15 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on ``device`` when ``enabled``, else nothing."""
+def autocast(device: torch.device, enabled: bool, cache: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when ``enabled``, else nothing.
+
+    ``cache=False`` turns off autocast's cache of casted weights, which CUDA graph capture requires; the values
+    computed are the same either way (the cache only saves recasting a weight used twice in one region).
+    """
     if not enabled:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,9 @@ EXAMPLES = Examples(
     "jpeg-robust train --model resnet56 --data-dir ~/data/cifar100 --seed 0 --out runs/r56-s0",
     "jpeg-robust train --model resnet20 --dataset cifar100-mini --epochs 5 --out runs/r20-mini --time-limit 30",
     "jpeg-robust train --model resnet56 --data-dir ~/data/cifar100 --out runs/r56-s0 --resume",
+    "jpeg-robust train --model resnet56 --data-dir ~/data/cifar100 --seeds 0,1,2 --cuda-graph --out runs/r56  "
+    "# runs/r56/seed0 ...",
+    "jpeg-robust train --model resnet56 --data-dir ~/data/cifar100 --seeds 0,1,2 --out 'runs/r56-s{seed}'",
 )
 
 
@@ -36,6 +39,16 @@ def _milestones(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"milestones must be a comma list of epochs, got {text!r}") from exc
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be a comma list of integers, got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct integers >= 0, got {text!r}")
+    return seeds
 
 
 def _non_negative(text: str) -> float:
@@ -73,6 +86,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile the model (static shapes) (default off)")
     parser.add_argument("--compile-mode", default=None, choices=COMPILE_MODES,
                         help=f"torch.compile mode {_d(RunOptions, 'compile_mode')}")
+    parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                        help="replay the whole training step as one CUDA graph (docs/gpu.md); where it cannot be "
+                             "captured (CPU, torchrun, --compile) training runs eagerly with a warning (default off)")
     parser.add_argument("--eval-batch-size", type=positive_int, default=None,
                         help=f"batch size of the test-set evaluation {_d(RunOptions, 'eval_batch_size')}")
     parser.add_argument("--time-limit", type=_positive, default=None, metavar="MIN",
@@ -89,7 +105,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     given = {
         "device": args.device, "data_dir": args.data_dir, "download": args.download, "amp": args.amp,
         "channels_last": args.channels_last, "compile": args.compile, "compile_mode": args.compile_mode,
-        "eval_batch_size": args.eval_batch_size,
+        "cuda_graph": args.cuda_graph, "eval_batch_size": args.eval_batch_size,
         "time_limit_s": args.time_limit * 60 if args.time_limit is not None else None,
         "checkpoint_every_s": args.checkpoint_every, "progress": not args.no_progress,
         "train_subset": getattr(args, "train_subset", None),
@@ -140,11 +156,16 @@ def add_parser(subparsers) -> None:
                    help=f"IJG quality of --q-init standard {_d(JpegConfig, 'quality')}")
     p.add_argument("--chroma-offset", type=finite_float, default=None,
                    help=f"0.5 as the official code; 0.0 = standard JPEG {_d(JpegConfig, 'chroma_offset')}")
-    p.add_argument("--seed", type=int, default=None, help=f"seed of weights, data order, augmentation "
-                   f"{_d(TrainConfig, 'seed')}")
+    seed = p.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=None, help=f"seed of weights, data order, augmentation "
+                      f"{_d(TrainConfig, 'seed')}")
+    seed.add_argument("--seeds", type=_seeds, default=None, metavar="S,S,...",
+                      help="train every arm of every seed concurrently in one process, one run folder per seed: "
+                           "OUT/seed{S}, or OUT with {seed} replaced (docs/gpu.md)")
     p.add_argument("--arms", type=_arms, default=None,
                    help=f"comma list of arms to train: {', '.join(ARMS)} (default {','.join(TrainConfig.arms)})")
-    p.add_argument("--out", required=True, help="run folder to write (created)")
+    p.add_argument("--out", required=True, help="run folder to write (created); with --seeds the parent of the "
+                   "seed{S} folders, or a template holding {seed}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (refuses a changed recipe)")
     p.add_argument("--train-subset", type=positive_int, default=None, metavar="K",
                    help="train on the first K training images only (smoke runs, tests; recorded in the card)")
@@ -174,22 +195,32 @@ def print_results(results: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import distributed
-    from ..train import train_pair
+    from ..train import seed_run_dirs, train_group, train_pair
     from . import record_command
 
     config = config_from_args(args)
     options = run_options(args)
-    try:  # under torchrun: DistributedDataParallel; rank 0 writes and reports
-        results = train_pair(config, args.out, options, resume=args.resume)
-        main = distributed.is_main()
-    finally:
-        distributed.cleanup()
-    if not main:
-        return 0
-    record_command(args.out, args.argv)
-    print(f"run folder: {args.out}")
-    print_results(results)
-    if any(r.status == "paused" for r in results.values()):
+    if args.seeds is not None:
+        groups = train_group(config, args.seeds, args.out, options, resume=args.resume)
+        statuses = []
+        for seed, run_dir in seed_run_dirs(args.out, args.seeds).items():
+            record_command(run_dir, args.argv)
+            print(f"run folder (seed {seed}): {run_dir}")
+            print_results(groups[seed])
+            statuses += [r.status for r in groups[seed].values()]
+    else:
+        try:  # under torchrun: DistributedDataParallel; rank 0 writes and reports
+            results = train_pair(config, args.out, options, resume=args.resume)
+            main = distributed.is_main()
+        finally:
+            distributed.cleanup()
+        if not main:
+            return 0
+        record_command(args.out, args.argv)
+        print(f"run folder: {args.out}")
+        print_results(results)
+        statuses = [r.status for r in results.values()]
+    if "paused" in statuses:
         print(f"stopped by --time-limit; continue with the same command plus --resume (exit status {EXIT_PAUSED})",
               file=sys.stderr)
         return EXIT_PAUSED

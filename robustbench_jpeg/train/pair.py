@@ -34,7 +34,8 @@ from .arm import ArmTrainer
 from .evaluate import qtables
 from .progress import write_history
 
-__all__ = ["train_pair", "train_arm", "resolve_config", "ArmResult", "TrainLockedError"]
+__all__ = ["train_pair", "train_arm", "resolve_config", "ArmResult", "TrainLockedError", "open_arm", "open_run",
+           "load_data", "write_arm_files", "epoch_line", "arm_order"]
 
 
 class TrainLockedError(RuntimeError):
@@ -123,13 +124,12 @@ def _sensitivity_from_baseline(run_dir: Path, train: tuple[torch.Tensor, torch.T
                               chroma_offset=config.jpeg.chroma_offset)
 
 
-def train_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
-              train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], resume: bool,
-              deadline: float | None, data_info: dict[str, Any]) -> ArmResult:
-    device = distributed.local_device(resolve_device(options.device))
+def open_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
+             train: tuple[torch.Tensor, torch.Tensor], resume: bool, device: torch.device) -> ArmTrainer:
+    """The arm's trainer: resumed from its checkpoint (``--resume``; an existing one is an error otherwise), or
+    fresh (tables from the run's own baseline for ``q_init='sensitivity'``). ``progress.finished`` may be True."""
     arm_dir = run_dir / arm
     trainer = ArmTrainer(config, options, arm, arm_dir, device, n_train=train[0].shape[0])
-    main = trainer.dist.is_main
 
     def has_checkpoint() -> bool:  # decided by rank 0 (the writer), the same answer everywhere
         if checkpoint_path(arm_dir).exists():
@@ -139,47 +139,105 @@ def train_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
             return True
         return False
 
-    p = trainer.progress
     if distributed.run_on_main(has_checkpoint):
         trainer.load(load_checkpoint(arm_dir, map_location=device))  # every rank reads the same file
-        p = trainer.progress
         distributed.barrier()  # nobody rewrites it before every rank has read it
-        if p.finished:
-            return ArmResult(arm, arm_dir, "skipped", p.epoch, p.last_acc)
     elif arm == JPEGDL and config.jpeg.q_init == "sensitivity":
         tables = distributed.run_on_main(lambda: _sensitivity_from_baseline(run_dir, train, config))
         trainer.model.jpeg.set_quantization_tables(*tables)
         trainer.qtables_init = qtables(trainer.model)
+    return trainer
+
+
+def write_arm_files(trainer: ArmTrainer, data_info: dict[str, Any]) -> None:
+    """history.csv and card.json of the arm (rank 0)."""
+    if trainer.dist.is_main:
+        write_history(trainer.arm_dir / HISTORY_NAME, trainer.progress.history)
+        write_card(trainer.arm_dir, trainer.card(data_info, weights_fingerprint(trainer.model)))
+
+
+def epoch_line(trainer: ArmTrainer, label: str) -> str:
+    """The one line printed per finished epoch when there is no progress bar."""
+    p, c = trainer.progress, trainer.config
+    row = p.history[-1]
+    return (f"{label} {c.model} epoch {p.epoch}/{c.epochs}: loss {row['loss']:.4f}, train "
+            f"{100 * row['train_acc']:.2f}%, test {100 * row['test_acc']:.2f}% ({row['seconds']:.0f} s)")
+
+
+def train_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
+              train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], resume: bool,
+              deadline: float | None, data_info: dict[str, Any]) -> ArmResult:
+    device = distributed.local_device(resolve_device(options.device))
+    arm_dir = run_dir / arm
+    trainer = open_arm(config, arm, run_dir, options, train, resume, device)
+    main = trainer.dist.is_main
+    p = trainer.progress
+    if p.finished:
+        return ArmResult(arm, arm_dir, "skipped", p.epoch, p.last_acc)
     train_dev = (train[0].to(device), train[1].to(device))
     test_dev = (test[0].to(device), test[1].to(device))
     steps = math.ceil(train[0].shape[0] / config.batch_size)
     bar_on = options.progress and main and sys.stderr.isatty()
 
-    def write_files() -> None:
-        if main:
-            write_history(arm_dir / HISTORY_NAME, p.history)
-            write_card(arm_dir, trainer.card(data_info, weights_fingerprint(trainer.model)))
-
     with tqdm(total=config.epochs * steps, initial=p.epoch * steps + p.step, desc=f"{arm} {config.model}",
               disable=not bar_on, unit="step", dynamic_ncols=True) as bar, training_backend(device):
         while p.epoch < config.epochs:
             if not trainer.train_epoch(train_dev, deadline, bar):
-                write_files()
+                write_arm_files(trainer, data_info)
                 return ArmResult(arm, arm_dir, "paused", p.epoch, None)
             acc = trainer.finish_epoch(test_dev)
             row = p.history[-1]
             bar.set_postfix(epoch=p.epoch, loss=f"{row['loss']:.3f}", test_acc=f"{acc:.4f}")
             trainer.save()
-            write_files()
+            write_arm_files(trainer, data_info)
             if main and not bar_on:
-                print(f"{arm} {config.model} epoch {p.epoch}/{config.epochs}: loss {row['loss']:.4f}, train "
-                      f"{100 * row['train_acc']:.2f}%, test {100 * acc:.2f}% ({row['seconds']:.0f} s)",
-                      file=sys.stderr, flush=True)
+                print(epoch_line(trainer, arm), file=sys.stderr, flush=True)
             if deadline is not None and not p.finished:
                 (out_of_time,) = distributed.any_true(time.monotonic() >= deadline)  # every rank stops, or none
                 if out_of_time:
                     return ArmResult(arm, arm_dir, "paused", p.epoch, acc)
     return ArmResult(arm, arm_dir, "finished", p.epoch, p.last_acc)
+
+
+def arm_order(arms: tuple[str, ...]) -> list[str]:
+    """The order arms are trained in: baseline, JPEG-DL, then the control arms as listed."""
+    return [a for a in (BASELINE, JPEGDL) if a in arms] + [a for a in arms if a not in (BASELINE, JPEGDL)]
+
+
+def open_run(stack: contextlib.ExitStack, run_dir: Path, config: TrainConfig, options: RunOptions,
+             resume: bool) -> None:
+    """Rank 0 locks the arms to train (held until ``stack`` closes), checks the folder and writes config.json (under
+    a short run-level lock); its verdict (or error) reaches every rank."""
+
+    def prepare() -> None:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ConfigError(f"--out {run_dir} is a file, not a folder; choose a folder")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for arm in config.arms:  # held for the whole training: one process per arm at a time
+            (run_dir / arm).mkdir(exist_ok=True)
+            stack.enter_context(exclusive_lock(run_dir / arm / TRAIN_LOCK, busy=TrainLockedError(
+                f"another `jpeg-robust train` is training arm {arm} of {run_dir}; wait for it to finish")))
+        busy = TrainLockedError(f"another `jpeg-robust train` is preparing {run_dir}; try again in a moment")
+        with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy):  # config.json: checked and written by one at a time
+            _prepare_run_dir(run_dir, config, options, resume)
+
+    distributed.run_on_main(prepare)
+
+
+def load_data(config: TrainConfig, options: RunOptions):
+    """(train, test, data_info): the splits on the CPU, the training split cut to ``train_subset``."""
+
+    def load() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        kw = {"data_dir": options.data_dir, "download": options.download}
+        return load_split(config.dataset, train=True, **kw), load_split(config.dataset, train=False, **kw)
+
+    if options.download and distributed.world_size() > 1:  # rank 0 downloads (if needed) before the others look
+        distributed.run_on_main(lambda: load() and None)
+    train, test = load()
+    if options.train_subset is not None:
+        train = (train[0][: options.train_subset], train[1][: options.train_subset])
+    data_info = {"train_images": int(train[0].shape[0]), "test_images": int(test[0].shape[0])}
+    return train, test, data_info
 
 
 def train_pair(config: TrainConfig, out_dir: str | Path, options: RunOptions | None = None,
@@ -201,35 +259,11 @@ def train_pair(config: TrainConfig, out_dir: str | Path, options: RunOptions | N
     run_dir = Path(out_dir)
     distributed.init_from_env(resolve_device(options.device))
     with contextlib.ExitStack() as stack:
-
-        def prepare() -> None:  # rank 0 locks, checks and writes; its verdict (or error) reaches every rank
-            if run_dir.exists() and not run_dir.is_dir():
-                raise ConfigError(f"--out {run_dir} is a file, not a folder; choose a folder")
-            run_dir.mkdir(parents=True, exist_ok=True)
-            for arm in config.arms:  # held for the whole training: one process per arm at a time
-                (run_dir / arm).mkdir(exist_ok=True)
-                stack.enter_context(exclusive_lock(run_dir / arm / TRAIN_LOCK, busy=TrainLockedError(
-                    f"another `jpeg-robust train` is training arm {arm} of {run_dir}; wait for it to finish")))
-            busy = TrainLockedError(f"another `jpeg-robust train` is preparing {run_dir}; try again in a moment")
-            with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy):  # config.json: checked and written by one at a time
-                _prepare_run_dir(run_dir, config, options, resume)
-
-        distributed.run_on_main(prepare)
-
-        def load() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-            kw = {"data_dir": options.data_dir, "download": options.download}
-            return load_split(config.dataset, train=True, **kw), load_split(config.dataset, train=False, **kw)
-
-        if options.download and distributed.world_size() > 1:  # rank 0 downloads (if needed) before the others look
-            distributed.run_on_main(lambda: load() and None)
-        train, test = load()
-        if options.train_subset is not None:
-            train = (train[0][: options.train_subset], train[1][: options.train_subset])
-        data_info = {"train_images": int(train[0].shape[0]), "test_images": int(test[0].shape[0])}
+        open_run(stack, run_dir, config, options, resume)
+        train, test, data_info = load_data(config, options)
         deadline = time.monotonic() + options.time_limit_s if options.time_limit_s else None
         results: dict[str, ArmResult] = {}
-        for arm in [a for a in (BASELINE, JPEGDL) if a in config.arms] + [a for a in config.arms
-                                                                         if a not in (BASELINE, JPEGDL)]:
+        for arm in arm_order(config.arms):
             results[arm] = train_arm(config, arm, run_dir, options, train, test, resume, deadline, data_info)
             if results[arm].status == "paused":
                 break

@@ -2,7 +2,7 @@
 # After training finished (every card says "finished": true): the paper's protocol on the whole test set, the
 # adaptive and stronger attacks, then the report. Usage: bash scripts/gpu/attack_and_report.sh [SEEDS]
 set -uo pipefail
-seeds=${1:-"0 1 2"}
+seeds=${1:-"0 1 2"}  # the run folders runs/cifar100-resnet56-s{seed} of train_chunk.sh
 export PYTHONUNBUFFERED=1
 runs=()
 for seed in $seeds; do
