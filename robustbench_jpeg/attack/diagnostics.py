@@ -86,7 +86,7 @@ def gradient_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batc
 def arm_diagnostics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, fingerprint: str) -> dict[str, Any]:
     """Everything ``diagnostics.json`` holds for one arm (recomputed when the checkpoint's fingerprint changes)."""
     out: dict[str, Any] = {"fingerprint": fingerprint, "gradients": gradient_statistics(model, x, y)}
-    if has_jpeg(model):
+    if has_jpeg(model) and model.jpeg.deployed_mode == "soft":  # a hard quantizer's slope is 0 everywhere
         try:
             from ..jpeg import hardness
         except ImportError:  # pragma: no cover - older layer without the audit

@@ -23,6 +23,8 @@ from .latex import PREAMBLE, to_latex
 from .load import DATA_FORMAT, MANIFEST, ReportInputError, Run, load_runs
 from .plot_qtables import plot_qtables
 from .plots import band_caption, plot_accuracy_vs_eps, plot_worst_case_column
+from .quantizer import FIGURE as QUANTIZER_FIGURE
+from .quantizer import plot_quantizer, quantizer_rows
 from .sections import ReportData, all_tables, collect_tables, table_markdown, write_documents
 from .tables import aggregate, wide_csv
 
@@ -80,6 +82,8 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     plot_worst_case_column(acc, dif, quantizers, out / "worst_case_column")
     data.figure_caption = figure_caption(acc)
     plot_qtables(qtable_blocks(runs), out / "qtables.png")
+    data.quantizer_figure = plot_quantizer(runs, out / QUANTIZER_FIGURE)
+    data.quantizer_rows = quantizer_rows(runs)
     write_data(runs, out)
     return write_documents(out, title, data)
 

@@ -45,6 +45,8 @@ class ReportData:
     groups: list[tuple[str, str]]
     figure_caption: str = ""
     tables: dict[str, dict] = field(default_factory=dict)
+    quantizer_figure: bool = False
+    quantizer_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def collect_tables(data: ReportData) -> dict[str, dict]:
@@ -210,6 +212,26 @@ def _figures(doc: Doc, data: ReportData) -> None:
         "Learned quantization step tables (luma, chroma) of each JPEG arm with learned tables, beside "
         "their initial values and the standard JPEG quality-50 tables.",
     )
+    _quantizer(doc, data)
+
+
+def _quantizer(doc: Doc, data: ReportData) -> None:
+    doc.h(2, "The quantizer in numbers")
+    if data.quantizer_rows.empty:
+        doc.p("No JPEG arm of these runs has a quantizer audit (diagnostics.json is written by `jpeg-robust attack` "
+              "since version 0.2).")
+        return
+    doc.p("Why gradients through the soft quantizer can vanish (docs/method.md, section 2): its slope is "
+          "2 alpha Var_p, near zero wherever the hardness alpha q^2 is large. Per JPEG arm with a soft quantizer, on "
+          "the first 256 test images: the hardness of the trained tables, the share of DCT coefficients where the "
+          "soft quantizer's slope is below 1% of the identity's (the input gradient through the layer is then "
+          "close to zero), and the share of exactly-zero loss gradients at the quantizer's input (from the "
+          "zero_input_gradients check).")
+    doc.table(data.quantizer_rows)
+    if data.quantizer_figure:
+        doc.img("quantizer.png", "Per DCT frequency (u vertical, v horizontal): alpha q^2 (log scale), the share of "
+                "coefficients with a near-zero soft-quantizer slope, and the share of exactly-zero loss gradients, "
+                "for luma and chroma.")
 
 
 def _statistics(doc: Doc, data: ReportData) -> None:
@@ -240,6 +262,8 @@ FILES = [
     "`paired.csv`: every paired comparison per run (arm, partner, b, c, n, difference, interval, p, Holm p, family).",
     "`accuracy_vs_eps.png`/`.svg`: the figure grid; `worst_case_column.pdf`/`.png`/`.svg`: the one-column figure; "
     "`qtables.png`: the learned tables.",
+    "`quantizer.png`: the quantizer audit (hardness, near-zero slopes, zero gradients per frequency), when the runs "
+    "have one.",
     "`data/`: the inputs (results, per-sample files, cards, checks, commands, configs); "
     "`jpeg-robust report --run data --out NEW` regenerates this report.",
 ]

@@ -278,6 +278,14 @@ class ArmTrainer:
             ce_sum = F.cross_entropy(logits.float(), y, reduction="sum")
             loss = ce_sum * (world / global_idx.shape[0])
             batch_loss_sum = ce_sum.detach()
+        self.update(loss)
+        e.loss_sum += batch_loss_sum
+        e.finite &= torch.isfinite(batch_loss_sum)
+        e.correct += (logits.detach().argmax(dim=1) == y).sum()
+        p.step += 1
+
+    def update(self, loss: torch.Tensor) -> None:
+        """One optimisation step from ``loss``: both optimisers, then the tables back into their bounds."""
         self.optimizer.zero_grad(set_to_none=True)
         if self.jpeg_optimizer is not None:
             self.jpeg_optimizer.zero_grad(set_to_none=True)
@@ -286,10 +294,6 @@ class ArmTrainer:
         if self.jpeg_optimizer is not None:
             self.jpeg_optimizer.step()
             self.model.jpeg.project_()
-        e.loss_sum += batch_loss_sum
-        e.finite &= torch.isfinite(batch_loss_sum)
-        e.correct += (logits.detach().argmax(dim=1) == y).sum()
-        p.step += 1
 
     def checkpoint(self, now: float) -> None:
         """Fold the epoch's sums so far into the progress (a sync point) and write the checkpoint."""

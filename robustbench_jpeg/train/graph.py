@@ -202,14 +202,7 @@ class GraphStep:
             logits = t.model(x)
         loss = F.cross_entropy(logits.float(), y)
         batch_loss_sum = loss.detach() * count
-        t.optimizer.zero_grad(set_to_none=True)
-        if t.jpeg_optimizer is not None:
-            t.jpeg_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        t.optimizer.step()
-        if t.jpeg_optimizer is not None:
-            t.jpeg_optimizer.step()
-            t.model.jpeg.project_()
+        t.update(loss)
         self.loss_sum += batch_loss_sum
         self.finite &= torch.isfinite(batch_loss_sum)
         self.correct += (logits.detach().argmax(dim=1) == y).sum()

@@ -1,0 +1,37 @@
+"""The report's quantizer audit: hardness, near-zero slopes and zero gradients per frequency, from diagnostics.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from robustbench_jpeg.attack import AttackSpec, run_sweep
+from robustbench_jpeg.checkpoint import save_checkpoint, write_card
+from robustbench_jpeg.jpeg import JpegConfig
+from robustbench_jpeg.models import create_model
+from robustbench_jpeg.report import build_report
+
+
+@pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+def test_the_report_puts_the_quantizer_in_numbers_and_a_heat_map(tmp_path):
+    run = tmp_path / "run"
+    for arm in ("baseline", "jpegdl"):
+        jpeg = JpegConfig(paper_table="resnet56") if arm == "jpegdl" else None
+        model = create_model("tiny", jpeg=jpeg)
+        (run / arm).mkdir(parents=True)
+        save_checkpoint(run / arm, {"model": model.state_dict()})
+        write_card(run / arm, {"model": "tiny", "arm": arm, "dataset": "cifar100-mini", "num_classes": 100,
+                               "jpeg": jpeg.to_dict() if jpeg else None, "seed": 0})
+    run_sweep(run, AttackSpec(method="fgsm", eps=(2 / 255,), n_examples=8), progress=False)
+    diagnostics = json.loads((run / "diagnostics.json").read_text())
+    assert set(diagnostics["jpegdl"]) >= {"hardness", "slopes", "gradients"} and "hardness" not in diagnostics[
+        "baseline"]
+    md = build_report([run], tmp_path / "report").read_text(encoding="utf-8")
+    section = md.split("## The quantizer in numbers", 1)[1].split("\n## ", 1)[0]
+    hard = diagnostics["jpegdl"]["hardness"]["luma"]
+    n_hard = sum(v >= 20 for row in hard for v in row)
+    assert "| JPEG-DL | Y | " in section and f"{n_hard} of 64" in section
+    share = diagnostics["jpegdl"]["slopes"]["below_threshold"]["channel"]["Cb"]
+    assert f"{100 * share:.1f}%" in section
+    assert (tmp_path / "report" / "quantizer.png").stat().st_size > 10_000
