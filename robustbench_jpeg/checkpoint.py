@@ -37,6 +37,7 @@ __all__ = [
     "weights_fingerprint",
 ]
 
+
 class CheckpointError(FileNotFoundError):
     """A checkpoint or card is missing, unreadable or does not match its card."""
 
@@ -143,8 +144,13 @@ def discover_arms(run_dir: str | os.PathLike) -> ArmFolders:
         raise CheckpointError(f"{run_dir} is a file, not a run folder; give the folder made by `jpeg-robust train`")
     if not run_dir.is_dir():
         raise CheckpointError(f"run folder {run_dir} does not exist")
-    found = ArmFolders({arm: run_dir / arm for arm in ARMS
-                        if card_path(run_dir / arm).is_file() and checkpoint_path(run_dir / arm).is_file()})
+    found = ArmFolders(
+        {
+            arm: run_dir / arm
+            for arm in ARMS
+            if card_path(run_dir / arm).is_file() and checkpoint_path(run_dir / arm).is_file()
+        }
+    )
     found.incomplete = tuple(arm for arm in ARMS if arm not in found and checkpoint_path(run_dir / arm).is_file())
     return found
 
@@ -157,8 +163,10 @@ def find_arms(run_dir: str | os.PathLike, arms: tuple[str, ...] | None = None) -
     if arms:
         missing = [a for a in arms if a not in found]
         if missing:
-            raise CheckpointError(f"{run_dir}: arm(s) {', '.join(missing)} have no {CARD_NAME} and {CHECKPOINT_NAME} "
-                                  f"(trained arms: {', '.join(found) or 'none'})")
+            raise CheckpointError(
+                f"{run_dir}: arm(s) {', '.join(missing)} have no {CARD_NAME} and {CHECKPOINT_NAME} "
+                f"(trained arms: {', '.join(found) or 'none'})"
+            )
         return {a: found[a] for a in arms}
     if found.incomplete:
         raise CheckpointError(

@@ -18,8 +18,16 @@ from typing import Any
 from .jpeg import JpegConfig
 from .run_format import ARMS, DEFAULT_ARMS
 
-__all__ = ["TrainConfig", "RunOptions", "ConfigError", "PAPER_EPOCHS", "PAPER_MILESTONES", "ARM_NAMES",
-           "COMPILE_MODES", "default_of"]
+__all__ = [
+    "TrainConfig",
+    "RunOptions",
+    "ConfigError",
+    "PAPER_EPOCHS",
+    "PAPER_MILESTONES",
+    "ARM_NAMES",
+    "COMPILE_MODES",
+    "default_of",
+]
 
 PAPER_EPOCHS = 240
 PAPER_MILESTONES = (150, 180, 210)
@@ -37,8 +45,14 @@ def default_of(cls: type, name: str) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def _number(name: str, value: Any, minimum: float | None = None, positive: bool = False, integer: bool = False,
-            optional: bool = False) -> None:
+def _number(
+    name: str,
+    value: Any,
+    minimum: float | None = None,
+    positive: bool = False,
+    integer: bool = False,
+    optional: bool = False,
+) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
@@ -104,8 +118,9 @@ class TrainConfig:
         if self.jpeg_lr_schedule not in ("constant", "step"):
             raise ConfigError(f"jpeg_lr_schedule must be 'constant' or 'step', got {self.jpeg_lr_schedule!r}")
         if not self.arms or any(arm not in ARMS for arm in self.arms) or len(set(self.arms)) != len(self.arms):
-            raise ConfigError(f"arms must be a non-empty list of distinct arms from {', '.join(ARMS)}, got "
-                              f"{list(self.arms)}")
+            raise ConfigError(
+                f"arms must be a non-empty list of distinct arms from {', '.join(ARMS)}, got {list(self.arms)}"
+            )
         if self.milestones is not None:
             for m in self.milestones:
                 _number("milestones", m, minimum=1, integer=True)

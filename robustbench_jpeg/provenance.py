@@ -131,8 +131,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     except RuntimeError as exc:  # torch's writer reports a full disk as "unexpected pos ..." / "failed writing"
         Path(tmp).unlink(missing_ok=True)
         if "unexpected pos" in str(exc) or "failed writing" in str(exc) or "No space" in str(exc):
-            raise OSError(errno.ENOSPC, "no space left on device while writing a checkpoint (the previous checkpoint "
-                          "is intact)", str(path)) from None
+            raise OSError(
+                errno.ENOSPC,
+                "no space left on device while writing a checkpoint (the previous checkpoint is intact)",
+                str(path),
+            ) from None
         raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -119,12 +119,30 @@ JPEG_FROZEN = "jpeg-frozen"
 JPEG_STANDARD = "jpeg-standard"
 ARMS: dict[str, Arm] = {
     BASELINE: Arm(BASELINE, "baseline", "none", False, None, "the backbone alone"),
-    JPEGDL: Arm(JPEGDL, "JPEG-DL", "jpeg", True, "soft",
-                "JPEG-DL: learnable tables, soft quantizer, trained jointly with the backbone"),
-    JPEG_FROZEN: Arm(JPEG_FROZEN, "JPEG-DL (frozen tables)", "jpeg", False, "soft",
-                     "control: the JPEG-DL layer with its tables fixed at their initial values"),
-    JPEG_STANDARD: Arm(JPEG_STANDARD, "standard JPEG", "jpeg", False, "hard",
-                       "control: a fixed standard JPEG front end (IJG tables, hard rounding)"),
+    JPEGDL: Arm(
+        JPEGDL,
+        "JPEG-DL",
+        "jpeg",
+        True,
+        "soft",
+        "JPEG-DL: learnable tables, soft quantizer, trained jointly with the backbone",
+    ),
+    JPEG_FROZEN: Arm(
+        JPEG_FROZEN,
+        "JPEG-DL (frozen tables)",
+        "jpeg",
+        False,
+        "soft",
+        "control: the JPEG-DL layer with its tables fixed at their initial values",
+    ),
+    JPEG_STANDARD: Arm(
+        JPEG_STANDARD,
+        "standard JPEG",
+        "jpeg",
+        False,
+        "hard",
+        "control: a fixed standard JPEG front end (IJG tables, hard rounding)",
+    ),
 }
 DEFAULT_ARMS = (BASELINE, JPEGDL)
 
@@ -271,8 +289,9 @@ class ModelCard:
             if key in data and not ok(data[key]):
                 raise CardError(f"{where}: field {key!r} must be {expected}, got {data[key]!r}")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in data.items() if k in known},
-                   extra={k: v for k, v in data.items() if k not in known})
+        return cls(
+            **{k: v for k, v in data.items() if k in known}, extra={k: v for k, v in data.items() if k not in known}
+        )
 
     @classmethod
     def read(cls, path: str | Path) -> ModelCard:

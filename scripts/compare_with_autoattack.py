@@ -40,17 +40,25 @@ def main() -> None:
     store = RunStore(args.run)
     results = store.results()
     samples = store.done(results)
-    mine = results[(results["arm"] == args.arm) & (results["norm"] == "linf") & results["cell_id"].isin(samples)
-                   & results["eval_alpha"].isna()]
+    mine = results[
+        (results["arm"] == args.arm)
+        & (results["norm"] == "linf")
+        & results["cell_id"].isin(samples)
+        & results["eval_alpha"].isna()
+    ]
     ours = {round(w.eps * 255, 4): w for w in worst_cases(mine, samples) if w.primary}
     card = read_model_card(f"{args.run}/{args.arm}")
     model = load_model(f"{args.run}/{args.arm}").eval().requires_grad_(False)
     images, labels = load_split(card.dataset, train=False)
     x, y = images[: args.n].float() / 255, labels[: args.n].long()
-    print(f"{args.run} arm {args.arm}, first {args.n} test images; toolkit worst case = AND of every attack in "
-          "results.csv at eps' <= eps (all-attacks tier)")
-    print("eps/255 | toolkit robust (n) | torchattacks AutoAttack robust | robust only under toolkit | only under "
-          "AutoAttack | AutoAttack seconds")
+    print(
+        f"{args.run} arm {args.arm}, first {args.n} test images; toolkit worst case = AND of every attack in "
+        "results.csv at eps' <= eps (all-attacks tier)"
+    )
+    print(
+        "eps/255 | toolkit robust (n) | torchattacks AutoAttack robust | robust only under toolkit | only under "
+        "AutoAttack | AutoAttack seconds"
+    )
     for eps in (float(e) for e in args.eps.split(",")):
         w = ours.get(round(eps, 4))
         if w is None:
@@ -60,17 +68,20 @@ def main() -> None:
         start = time.perf_counter()
         robust = []
         with exact_fp32("cpu"):
-            attack = torchattacks.AutoAttack(model, norm="Linf", eps=eps / 255, version="standard", n_classes=100,
-                                             seed=0)
+            attack = torchattacks.AutoAttack(
+                model, norm="Linf", eps=eps / 255, version="standard", n_classes=100, seed=0
+            )
             for lo in range(0, m, args.batch_size):
-                xb, yb = x[lo: lo + args.batch_size][: m - lo], y[lo: lo + args.batch_size][: m - lo]
+                xb, yb = x[lo : lo + args.batch_size][: m - lo], y[lo : lo + args.batch_size][: m - lo]
                 adv = attack(xb, yb)
                 with torch.no_grad():
                     robust.append((model(adv).argmax(1) == yb) & (model(xb).argmax(1) == yb))
         aa = torch.cat(robust).numpy()
         tk = np.asarray(w.vector[:m], dtype=bool)
-        print(f"{eps:g} | {int(tk.sum())} of {m} | {int(aa.sum())} of {m} | {int((tk & ~aa).sum())} | "
-              f"{int((aa & ~tk).sum())} | {time.perf_counter() - start:.0f}")
+        print(
+            f"{eps:g} | {int(tk.sum())} of {m} | {int(aa.sum())} of {m} | {int((tk & ~aa).sum())} | "
+            f"{int((aa & ~tk).sum())} | {time.perf_counter() - start:.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ import torch
 
 
 def pytest_addoption(parser):
-    parser.addoption("--device", default=os.environ.get("RBJ_TEST_DEVICE", "cpu"),
-                     help="device for the device-relevant tests: cpu (default) or cuda (env RBJ_TEST_DEVICE)")
+    parser.addoption(
+        "--device",
+        default=os.environ.get("RBJ_TEST_DEVICE", "cpu"),
+        help="device for the device-relevant tests: cpu (default) or cuda (env RBJ_TEST_DEVICE)",
+    )
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -13,8 +13,20 @@ import pytest
 from robustbench_jpeg import provenance
 from robustbench_jpeg.cli import EXIT_PAUSED, EXIT_USAGE, build_parser, main
 
-TINY_TRAIN = ["train", "--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "1", "--train-subset", "128",
-              "--device", "cpu", "--no-progress"]
+TINY_TRAIN = [
+    "train",
+    "--model",
+    "tiny",
+    "--dataset",
+    "cifar100-mini",
+    "--epochs",
+    "1",
+    "--train-subset",
+    "128",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 def run_cli(argv, capsys) -> tuple[int, str]:
@@ -35,8 +47,25 @@ def trained(tmp_path_factory):
     """A tiny trained and attacked pair (a report can be built from it)."""
     run = tmp_path_factory.mktemp("cli") / "run"
     assert main([*TINY_TRAIN, "--out", str(run)]) == 0
-    assert main(["attack", "--run", str(run), "--method", "fgsm", "--eps", "2", "--n-examples", "8", "--device",
-                 "cpu", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "attack",
+                "--run",
+                str(run),
+                "--method",
+                "fgsm",
+                "--eps",
+                "2",
+                "--n-examples",
+                "8",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return run
 
 
@@ -51,14 +80,17 @@ def attempt(argv, capsys) -> tuple[int, str]:
     return code, err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--device", "gpu"], "device must be auto, cpu, cuda or cuda:N"),
-    (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"),
-    (["--lr", "nan"], "expected a finite number|lr must be"),
-    (["--chroma-offset", "inf"], "expected a finite number"),
-    (["--time-limit", "-5"], "expected a positive number"),
-    (["--checkpoint-every", "-1"], "expected a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--device", "gpu"], "device must be auto, cpu, cuda or cuda:N"),
+        (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"),
+        (["--lr", "nan"], "expected a finite number|lr must be"),
+        (["--chroma-offset", "inf"], "expected a finite number"),
+        (["--time-limit", "-5"], "expected a positive number"),
+        (["--checkpoint-every", "-1"], "expected a number >= 0"),
+    ],
+)
 def test_bad_training_options(tmp_path, capsys, argv, message):
     import re
 
@@ -87,25 +119,58 @@ def test_a_card_with_a_wrong_field_type_names_file_and_field(tmp_path, capsys, t
     card = json.loads((run / "jpegdl" / "card.json").read_text())
     card["num_classes"] = "abc"
     (run / "jpegdl" / "card.json").write_text(json.dumps(card))
-    code, err = run_cli(["attack", "--run", str(run), "--method", "fgsm", "--eps", "1", "--n-examples", "4",
-                         "--device", "cpu", "--no-progress"], capsys)
+    code, err = run_cli(
+        [
+            "attack",
+            "--run",
+            str(run),
+            "--method",
+            "fgsm",
+            "--eps",
+            "1",
+            "--n-examples",
+            "4",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+        capsys,
+    )
     line = one_line(err)
     assert code == EXIT_USAGE and "jpegdl/card.json" in line and "num_classes" in line and "'abc'" in line
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("results.csv", b"\x00\xff garbage,,\n1,2\n3\n", "results.csv"),
-    ("sweep_state.json", b"{not json", "sweep_state.json is not valid JSON"),
-    ("config.json", b"{not json", "config.json is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("results.csv", b"\x00\xff garbage,,\n1,2\n3\n", "results.csv"),
+        ("sweep_state.json", b"{not json", "sweep_state.json is not valid JSON"),
+        ("config.json", b"{not json", "config.json is not valid JSON"),
+    ],
+)
 def test_damaged_run_files_are_named(tmp_path, capsys, trained, name, content, message):
     import shutil
 
     run = tmp_path / "run"
     shutil.copytree(trained, run)
     (run / name).write_bytes(content)
-    code, err = run_cli(["attack", "--run", str(run), "--method", "fgsm", "--eps", "1", "--n-examples", "4",
-                         "--device", "cpu", "--no-progress"], capsys)
+    code, err = run_cli(
+        [
+            "attack",
+            "--run",
+            str(run),
+            "--method",
+            "fgsm",
+            "--eps",
+            "1",
+            "--n-examples",
+            "4",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == EXIT_USAGE and message in one_line(err)
 
 
@@ -167,8 +232,24 @@ def test_fail_on_check_exits_non_zero(tmp_path, capsys, trained):
 
     run = tmp_path / "run"
     shutil.copytree(trained, run)
-    argv = ["attack", "--run", str(run), "--method", "pgd", "--eps", "8", "--steps", "2", "--grad", "soft,bpda",
-            "--n-examples", "16", "--device", "cpu", "--no-progress"]
+    argv = [
+        "attack",
+        "--run",
+        str(run),
+        "--method",
+        "pgd",
+        "--eps",
+        "8",
+        "--steps",
+        "2",
+        "--grad",
+        "soft,bpda",
+        "--n-examples",
+        "16",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     assert main(argv) == 0  # the checks fail (zero gradients at the quantizer's input), but that is information
     assert "FAIL" in capsys.readouterr().out
     assert main([*argv, "--fail-on-check"]) == 3

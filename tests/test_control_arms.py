@@ -81,8 +81,9 @@ def test_standard_arm_is_fixed_ijg_jpeg_with_hard_rounding(four_arms):
     run, _, _ = four_arms
     model = load_model(run / "jpeg-standard")
     luma, chroma = standard_tables(75)
-    assert torch.equal(model.jpeg.q_luma.detach(), luma.float()) and torch.equal(model.jpeg.q_chroma.detach(),
-                                                                                  chroma.float())
+    assert torch.equal(model.jpeg.q_luma.detach(), luma.float()) and torch.equal(
+        model.jpeg.q_chroma.detach(), chroma.float()
+    )
     assert model.jpeg.mode == "hard" and model.jpeg.deployed_mode == "hard"
     assert model.jpeg.config.chroma_offset == 0.0
 
@@ -104,8 +105,13 @@ def test_every_arm_shares_the_backbone_initialisation(four_arms):
     init = create_model("tiny").state_dict()
     for arm in ARMS:  # rebuild each arm's untrained model from its recipe: the same backbone start
         torch.manual_seed(7)
-        model = arm_module.create_model("tiny", 100, jpeg=train_module.arms.arm_jpeg_config(
-            arm, train_module.resolve_config(TrainConfig(model="tiny", dataset="cifar100-mini", arms=ARMS))))
+        model = arm_module.create_model(
+            "tiny",
+            100,
+            jpeg=train_module.arms.arm_jpeg_config(
+                arm, train_module.resolve_config(TrainConfig(model="tiny", dataset="cifar100-mini", arms=ARMS))
+            ),
+        )
         state = model.state_dict()
         assert all(torch.equal(state[k], init[k]) for k in init), arm
 

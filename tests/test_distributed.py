@@ -43,11 +43,45 @@ pytestmark = [
 
 TIMEOUT_S = 180
 # 250 images in global batches of 49: 5 full steps split 25/24 over two ranks, then 5 images split 3/2
-TRAIN_ARGS = ["train", "--model", "tiny_nobn", "--dataset", "cifar100-mini", "--epochs", "1", "--batch-size", "49",
-              "--train-subset", "250", "--seed", "1", "--device", "cpu", "--no-progress", "--checkpoint-every", "0"]
+TRAIN_ARGS = [
+    "train",
+    "--model",
+    "tiny_nobn",
+    "--dataset",
+    "cifar100-mini",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "49",
+    "--train-subset",
+    "250",
+    "--seed",
+    "1",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--checkpoint-every",
+    "0",
+]
 # 60 images in batches of 16: one process crafts 0-15, 16-31, ...; two ranks craft 0-15, 16-29 | 30-45, 46-59
-ATTACK_ARGS = ["attack", "--method", "pgd", "--eps", "2,8", "--steps", "3", "--restarts", "2", "--n-examples", "60",
-               "--batch-size", "16", "--device", "cpu", "--no-progress"]
+ATTACK_ARGS = [
+    "attack",
+    "--method",
+    "pgd",
+    "--eps",
+    "2,8",
+    "--steps",
+    "3",
+    "--restarts",
+    "2",
+    "--n-examples",
+    "60",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 def torchrun(args: list[str], cwd: Path, nproc: int = 2) -> subprocess.CompletedProcess:
@@ -55,10 +89,19 @@ def torchrun(args: list[str], cwd: Path, nproc: int = 2) -> subprocess.Completed
     timeout the launcher and its workers (a session of their own) are killed, and the test fails."""
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT")}
     env["OMP_NUM_THREADS"] = "1"
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone",
-               "-m", "robustbench_jpeg", *args]
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--standalone",
+        "-m",
+        "robustbench_jpeg",
+        *args,
+    ]
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -120,10 +163,34 @@ def test_random_start_of_an_image_does_not_depend_on_its_batch(norm, eps):
     x, y = images[:6].float() / 255, labels[:6]
     seeds = [start_seed("cell", 0, i) for i in range(6)]
     # steps=1 with a zero step size: the random start itself
-    whole = craft(model, x, y, "pgd", norm, eps, steps=1, step_size=1e-12, random_start=True, grad="soft", seed=1,
-                  start_seeds=seeds)
-    part = craft(model, x[2:5], y[2:5], "pgd", norm, eps, steps=1, step_size=1e-12, random_start=True, grad="soft",
-                 seed=2, start_seeds=seeds[2:5])
+    whole = craft(
+        model,
+        x,
+        y,
+        "pgd",
+        norm,
+        eps,
+        steps=1,
+        step_size=1e-12,
+        random_start=True,
+        grad="soft",
+        seed=1,
+        start_seeds=seeds,
+    )
+    part = craft(
+        model,
+        x[2:5],
+        y[2:5],
+        "pgd",
+        norm,
+        eps,
+        steps=1,
+        step_size=1e-12,
+        random_start=True,
+        grad="soft",
+        seed=2,
+        start_seeds=seeds[2:5],
+    )
     assert torch.equal(whole[2:5], part) and not torch.equal(whole, x)
     with PerSampleRandom(seeds[:2]), pytest.raises(RuntimeError, match="unseeded"):
         torch.rand(3)
@@ -187,8 +254,17 @@ def _write_run(run_dir: Path, state: dict[str, torch.Tensor]) -> None:
         arm_dir = run_dir / arm
         arm_dir.mkdir(parents=True)
         save_checkpoint(arm_dir, {"model": model.state_dict()})
-        write_card(arm_dir, {"model": "tiny", "arm": arm, "dataset": "cifar100-mini", "num_classes": 100,
-                             "jpeg": jpeg.to_dict() if jpeg else None, "seed": 0})
+        write_card(
+            arm_dir,
+            {
+                "model": "tiny",
+                "arm": arm,
+                "dataset": "cifar100-mini",
+                "num_classes": 100,
+                "jpeg": jpeg.to_dict() if jpeg else None,
+                "seed": 0,
+            },
+        )
 
 
 @pytest.mark.slow

@@ -15,10 +15,24 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "robustbench_jpeg"
 LAYERS = {
     # the foundations
-    "run_format": 0, "provenance": 0, "device": 0, "stats": 0, "distributed": 0,
+    "run_format": 0,
+    "provenance": 0,
+    "device": 0,
+    "stats": 0,
+    "distributed": 0,
     # the data flow
-    "data": 1, "jpeg": 2, "models": 3, "config": 3, "checkpoint": 3, "train": 4, "attack": 5, "report": 6,
-    "export": 6, "cli": 7, "__main__": 7, "__init__": 7,
+    "data": 1,
+    "jpeg": 2,
+    "models": 3,
+    "config": 3,
+    "checkpoint": 3,
+    "train": 4,
+    "attack": 5,
+    "report": 6,
+    "export": 6,
+    "cli": 7,
+    "__main__": 7,
+    "__init__": 7,
 }
 
 

@@ -19,8 +19,19 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # Every spec the README and docs/attacks.md name; all must ship inside the wheel.
-README_SPECS = ("paper-fgsm", "paper-pgd", "paper-as-run", "standard-linf", "strong-pgd", "l2", "adaptive",
-                "autoattack", "autoattack-l2", "square", "quick")
+README_SPECS = (
+    "paper-fgsm",
+    "paper-pgd",
+    "paper-as-run",
+    "standard-linf",
+    "strong-pgd",
+    "l2",
+    "adaptive",
+    "autoattack",
+    "autoattack-l2",
+    "square",
+    "quick",
+)
 # The `quick` spec's hash before it became a YAML file (how it was obtained: tests/attack/test_spec.py).
 QUICK_HASH_BEFORE_YAML = "055a8249bbf817f6f5048a4e78c4cbfdb3b32cb2"
 # Not needed to build, and large or machine-specific (see .gitignore).

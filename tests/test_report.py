@@ -28,11 +28,23 @@ CHROMA = [[2.0 + 0.25 * (i + j) for j in range(8)] for i in range(8)]
 
 def card(arm: str, seed: int, model: str = "resnet56", dataset: str = "cifar100") -> dict:
     c = {
-        "model": model, "arm": arm, "dataset": dataset, "num_classes": 100, "seed": seed, "epochs": 240,
-        "epochs_done": 240, "jpeg": None if arm == "baseline" else {"alpha": 5.0, "init": "paper"},
+        "model": model,
+        "arm": arm,
+        "dataset": dataset,
+        "num_classes": 100,
+        "seed": seed,
+        "epochs": 240,
+        "epochs_done": 240,
+        "jpeg": None if arm == "baseline" else {"alpha": 5.0, "init": "paper"},
         "recipe": {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 64, "jpeg_lr": 0.003},
-        "clean_top1": 0.7, "best_top1": 0.71, "best_epoch": 230, "git_sha": "abc123", "device": "cpu (test)",
-        "versions": {"torch": "2.x"}, "timestamp": "2025-01-01T00:00:00+00:00", "wall_seconds": 12.0,
+        "clean_top1": 0.7,
+        "best_top1": 0.71,
+        "best_epoch": 230,
+        "git_sha": "abc123",
+        "device": "cpu (test)",
+        "versions": {"torch": "2.x"},
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "wall_seconds": 12.0,
     }
     if arm == "jpegdl":
         c["qtables"] = {"luma": LUMA, "chroma": CHROMA}
@@ -41,12 +53,26 @@ def card(arm: str, seed: int, model: str = "resnet56", dataset: str = "cifar100"
 
 
 def cell(arm, attack, eps_255, samples, steps=0, grad="none", source_arm=None, restarts=1) -> dict:
-    return {"arm": arm, "attack": attack, "eps_255": eps_255, "samples": samples, "steps": steps, "grad": grad,
-            "source_arm": source_arm or arm, "restarts": restarts}
+    return {
+        "arm": arm,
+        "attack": attack,
+        "eps_255": eps_255,
+        "samples": samples,
+        "steps": steps,
+        "grad": grad,
+        "source_arm": source_arm or arm,
+        "restarts": restarts,
+    }
 
 
-def write_run(root: Path, cells: list[dict], seed: int = 0, model: str = "resnet56", dataset: str = "cifar100",
-              checks: dict | None = None) -> Path:
+def write_run(
+    root: Path,
+    cells: list[dict],
+    seed: int = 0,
+    model: str = "resnet56",
+    dataset: str = "cifar100",
+    checks: dict | None = None,
+) -> Path:
     """A run folder by hand: cards, results.csv, samples/<cell_id>.npy, checks.json, commands.txt, config.json."""
     (root / "samples").mkdir(parents=True)
     rows = []
@@ -55,25 +81,48 @@ def write_run(root: Path, cells: list[dict], seed: int = 0, model: str = "resnet
         cell_id = f"s{seed}c{i:03d}"
         np.save(root / "samples" / f"{cell_id}.npy", vec, allow_pickle=False)
         eps = c["eps_255"] / 255
-        rows.append({
-            "model": model, "arm": c["arm"], "dataset": dataset, "train_seed": seed, "attack": c["attack"],
-            "norm": "linf", "eps": eps, "eps_255": c["eps_255"], "steps": c["steps"],
-            "step_size": eps / 2 if c["steps"] else eps,
-            "step_rule": "2.5*eps/steps" if c["attack"] == "pgd" else "eps",
-            "restarts": c["restarts"], "random_start": c["attack"] == "pgd", "grad": c["grad"],
-            "source_arm": c["source_arm"], "attack_seed": 0, "spec": "test", "n": vec.size,
-            "clean_acc": 0.0, "robust_acc": vec.mean(), "n_correct": int(vec.sum()), "wall_s": 0.1,
-            "cell_id": cell_id, "git_sha": "abc123", "torch": "2.x", "torchattacks": "3.5.1", "device": "cpu",
-            "timestamp": "2025-01-01T00:00:00+00:00",
-        })
+        rows.append(
+            {
+                "model": model,
+                "arm": c["arm"],
+                "dataset": dataset,
+                "train_seed": seed,
+                "attack": c["attack"],
+                "norm": "linf",
+                "eps": eps,
+                "eps_255": c["eps_255"],
+                "steps": c["steps"],
+                "step_size": eps / 2 if c["steps"] else eps,
+                "step_rule": "2.5*eps/steps" if c["attack"] == "pgd" else "eps",
+                "restarts": c["restarts"],
+                "random_start": c["attack"] == "pgd",
+                "grad": c["grad"],
+                "source_arm": c["source_arm"],
+                "attack_seed": 0,
+                "spec": "test",
+                "n": vec.size,
+                "clean_acc": 0.0,
+                "robust_acc": vec.mean(),
+                "n_correct": int(vec.sum()),
+                "wall_s": 0.1,
+                "cell_id": cell_id,
+                "git_sha": "abc123",
+                "torch": "2.x",
+                "torchattacks": "3.5.1",
+                "device": "cpu",
+                "timestamp": "2025-01-01T00:00:00+00:00",
+            }
+        )
     pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
     for arm in ("baseline", "jpegdl"):
         (root / arm).mkdir()
         (root / arm / "card.json").write_text(json.dumps(card(arm, seed, model, dataset)))
     if checks is not None:
         (root / "checks.json").write_text(json.dumps(checks))
-    (root / "commands.txt").write_text(f"2025-01-01T00:00:00Z jpeg-robust train --seed {seed} --out {root}\n"
-                                       f"2025-01-01T01:00:00Z jpeg-robust attack --run {root}\n")
+    (root / "commands.txt").write_text(
+        f"2025-01-01T00:00:00Z jpeg-robust train --seed {seed} --out {root}\n"
+        f"2025-01-01T01:00:00Z jpeg-robust attack --run {root}\n"
+    )
     (root / "config.json").write_text(json.dumps({"model": model, "seed": seed, "epochs": 240}))
     return root
 
@@ -85,30 +134,44 @@ def bools(bits: str) -> list[bool]:
 # n = 10. At eps 2/255: JPEG-DL FGSM vs baseline FGSM has b = 3, c = 1 (the worked example).
 BASE_CLEAN = "1111111100"
 JPEG_CLEAN = "1111111110"
-BASE_FGSM = "1100000100"   # 3 correct: images 0, 1, 7
-JPEG_FGSM = "1011100100"   # 5 correct: b = images {2, 3, 4} -> 3, c = image {1} -> 1
+BASE_FGSM = "1100000100"  # 3 correct: images 0, 1, 7
+JPEG_FGSM = "1011100100"  # 5 correct: b = images {2, 3, 4} -> 3, c = image {1} -> 1
 BASE_PGD = "1000000000"
 JPEG_PGD_SOFT = "1011000000"
 JPEG_PGD_BPDA = "1001000000"
 JPEG_TRANSFER = "1111000000"
-CHECKS = {"verdict": "1 check failed", "checks": [
-    {"name": "monotone_in_eps", "arm": "jpegdl", "status": "pass", "detail": "ok", "meaning": "acc falls with eps"},
-    {"name": "transfer_weaker", "arm": "jpegdl", "status": "fail", "detail": "transfer 40% > soft 30%",
-     "meaning": "if transfer beats white-box, gradients are masked"},
-]}
+CHECKS = {
+    "verdict": "1 check failed",
+    "checks": [
+        {"name": "monotone_in_eps", "arm": "jpegdl", "status": "pass", "detail": "ok", "meaning": "acc falls with eps"},
+        {
+            "name": "transfer_weaker",
+            "arm": "jpegdl",
+            "status": "fail",
+            "detail": "transfer 40% > soft 30%",
+            "meaning": "if transfer beats white-box, gradients are masked",
+        },
+    ],
+}
 
 
 def single_run(root: Path, seed: int = 0, checks: dict | None = CHECKS, **kw) -> Path:
-    return write_run(root, [
-        cell("baseline", "clean", 0, bools(BASE_CLEAN)),
-        cell("jpegdl", "clean", 0, bools(JPEG_CLEAN)),
-        cell("baseline", "fgsm", 2, bools(BASE_FGSM), steps=1),
-        cell("jpegdl", "fgsm", 2, bools(JPEG_FGSM), steps=1, grad="soft"),
-        cell("baseline", "pgd", 2, bools(BASE_PGD), steps=5),
-        cell("jpegdl", "pgd", 2, bools(JPEG_PGD_SOFT), steps=5, grad="soft"),
-        cell("jpegdl", "pgd", 2, bools(JPEG_PGD_BPDA), steps=5, grad="bpda"),
-        cell("jpegdl", "pgd", 2, bools(JPEG_TRANSFER), steps=5, source_arm="baseline"),
-    ], seed=seed, checks=checks, **kw)
+    return write_run(
+        root,
+        [
+            cell("baseline", "clean", 0, bools(BASE_CLEAN)),
+            cell("jpegdl", "clean", 0, bools(JPEG_CLEAN)),
+            cell("baseline", "fgsm", 2, bools(BASE_FGSM), steps=1),
+            cell("jpegdl", "fgsm", 2, bools(JPEG_FGSM), steps=1, grad="soft"),
+            cell("baseline", "pgd", 2, bools(BASE_PGD), steps=5),
+            cell("jpegdl", "pgd", 2, bools(JPEG_PGD_SOFT), steps=5, grad="soft"),
+            cell("jpegdl", "pgd", 2, bools(JPEG_PGD_BPDA), steps=5, grad="bpda"),
+            cell("jpegdl", "pgd", 2, bools(JPEG_TRANSFER), steps=5, source_arm="baseline"),
+        ],
+        seed=seed,
+        checks=checks,
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- statistics
@@ -184,8 +247,19 @@ def test_worst_case_is_per_sample_and(report):
 
 
 def test_all_files_and_self_contained_html(report):
-    for name in ("table.csv", "table.md", "table.tex", "paired.csv", "accuracy_vs_eps.png", "accuracy_vs_eps.svg",
-                 "qtables.png", "report.md", "report.html", "data/results.csv", "data/manifest.json"):
+    for name in (
+        "table.csv",
+        "table.md",
+        "table.tex",
+        "paired.csv",
+        "accuracy_vs_eps.png",
+        "accuracy_vs_eps.svg",
+        "qtables.png",
+        "report.md",
+        "report.html",
+        "data/results.csv",
+        "data/manifest.json",
+    ):
         assert (report / name).is_file(), name
     html = (report / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html
@@ -193,9 +267,17 @@ def test_all_files_and_self_contained_html(report):
     assert not re.search(r"""(href|src)\s*=\s*["']?(https?:)?//""", html), "external resource in report.html"
     assert "<link" not in html and "<script" not in html
     md = (report / "report.md").read_text(encoding="utf-8")
-    for text in ("jpeg-robust attack --run", "checks.json, written when the run was attacked, says: 1 check failed",
-                 "Reported in the paper (not our measurement)",
-                 "72.34", "+0.67% to +1.55%", "gradient masking", "## Conclusion", "![", "Sanity checks"):
+    for text in (
+        "jpeg-robust attack --run",
+        "checks.json, written when the run was attacked, says: 1 check failed",
+        "Reported in the paper (not our measurement)",
+        "72.34",
+        "+0.67% to +1.55%",
+        "gradient masking",
+        "## Conclusion",
+        "![",
+        "Sanity checks",
+    ):
         assert text in md, text
     assert "+20.00 [\u221220.17, +52.61]" in (report / "table.md").read_text(encoding="utf-8")  # real minus sign
     assert "+20.00 [$-$20.17, +52.61]" in (report / "table.tex").read_text(encoding="utf-8")
@@ -215,12 +297,17 @@ def test_conclusion_flags_masking_from_recomputed_checks(tmp_path):
     clean = [True] * n
     soft = [True] * 30 + [False] * 10  # the soft-gradient PGD leaves 30 of 40 robust
     bpda = [True] * 5 + [False] * 35  # BPDA (same steps) leaves 5: b = 25, c = 0, p ~ 6e-8
-    run = write_run(tmp_path / "r", [
-        cell("baseline", "clean", 0, clean), cell("jpegdl", "clean", 0, clean),
-        cell("baseline", "pgd", 2, [True] * 4 + [False] * 36, steps=5),
-        cell("jpegdl", "pgd", 2, soft, steps=5, grad="soft"),
-        cell("jpegdl", "pgd", 2, bpda, steps=5, grad="bpda"),
-    ], checks=None)
+    run = write_run(
+        tmp_path / "r",
+        [
+            cell("baseline", "clean", 0, clean),
+            cell("jpegdl", "clean", 0, clean),
+            cell("baseline", "pgd", 2, [True] * 4 + [False] * 36, steps=5),
+            cell("jpegdl", "pgd", 2, soft, steps=5, grad="soft"),
+            cell("jpegdl", "pgd", 2, bpda, steps=5, grad="bpda"),
+        ],
+        checks=None,
+    )
     md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
     conclusion = md.split("## Conclusion", 1)[1].split("## Reported in the paper", 1)[0]
     assert "likely inflated by gradient masking (failed: adaptive_not_stronger" in conclusion
@@ -242,12 +329,19 @@ def test_two_seeds_mean_and_std(tmp_path):
     # baseline FGSM at eps 2: 5/10 correct in seed 0, 7/10 in seed 1 -> 0.6 ± 0.1414
     runs = []
     for seed, fgsm in ((0, "1111100000"), (1, "1111111000")):
-        runs.append(write_run(tmp_path / f"s{seed}", [
-            cell("baseline", "clean", 0, bools("1111111100")),
-            cell("jpegdl", "clean", 0, bools("1111111110")),
-            cell("baseline", "fgsm", 2, bools(fgsm), steps=1),
-            cell("jpegdl", "fgsm", 2, bools("1111110000"), steps=1, grad="soft"),
-        ], seed=seed, checks=CHECKS))
+        runs.append(
+            write_run(
+                tmp_path / f"s{seed}",
+                [
+                    cell("baseline", "clean", 0, bools("1111111100")),
+                    cell("jpegdl", "clean", 0, bools("1111111110")),
+                    cell("baseline", "fgsm", 2, bools(fgsm), steps=1),
+                    cell("jpegdl", "fgsm", 2, bools("1111110000"), steps=1, grad="soft"),
+                ],
+                seed=seed,
+                checks=CHECKS,
+            )
+        )
     out = tmp_path / "out"
     build_report(runs, out)
     at = pd.read_csv(out / "table.csv").set_index("eps")
@@ -259,9 +353,12 @@ def test_two_seeds_mean_and_std(tmp_path):
 
 
 def test_two_models_get_separate_sections_and_missing_checks_is_said(tmp_path):
-    small = [cell("baseline", "clean", 0, bools(BASE_CLEAN)), cell("jpegdl", "clean", 0, bools(JPEG_CLEAN)),
-             cell("baseline", "fgsm", 2, bools(BASE_FGSM), steps=1),
-             cell("jpegdl", "fgsm", 2, bools(JPEG_FGSM), steps=1, grad="soft")]
+    small = [
+        cell("baseline", "clean", 0, bools(BASE_CLEAN)),
+        cell("jpegdl", "clean", 0, bools(JPEG_CLEAN)),
+        cell("baseline", "fgsm", 2, bools(BASE_FGSM), steps=1),
+        cell("jpegdl", "fgsm", 2, bools(JPEG_FGSM), steps=1, grad="soft"),
+    ]
     a = write_run(tmp_path / "a", small, model="resnet56", checks=CHECKS)
     b = write_run(tmp_path / "b", small, model="vgg8")
     vgg_card = json.loads((b / "jpegdl" / "card.json").read_text())
@@ -348,14 +445,26 @@ def test_cli_handler(tmp_path, capsys, monkeypatch):
 
 
 def test_html_renders_in_headless_browser(report, tmp_path):
-    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
-                   None)
+    browser = next(
+        (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    )
     if browser is None:
         pytest.skip("no headless browser (chromium) installed")
     shot = tmp_path / "shot.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                    "--window-size=1200,2000", (report / "report.html").as_uri()], check=True, timeout=60,
-                   capture_output=True)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            (report / "report.html").as_uri(),
+        ],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 

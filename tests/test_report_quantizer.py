@@ -21,12 +21,22 @@ def test_the_report_puts_the_quantizer_in_numbers_and_a_heat_map(tmp_path):
         model = create_model("tiny", jpeg=jpeg)
         (run / arm).mkdir(parents=True)
         save_checkpoint(run / arm, {"model": model.state_dict()})
-        write_card(run / arm, {"model": "tiny", "arm": arm, "dataset": "cifar100-mini", "num_classes": 100,
-                               "jpeg": jpeg.to_dict() if jpeg else None, "seed": 0})
+        write_card(
+            run / arm,
+            {
+                "model": "tiny",
+                "arm": arm,
+                "dataset": "cifar100-mini",
+                "num_classes": 100,
+                "jpeg": jpeg.to_dict() if jpeg else None,
+                "seed": 0,
+            },
+        )
     run_sweep(run, AttackSpec(method="fgsm", eps=(2 / 255,), n_examples=8), progress=False)
     diagnostics = json.loads((run / "diagnostics.json").read_text())
-    assert set(diagnostics["jpegdl"]) >= {"hardness", "slopes", "gradients"} and "hardness" not in diagnostics[
-        "baseline"]
+    assert (
+        set(diagnostics["jpegdl"]) >= {"hardness", "slopes", "gradients"} and "hardness" not in diagnostics["baseline"]
+    )
     md = build_report([run], tmp_path / "report").read_text(encoding="utf-8")
     section = md.split("## The quantizer in numbers", 1)[1].split("\n## ", 1)[0]
     hard = diagnostics["jpegdl"]["hardness"]["luma"]

@@ -180,8 +180,9 @@ def test_fast_path_equals_a_plain_loop_on_cpu():
 
     images, labels = load_split("cifar100-mini", train=True)
     images, labels = images[:192], labels[:192]
-    config = train_module.resolve_config(TrainConfig(model="tiny", dataset="cifar100-mini", epochs=1, batch_size=64,
-                                                     seed=5))
+    config = train_module.resolve_config(
+        TrainConfig(model="tiny", dataset="cifar100-mini", epochs=1, batch_size=64, seed=5)
+    )
     trainer = train_module.ArmTrainer(config, OPTIONS, "jpegdl", Path("unused"), torch.device("cpu"), n_train=192)
     trainer.train_epoch((images, labels))
     fast_losses = trainer.progress.loss_sum
@@ -259,8 +260,10 @@ def test_two_trainings_of_one_arm_are_refused_but_arms_can_train_apart(small_dat
         with pytest.raises(TrainLockedError, match="arm jpegdl"):
             train_module.train_pair(_config(epochs=1, arms=("jpegdl",)), run, OPTIONS)
         # the other arm of the same recipe may train meanwhile (e.g. one process per arm on a 2-core machine)
-        assert train_module.train_pair(_config(epochs=1, arms=("baseline",)), run, OPTIONS)["baseline"].status == \
-            "finished"
+        assert (
+            train_module.train_pair(_config(epochs=1, arms=("baseline",)), run, OPTIONS)["baseline"].status
+            == "finished"
+        )
     assert train_module.train_pair(_config(epochs=1, arms=("jpegdl",)), run, OPTIONS)["jpegdl"].status == "finished"
     assert json.loads((run / "config.json").read_text())["arms"] == ["baseline", "jpegdl"]
 
@@ -274,8 +277,17 @@ def test_another_recipe_is_refused_even_for_a_new_arm(small_data, tmp_path):
     assert (run / "config.json").read_bytes() == before  # nothing contradicts the recorded recipe
 
 
-@pytest.mark.parametrize("field, value", [("lr", float("nan")), ("momentum", float("inf")), ("gamma", -1.0),
-                                          ("jpeg_lr", float("nan")), ("epochs", 0), ("seed", -1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("lr", float("nan")),
+        ("momentum", float("inf")),
+        ("gamma", -1.0),
+        ("jpeg_lr", float("nan")),
+        ("epochs", 0),
+        ("seed", -1),
+    ],
+)
 def test_non_finite_or_out_of_range_options_are_refused(field, value):
     with pytest.raises(ConfigError, match=field):
         _config(**{field: value})

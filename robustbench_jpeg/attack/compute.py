@@ -36,8 +36,14 @@ __all__ = ["Evaluator"]
 class Evaluator:
     """Test data and models of one run folder on one device, loaded on first use; computes cells on a shard."""
 
-    def __init__(self, arm_dirs: dict[str, Path], arms: dict[str, ArmInfo], num_classes: int,
-                 device: torch.device, data_dir: str | None) -> None:
+    def __init__(
+        self,
+        arm_dirs: dict[str, Path],
+        arms: dict[str, ArmInfo],
+        num_classes: int,
+        device: torch.device,
+        data_dir: str | None,
+    ) -> None:
         self.arm_dirs, self.arms, self.num_classes, self.device = arm_dirs, arms, num_classes, device
         self.dataset = next(iter(arms.values())).dataset
         self.data_dir = data_dir
@@ -112,38 +118,75 @@ class Evaluator:
         target = self.model(cell.arm, cell.eval_alpha)
         method = get_method(cell.attack)
         for r in range(cell.restarts):
-            alive = np.nonzero(robust[first - lo: last - lo])[0] + first
+            alive = np.nonzero(robust[first - lo : last - lo])[0] + first
             if alive.size == 0:
                 return
             x, y = self.batch(alive)
             seeds = [start_seed(cell.cell_id, r, int(i)) for i in alive] if method.per_sample_random else None
             crafting = source if method.uses_gradient else target
             _, fooled = run_attack(
-                crafting, x, y, cell.attack, cell.norm, cell.eps, cell.steps, cell.step_size, cell.random_start,
+                crafting,
+                x,
+                y,
+                cell.attack,
+                cell.norm,
+                cell.eps,
+                cell.steps,
+                cell.step_size,
+                cell.random_start,
                 grad=cell.grad if (method.uses_gradient and has_jpeg(crafting)) else "none",
-                seed=derive_seed(cell.cell_id, r, first), params=dict(cell.params),
-                surrogate_alpha=cell.surrogate_alpha, target=None if crafting is target else target,
-                start_seeds=seeds, num_classes=self.num_classes,
+                seed=derive_seed(cell.cell_id, r, first),
+                params=dict(cell.params),
+                surrogate_alpha=cell.surrogate_alpha,
+                target=None if crafting is target else target,
+                start_seeds=seeds,
+                num_classes=self.num_classes,
             )
             robust[alive - lo] &= ~fooled.cpu().numpy()
 
-    def row(self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: str,
-            world: int) -> dict[str, Any]:
+    def row(
+        self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: str, world: int
+    ) -> dict[str, Any]:
         """The results.csv row of a computed cell (docs/run-format.md)."""
         versions = library_versions()
         return {
-            "model": cell.model, "arm": cell.arm, "dataset": cell.dataset, "train_seed": cell.train_seed,
-            "attack": cell.attack, "norm": cell.norm, "eps": cell.eps, "eps_255": cell.eps * 255,
-            "steps": cell.steps, "step_size": cell.step_size, "step_rule": cell.step_rule,
-            "restarts": cell.restarts, "random_start": cell.random_start, "grad": cell.grad,
-            "surrogate_alpha": cell.surrogate_alpha, "eval_alpha": cell.eval_alpha, "source_arm": cell.source_arm,
-            "attack_seed": cell.attack_seed, "after": cell.after,
-            "params": _params_text(cell.params), "spec": spec, "n": cell.n,
-            "clean_acc": float(clean.mean()), "robust_acc": float(correct.mean()), "n_correct": int(correct.sum()),
-            "n_clean_correct": int(clean.sum()), "batch_size": cell.batch_size, "world_size": world,
-            "wall_s": round(wall, 3), "cell_id": cell.cell_id, "fingerprint": self.fingerprint(cell.arm),
-            "source_fingerprint": self.fingerprint(cell.source_arm), "row_format": ROW_FORMAT, "git_sha": git_sha(),
-            "torch": versions["torch"], "torchattacks": versions["torchattacks"], "device": device_name(self.device),
+            "model": cell.model,
+            "arm": cell.arm,
+            "dataset": cell.dataset,
+            "train_seed": cell.train_seed,
+            "attack": cell.attack,
+            "norm": cell.norm,
+            "eps": cell.eps,
+            "eps_255": cell.eps * 255,
+            "steps": cell.steps,
+            "step_size": cell.step_size,
+            "step_rule": cell.step_rule,
+            "restarts": cell.restarts,
+            "random_start": cell.random_start,
+            "grad": cell.grad,
+            "surrogate_alpha": cell.surrogate_alpha,
+            "eval_alpha": cell.eval_alpha,
+            "source_arm": cell.source_arm,
+            "attack_seed": cell.attack_seed,
+            "after": cell.after,
+            "params": _params_text(cell.params),
+            "spec": spec,
+            "n": cell.n,
+            "clean_acc": float(clean.mean()),
+            "robust_acc": float(correct.mean()),
+            "n_correct": int(correct.sum()),
+            "n_clean_correct": int(clean.sum()),
+            "batch_size": cell.batch_size,
+            "world_size": world,
+            "wall_s": round(wall, 3),
+            "cell_id": cell.cell_id,
+            "fingerprint": self.fingerprint(cell.arm),
+            "source_fingerprint": self.fingerprint(cell.source_arm),
+            "row_format": ROW_FORMAT,
+            "git_sha": git_sha(),
+            "torch": versions["torch"],
+            "torchattacks": versions["torchattacks"],
+            "device": device_name(self.device),
             "timestamp": now_iso(),
         }
 

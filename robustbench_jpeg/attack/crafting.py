@@ -45,8 +45,15 @@ class _IterateScorer(nn.Module):
     """What the attack sees: the crafting model's logits. Each whole-batch call also scores the iterate on the
     deployed evaluated model (reusing the logits when the forward is the deployed one) and remembers fooled images."""
 
-    def __init__(self, crafting: nn.Module, x0: torch.Tensor, y: torch.Tensor, eps: float, norm: str,
-                 evaluate: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
+    def __init__(
+        self,
+        crafting: nn.Module,
+        x0: torch.Tensor,
+        y: torch.Tensor,
+        eps: float,
+        norm: str,
+        evaluate: Callable[[torch.Tensor], torch.Tensor] | None,
+    ) -> None:
         super().__init__()
         self.crafting = crafting
         self.x0, self.y, self.eps, self.norm, self.evaluate = x0, y, eps, norm, evaluate
@@ -109,11 +116,22 @@ def run_attack(
     same_forward = target is model and (not has_jpeg(model) or grad in DEPLOYED_FORWARD or grad == deployed_mode(model))
     evaluate = None if same_forward else (lambda z: _deployed_logits(target, z))
     scorer = _IterateScorer(model, x.detach(), y, eps, norm, evaluate) if spec.scores_iterates else model
-    attack = spec.build(scorer, eps=eps, norm=norm, steps=steps, step_size=eps if step_size is None else step_size,
-                        random_start=random_start, seed=int(seed) % (2**31), num_classes=num_classes,
-                        **spec.check_params(params))
-    devices = [x.device.index if x.device.index is not None else torch.cuda.current_device()] \
-        if x.device.type == "cuda" else []
+    attack = spec.build(
+        scorer,
+        eps=eps,
+        norm=norm,
+        steps=steps,
+        step_size=eps if step_size is None else step_size,
+        random_start=random_start,
+        seed=int(seed) % (2**31),
+        num_classes=num_classes,
+        **spec.check_params(params),
+    )
+    devices = (
+        [x.device.index if x.device.index is not None else torch.cuda.current_device()]
+        if x.device.type == "cuda"
+        else []
+    )
     mode = jpeg_mode(model, grad, surrogate_alpha) if has_jpeg(model) and grad != "none" else _nothing()
     with torch.random.fork_rng(devices=devices), mode:
         torch.manual_seed(int(seed) % (2**63))
@@ -128,8 +146,12 @@ def run_attack(
     adv = adv.detach()
     inside = within_threat(adv, x, eps, norm)
     if not bool(inside.all()):
-        warnings.warn(f"{method} returned {int((~inside).sum())} example(s) outside the {norm} ball of radius {eps:g}"
-                      " or [0, 1]; they are replaced by the clean image", AttackEngineWarning, stacklevel=2)
+        warnings.warn(
+            f"{method} returned {int((~inside).sum())} example(s) outside the {norm} ball of radius {eps:g}"
+            " or [0, 1]; they are replaced by the clean image",
+            AttackEngineWarning,
+            stacklevel=2,
+        )
         adv = torch.where(inside.view(-1, 1, 1, 1), adv, x)
     with torch.no_grad():
         fooled = _deployed_logits(target, adv).argmax(dim=1) != y
@@ -159,11 +181,21 @@ class _nothing:
 
 
 def craft(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, norm: str, eps: float, steps: int = 1,
-    step_size: float | None = None, random_start: bool = False, grad: str = "none", seed: int | None = None,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    method: str,
+    norm: str,
+    eps: float,
+    steps: int = 1,
+    step_size: float | None = None,
+    random_start: bool = False,
+    grad: str = "none",
+    seed: int | None = None,
     **kwargs: Any,
 ) -> torch.Tensor:
     """Adversarial examples only (see :func:`run_attack`); ``eps == 0`` returns ``x`` unchanged."""
-    adv, _ = run_attack(model, x, y, method, norm, eps, steps, step_size, random_start, grad,
-                        seed=0 if seed is None else seed, **kwargs)
+    adv, _ = run_attack(
+        model, x, y, method, norm, eps, steps, step_size, random_start, grad, seed=0 if seed is None else seed, **kwargs
+    )
     return adv

@@ -49,8 +49,8 @@ def gradient_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batc
     coeff_zero = torch.zeros(3, 8, 8, dtype=torch.float64)
     coeff_count = 0
     for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size].to(device).float().detach().requires_grad_(True)
-        yb = y[start:start + batch_size].to(device)
+        xb = x[start : start + batch_size].to(device).float().detach().requires_grad_(True)
+        yb = y[start : start + batch_size].to(device)
         (grad,) = torch.autograd.grad(F.cross_entropy(model(xb), yb, reduction="sum"), xb)
         flat = grad.reshape(len(xb), -1)
         pixel_zero += int((flat == 0).sum())
@@ -66,8 +66,10 @@ def gradient_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batc
             coeff_count += zero.shape[0] * zero.shape[2] * zero.shape[3]
     norm = torch.cat(norms) if norms else torch.zeros(0)
     out: dict[str, Any] = {
-        "n_images": int(len(x)), "pixel_zero_fraction": pixel_zero / max(pixel_entries, 1),
-        "pixel_entries": pixel_entries, "all_zero_images": all_zero,
+        "n_images": int(len(x)),
+        "pixel_zero_fraction": pixel_zero / max(pixel_entries, 1),
+        "pixel_entries": pixel_entries,
+        "all_zero_images": all_zero,
         "median_pixel_l2": float(norm.median()) if len(norm) else 0.0,
     }
     if jpeg and coeff_count:
@@ -76,8 +78,11 @@ def gradient_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batc
         out["coefficients"] = {
             "zero_fraction": float(maps.mean()),
             "per_channel": {c: float(maps[i].mean()) for i, c in enumerate(CHANNELS)},
-            "bands": [{"channel": c, "band": b, "zero_fraction": float(maps[i][mask].mean())}
-                      for i, c in enumerate(CHANNELS) for b, mask in masks.items()],
+            "bands": [
+                {"channel": c, "band": b, "zero_fraction": float(maps[i][mask].mean())}
+                for i, c in enumerate(CHANNELS)
+                for b, mask in masks.items()
+            ],
             "maps": {c: np.round(maps[i], 6).tolist() for i, c in enumerate(CHANNELS)},
         }
     return out

@@ -61,9 +61,27 @@ class Cell:
     batch_size: int = DEFAULT_BATCH_SIZE  # not part of the key
     chain_grad: str = ""  # not part of the key: the gradient mode of the chain a gradient-free cell ends
 
-    KEY_FIELDS = ("model", "arm", "dataset", "train_seed", "attack", "norm", "eps", "steps", "step_size", "restarts",
-                  "random_start", "grad", "source_arm", "attack_seed", "n", "params", "surrogate_alpha",
-                  "eval_alpha", "after")
+    KEY_FIELDS = (
+        "model",
+        "arm",
+        "dataset",
+        "train_seed",
+        "attack",
+        "norm",
+        "eps",
+        "steps",
+        "step_size",
+        "restarts",
+        "random_start",
+        "grad",
+        "source_arm",
+        "attack_seed",
+        "n",
+        "params",
+        "surrogate_alpha",
+        "eval_alpha",
+        "after",
+    )
 
     def key(self) -> dict[str, Any]:
         key: dict[str, Any] = {"format": ROW_FORMAT, **{f: getattr(self, f) for f in self.KEY_FIELDS}}
@@ -90,8 +108,11 @@ class Cell:
         grad = f" ({self.grad})" if self.grad != "none" else ""
         src = f" from {arm_display(self.source_arm)}" if self.source_arm != self.arm else ""
         alpha = f", eval alpha {self.eval_alpha:g}" if self.eval_alpha is not None else ""
-        chained = (f" (chained after the {self.chain_grad} attacks)" if self.chain_grad not in ("", "none")
-                   else " (chained)") if self.after else ""
+        chained = (
+            (f" (chained after the {self.chain_grad} attacks)" if self.chain_grad not in ("", "none") else " (chained)")
+            if self.after
+            else ""
+        )
         return f"{arm_display(self.arm)} {name}{grad}{src}{chained} eps {radius_text(self.eps, self.norm)}{alpha}"
 
 
@@ -114,33 +135,52 @@ def resolve_n(n_examples: int | None, test_size: int) -> int:
     """The number of images a spec attacks on a test set of ``test_size`` (all when None; at most all, with a
     warning)."""
     if n_examples is not None and n_examples > test_size:
-        warnings.warn(f"n_examples={n_examples} exceeds the test set ({test_size} images); using all {test_size}",
-                      stacklevel=3)
+        warnings.warn(
+            f"n_examples={n_examples} exceeds the test set ({test_size} images); using all {test_size}", stacklevel=3
+        )
         return test_size
     return test_size if n_examples is None else int(n_examples)
 
 
 def clean_cell(info: ArmInfo, n: int, batch_size: int = DEFAULT_BATCH_SIZE, eval_alpha: float | None = None) -> Cell:
-    return Cell(model=info.model, arm=info.arm, dataset=info.dataset, train_seed=info.train_seed, attack="clean",
-                norm="none", eps=0.0, steps=0, step_size=0.0, restarts=0, random_start=False, grad="none",
-                source_arm=info.arm, attack_seed=0, n=n, eval_alpha=eval_alpha if info.has_jpeg else None,
-                batch_size=batch_size)
+    return Cell(
+        model=info.model,
+        arm=info.arm,
+        dataset=info.dataset,
+        train_seed=info.train_seed,
+        attack="clean",
+        norm="none",
+        eps=0.0,
+        steps=0,
+        step_size=0.0,
+        restarts=0,
+        random_start=False,
+        grad="none",
+        source_arm=info.arm,
+        attack_seed=0,
+        n=n,
+        eval_alpha=eval_alpha if info.has_jpeg else None,
+        batch_size=batch_size,
+    )
 
 
 def _eval_arms(spec: AttackSpec, arms: Mapping[str, ArmInfo]) -> list[str]:
     if spec.transfer_from is None:
         return list(arms)
     if spec.transfer_from not in arms:
-        raise AttackSpecError(f"transfer_from={spec.transfer_from!r} but the run has no {spec.transfer_from!r} arm "
-                              f"(arms: {', '.join(arms)})")
+        raise AttackSpecError(
+            f"transfer_from={spec.transfer_from!r} but the run has no {spec.transfer_from!r} arm "
+            f"(arms: {', '.join(arms)})"
+        )
     targets = [a for a in arms if a != spec.transfer_from]
     if not targets:
         raise AttackSpecError(f"transfer_from={spec.transfer_from!r} needs another arm to evaluate on")
     return targets
 
 
-def plan_cells(spec: AttackSpec, arms: Mapping[str, ArmInfo], test_size: int,
-               chain_heads: dict[tuple, str] | None = None) -> list[Cell]:
+def plan_cells(
+    spec: AttackSpec, arms: Mapping[str, ArmInfo], test_size: int, chain_heads: dict[tuple, str] | None = None
+) -> list[Cell]:
     """The cells of one attack on a run's arms: clean cells of the evaluated arms first, then (arm, grad, eps).
 
     ``chain_heads`` (used by :func:`plan_spec`) maps (chain, arm, grad, eps) to the last cell of that chain line;
@@ -161,19 +201,40 @@ def plan_cells(spec: AttackSpec, arms: Mapping[str, ArmInfo], test_size: int,
             grads = [("none", "none")]
         for grad, line in grads:
             for eps in spec.eps:
-                step, rule = (eps, "eps") if spec.method == "fgsm" else (
-                    resolve_step_size(spec.step_size, eps, spec.steps, spec.norm) if method.takes_step_size
-                    else (0.0, "auto"))
+                step, rule = (
+                    (eps, "eps")
+                    if spec.method == "fgsm"
+                    else (
+                        resolve_step_size(spec.step_size, eps, spec.steps, spec.norm)
+                        if method.takes_step_size
+                        else (0.0, "auto")
+                    )
+                )
                 head_key = (spec.chain, arm, line, round(eps, 12))
                 after = chain_heads.get(head_key, "") if spec.chain and chain_heads is not None else ""
                 cell = Cell(
-                    model=info.model, arm=arm, dataset=info.dataset, train_seed=info.train_seed, attack=spec.method,
-                    norm=spec.norm, eps=float(eps), steps=int(spec.steps), step_size=float(step),
-                    restarts=int(spec.restarts), random_start=bool(spec.random_start), grad=grad, source_arm=source.arm,
-                    attack_seed=int(spec.seed), n=n, params=spec.params,
+                    model=info.model,
+                    arm=arm,
+                    dataset=info.dataset,
+                    train_seed=info.train_seed,
+                    attack=spec.method,
+                    norm=spec.norm,
+                    eps=float(eps),
+                    steps=int(spec.steps),
+                    step_size=float(step),
+                    restarts=int(spec.restarts),
+                    random_start=bool(spec.random_start),
+                    grad=grad,
+                    source_arm=source.arm,
+                    attack_seed=int(spec.seed),
+                    n=n,
+                    params=spec.params,
                     surrogate_alpha=spec.surrogate_alpha if grad == "surrogate" else None,
-                    eval_alpha=spec.eval_alpha if info.has_jpeg else None, after=after, step_rule=rule,
-                    batch_size=spec.batch_size, chain_grad=line if spec.chain else "",
+                    eval_alpha=spec.eval_alpha if info.has_jpeg else None,
+                    after=after,
+                    step_rule=rule,
+                    batch_size=spec.batch_size,
+                    chain_grad=line if spec.chain else "",
                 )
                 if spec.chain and chain_heads is not None:
                     chain_heads[head_key] = cell.cell_id
@@ -196,8 +257,17 @@ def plan_spec(spec: SpecFile, arms: Mapping[str, ArmInfo], test_size: int) -> li
 
 def arm_infos_from_cards(cards: Mapping[str, Any], deployed: Mapping[str, str] | None = None) -> dict[str, ArmInfo]:
     """:class:`ArmInfo` per arm from model cards (``ModelCard`` objects)."""
-    return {arm: ArmInfo(arm=arm, model=c.model, dataset=c.dataset, train_seed=c.seed, has_jpeg=bool(c.jpeg),
-                         deployed=(deployed or {}).get(arm, "soft")) for arm, c in cards.items()}
+    return {
+        arm: ArmInfo(
+            arm=arm,
+            model=c.model,
+            dataset=c.dataset,
+            train_seed=c.seed,
+            has_jpeg=bool(c.jpeg),
+            deployed=(deployed or {}).get(arm, "soft"),
+        )
+        for arm, c in cards.items()
+    }
 
 
 def cells_by_id(cells: Sequence[Cell]) -> dict[str, Cell]:

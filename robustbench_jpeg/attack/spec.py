@@ -147,8 +147,9 @@ class AttackSpec:
                 fields["grad"] = tuple(g.strip() for g in fields["grad"].split(",") if g.strip())
             if "params" in fields:
                 if not isinstance(fields["params"], Mapping):
-                    raise AttackSpecError(f"params must be a mapping such as {{target_classes: 9}}, got "
-                                          f"{fields['params']!r}")
+                    raise AttackSpecError(
+                        f"params must be a mapping such as {{target_classes: 9}}, got {fields['params']!r}"
+                    )
                 fields["params"] = tuple(sorted(fields["params"].items()))
             return cls(**fields)
         except (AttackSpecError, TypeError) as exc:
@@ -211,8 +212,10 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
     out["grad"] = _grads(spec.grad)
     if "surrogate" in out["grad"]:
         if spec.surrogate_alpha is None:
-            raise AttackSpecError("grad 'surrogate' needs surrogate_alpha (the softness of the backward quantizer, "
-                                  "smaller than the trained alpha, e.g. 1.0)")
+            raise AttackSpecError(
+                "grad 'surrogate' needs surrogate_alpha (the softness of the backward quantizer, "
+                "smaller than the trained alpha, e.g. 1.0)"
+            )
         out["surrogate_alpha"] = positive("surrogate_alpha", spec.surrogate_alpha)
     elif spec.surrogate_alpha is not None:
         raise AttackSpecError("surrogate_alpha is only used with grad 'surrogate'")
@@ -244,11 +247,15 @@ def _radii(eps: Any, norm: str) -> tuple[float, ...]:
         if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 0:
             raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
         if norm == "linf" and e > 1.0 + 1e-12:
-            raise AttackSpecError(f"linf eps {show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
-                                  "1/255 units (8) or as fractions (8/255)")
+            raise AttackSpecError(
+                f"linf eps {show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
+                "1/255 units (8) or as fractions (8/255)"
+            )
         if norm == "l2" and e > L2_MAX:
-            raise AttackSpecError(f"l2 eps {e:g} exceeds {L2_MAX:.4g}, the diameter of the [0, 1] image cube of CIFAR "
-                                  "(3x32x32): l2 radii are absolute on the [0, 1] scale (e.g. 0.5)")
+            raise AttackSpecError(
+                f"l2 eps {e:g} exceeds {L2_MAX:.4g}, the diameter of the [0, 1] image cube of CIFAR "
+                "(3x32x32): l2 radii are absolute on the [0, 1] scale (e.g. 0.5)"
+            )
     if len({round(e, 12) for e in values}) != len(values):
         raise AttackSpecError(f"eps holds duplicate radii: {[show_radius(e, norm) for e in values]}")
     return tuple(float(e) for e in values)
@@ -260,8 +267,9 @@ def _random_start(spec: AttackSpec, rule: str) -> bool:
         flag("random_start", given)
     if rule == "never":
         if given:
-            raise AttackSpecError(f"{spec.method} has no random start; use method pgd with steps 1 for R+FGSM-like "
-                                  "attacks")
+            raise AttackSpecError(
+                f"{spec.method} has no random start; use method pgd with steps 1 for R+FGSM-like attacks"
+            )
         return False
     if rule == "always":
         if given is False:
@@ -364,8 +372,9 @@ class SpecFile:
             for i, a in enumerate(attacks)
         )
         try:
-            return cls(name=name, attacks=parsed, version=version, description=str(data.get("description", "")),
-                       path=path)
+            return cls(
+                name=name, attacks=parsed, version=version, description=str(data.get("description", "")), path=path
+            )
         except AttackSpecError as exc:
             raise AttackSpecError(f"spec {where}: {exc}") from None
 

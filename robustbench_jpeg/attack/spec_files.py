@@ -17,7 +17,6 @@ from .spec_values import AttackSpecError
 __all__ = ["packaged_specs_dir", "attacks_dir", "list_specs", "load_spec", "as_specfile"]
 
 
-
 def packaged_specs_dir() -> Path:
     """The spec files shipped inside the package (``robustbench_jpeg/attack/specs``; ``attacks/`` in the repo is a
     symlink to it)."""

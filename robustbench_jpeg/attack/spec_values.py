@@ -13,8 +13,20 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["AttackSpecError", "DEFAULT_STEP_RULE", "MIN_LINF_255", "L2_MAX", "parse_step_size", "resolve_step_size",
-           "parse_radius", "parse_radii", "show_radius", "integer", "positive", "flag"]
+__all__ = [
+    "AttackSpecError",
+    "DEFAULT_STEP_RULE",
+    "MIN_LINF_255",
+    "L2_MAX",
+    "parse_step_size",
+    "resolve_step_size",
+    "parse_radius",
+    "parse_radii",
+    "show_radius",
+    "integer",
+    "positive",
+    "flag",
+]
 
 DEFAULT_STEP_RULE = "2.5*eps/steps"
 MIN_LINF_255 = 0.5  # a bare L-inf radius below this (in 1/255 units) must be written as a fraction
@@ -62,8 +74,9 @@ def parse_step_size(value: float | int | str) -> float | str:
                 f"cannot read step size {value!r}: give a positive number (same units as eps) or a rule of the form "
                 f"'K*eps/steps', 'eps/K', 'K*eps' or 'eps' (default {DEFAULT_STEP_RULE!r})"
             )
-        if (match.group("k") and float(match.group("k")) <= 0) or (match.group("d") not in (None, "steps")
-                                                                   and float(match.group("d")) <= 0):
+        if (match.group("k") and float(match.group("k")) <= 0) or (
+            match.group("d") not in (None, "steps") and float(match.group("d")) <= 0
+        ):
             raise AttackSpecError(f"step size rule {value!r} must give a positive step")
         return re.sub(r"\s+", "", text)
     return positive("step size", value)
@@ -125,10 +138,16 @@ def parse_radii(raw: Any, norm: str, where: str = "eps") -> tuple[float, ...]:
     units of a single value) -> floats on the [0, 1] scale."""
     if isinstance(raw, Mapping):
         spec = raw.get("linspace")
-        if set(raw) != {"linspace"} or not (isinstance(spec, Sequence) and len(spec) == 3 and not isinstance(
-                spec[2], bool) and isinstance(spec[2], int) and spec[2] >= 1):
-            raise AttackSpecError(f"{where}: linspace must be {{linspace: [start, stop, num]}} with an integer num "
-                                  f">= 1, got {raw!r}")
+        if set(raw) != {"linspace"} or not (
+            isinstance(spec, Sequence)
+            and len(spec) == 3
+            and not isinstance(spec[2], bool)
+            and isinstance(spec[2], int)
+            and spec[2] >= 1
+        ):
+            raise AttackSpecError(
+                f"{where}: linspace must be {{linspace: [start, stop, num]}} with an integer num >= 1, got {raw!r}"
+            )
         start, stop = (parse_radius(v, norm, where) for v in spec[:2])
         num = spec[2]
         return tuple(start + (stop - start) * i / (num - 1) for i in range(num)) if num > 1 else (start,)

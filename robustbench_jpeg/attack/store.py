@@ -46,8 +46,16 @@ from ..run_format import (
     dumps_json,
 )
 
-__all__ = ["RunStore", "SweepState", "SpecEntry", "StoreWarning", "SweepLockedError", "read_results",
-           "read_samples_file", "pack_record"]
+__all__ = [
+    "RunStore",
+    "SweepState",
+    "SpecEntry",
+    "StoreWarning",
+    "SweepLockedError",
+    "read_results",
+    "read_samples_file",
+    "pack_record",
+]
 
 _MAGIC = b"RBJ1"
 _HEADER = struct.Struct("<4s16sII")
@@ -77,8 +85,12 @@ def read_results(run_dir: str | os.PathLike, repair: bool = False) -> pd.DataFra
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
-        warnings.warn(f"{path}: the last line was cut short (an interrupted write); it is dropped and its cell will be "
-                      "recomputed", StoreWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}: the last line was cut short (an interrupted write); it is dropped and its cell will be "
+            "recomputed",
+            StoreWarning,
+            stacklevel=2,
+        )
         data = data[:cut]
         if repair:
             atomic_write_bytes(path, data)
@@ -90,8 +102,9 @@ def read_results(run_dir: str | os.PathLike, repair: bool = False) -> pd.DataFra
         dtypes = {c: str for c in TEXT_COLUMNS if c in header}
         df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype=dtypes)
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        raise RunFormatError(f"{path} is not a readable results table ({exc}); move it aside to start the sweep's "
-                             "cells afresh") from None
+        raise RunFormatError(
+            f"{path} is not a readable results table ({exc}); move it aside to start the sweep's cells afresh"
+        ) from None
     if "cell_id" not in df.columns:
         raise RunFormatError(f"{path} has no cell_id column: it is not a results.csv written by `jpeg-robust attack`")
     df = df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
@@ -128,7 +141,7 @@ def read_samples_file(path: Path) -> tuple[dict[str, np.ndarray], int, list[str]
             break
         magic, raw_id, n, crc = _HEADER.unpack_from(data, pos)
         size = (n + 7) // 8
-        bits = data[pos + _HEADER.size: pos + _HEADER.size + size]
+        bits = data[pos + _HEADER.size : pos + _HEADER.size + size]
         if magic != _MAGIC:
             problems.append(f"unreadable bytes at {pos} (not a record)")
             break
@@ -172,14 +185,20 @@ class SweepState:
     def read(cls, path: Path) -> SweepState:
         if not path.is_file():
             return cls()
-        raw = read_json_file(path, fix="it only remembers spec hashes; delete it to start the bookkeeping afresh "
-                                      "(a changed spec would then go unnoticed once)")
+        raw = read_json_file(
+            path,
+            fix="it only remembers spec hashes; delete it to start the bookkeeping afresh "
+            "(a changed spec would then go unnoticed once)",
+        )
         try:
-            specs = {name: SpecEntry(**{k: v for k, v in entry.items() if k in _ENTRY_FIELDS})
-                     for name, entry in raw.get("specs", {}).items()}
+            specs = {
+                name: SpecEntry(**{k: v for k, v in entry.items() if k in _ENTRY_FIELDS})
+                for name, entry in raw.get("specs", {}).items()
+            }
         except (TypeError, AttributeError) as exc:
-            raise RunFormatError(f"{path}: a spec entry is malformed ({exc}); delete the file to start the "
-                                 "bookkeeping afresh") from None
+            raise RunFormatError(
+                f"{path}: a spec entry is malformed ({exc}); delete the file to start the bookkeeping afresh"
+            ) from None
         return cls(specs=specs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,8 +225,10 @@ class RunStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        with exclusive_lock(self.run_dir / ATTACK_LOCK, busy=SweepLockedError(
-                f"another attack sweep is running on {self.run_dir}; wait for it to finish")):
+        with exclusive_lock(
+            self.run_dir / ATTACK_LOCK,
+            busy=SweepLockedError(f"another attack sweep is running on {self.run_dir}; wait for it to finish"),
+        ):
             yield
 
     # results
@@ -259,20 +280,34 @@ class RunStore:
         results = self.results()
         if results.empty:
             return results, ""
-        same = np.array([fingerprints.get(a) in (None, f) and fingerprints.get(s) in (None, sf)
-                         for a, f, s, sf in zip(results["arm"], results["fingerprint"], results["source_arm"],
-                                                results["source_fingerprint"], strict=True)], dtype=bool)
+        same = np.array(
+            [
+                fingerprints.get(a) in (None, f) and fingerprints.get(s) in (None, sf)
+                for a, f, s, sf in zip(
+                    results["arm"],
+                    results["fingerprint"],
+                    results["source_arm"],
+                    results["source_fingerprint"],
+                    strict=True,
+                )
+            ],
+            dtype=bool,
+        )
         stale = results[~((results["row_format"] == ROW_FORMAT).to_numpy() & same)]
         if stale.empty:
             return stale, ""
         old = int((stale["row_format"] != ROW_FORMAT).sum())
         parts = []
         if old:
-            parts.append(f"{old} row(s) of row format {sorted(set(stale['row_format']) - {ROW_FORMAT})} (an older "
-                         "version: PGD scored at its last iterate, bpda = hard-rounding forward)")
+            parts.append(
+                f"{old} row(s) of row format {sorted(set(stale['row_format']) - {ROW_FORMAT})} (an older "
+                "version: PGD scored at its last iterate, bpda = hard-rounding forward)"
+            )
         if len(stale) > old:
-            parts.append(f"{len(stale) - old} row(s) computed from an earlier checkpoint of arm(s) "
-                         f"{', '.join(sorted(set(stale['arm'])))}")
+            parts.append(
+                f"{len(stale) - old} row(s) computed from an earlier checkpoint of arm(s) "
+                f"{', '.join(sorted(set(stale['arm'])))}"
+            )
         why = "; ".join(parts)
         self.set_aside(stale, why)
         return stale, why
@@ -283,8 +318,11 @@ class RunStore:
         if self._samples is None:
             found, good, problems = read_samples_file(self.samples_path)
             if problems:
-                warnings.warn(f"{self.samples_path}: {'; '.join(problems)}; the cells concerned will be recomputed",
-                              StoreWarning, stacklevel=2)
+                warnings.warn(
+                    f"{self.samples_path}: {'; '.join(problems)}; the cells concerned will be recomputed",
+                    StoreWarning,
+                    stacklevel=2,
+                )
                 if good < self.samples_path.stat().st_size and "cut short" in " ".join(problems):
                     with open(self.samples_path, "r+b") as handle:  # drop the torn tail so appends stay readable
                         handle.truncate(good)

@@ -67,8 +67,10 @@ def _arms(run_dir: Path, arms: Sequence[str] | None) -> tuple[dict[str, Path], d
     datasets = {c.dataset for c in cards.values()}
     if len(datasets) > 1:
         detail = ", ".join(f"{a}: {c.dataset}" for a, c in cards.items())
-        raise ValueError(f"arms of {run_dir} were trained on different data sets ({detail}); one run folder must hold "
-                         "one data set, attack them from separate run folders")
+        raise ValueError(
+            f"arms of {run_dir} were trained on different data sets ({detail}); one run folder must hold "
+            "one data set, attack them from separate run folders"
+        )
     return arm_dirs, cards
 
 
@@ -84,21 +86,35 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
         )
     test_size = evaluator.test_size()
     cells = plan_spec(spec, arms, test_size)
-    cells[:0] = [c for c in (clean_cell(info, test_size) for info in arms.values())
-                 if c.cell_id not in {x.cell_id for x in cells}]  # the whole test set: checked against the card
+    cells[:0] = [
+        c
+        for c in (clean_cell(info, test_size) for info in arms.values())
+        if c.cell_id not in {x.cell_id for x in cells}
+    ]  # the whole test set: checked against the card
     planned = [c.cell_id for c in cells]
-    entry = SpecEntry(hash=spec.hash, version=spec.version, description=spec.description, path=spec.path,
-                      attacks=[a.to_dict() for a in spec.attacks], cells=planned,
-                      finished=old.finished if old else False, created=old.created if old else now_iso(),
-                      updated=old.updated if old else now_iso())
+    entry = SpecEntry(
+        hash=spec.hash,
+        version=spec.version,
+        description=spec.description,
+        path=spec.path,
+        attacks=[a.to_dict() for a in spec.attacks],
+        cells=planned,
+        finished=old.finished if old else False,
+        created=old.created if old else now_iso(),
+        updated=old.updated if old else now_iso(),
+    )
     if old is None or dataclasses.asdict(old) | {"path": None} != dataclasses.asdict(entry) | {"path": None}:
         state.specs[spec.name] = entry
         store.write_state(state)
     fingerprints = {a: evaluator.fingerprint(a) for a in arms}
     stale, why = store.set_aside_stale(fingerprints)
     if why:
-        warnings.warn(f"{store.results_path}: moved {len(stale)} stale row(s) to results-stale.csv: {why}; their "
-                      "cells are recomputed when a spec asks for them", StoreWarning, stacklevel=3)
+        warnings.warn(
+            f"{store.results_path}: moved {len(stale)} stale row(s) to results-stale.csv: {why}; their "
+            "cells are recomputed when a spec asks for them",
+            StoreWarning,
+            stacklevel=3,
+        )
     refresh_diagnostics(store, evaluator, arms)
     done = store.done()
     todo = [c for c in cells if c.cell_id not in done]
@@ -107,8 +123,15 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
     return _Plan(todo, {cid: done[cid] for cid in needed if cid in done}, planned)
 
 
-def _finish(store: RunStore, spec: SpecFile, plan: _Plan, computed: list[str], cards: dict[str, ModelCard],
-            arms: dict[str, ArmInfo], test_size: int) -> pd.DataFrame:
+def _finish(
+    store: RunStore,
+    spec: SpecFile,
+    plan: _Plan,
+    computed: list[str],
+    cards: dict[str, ModelCard],
+    arms: dict[str, ArmInfo],
+    test_size: int,
+) -> pd.DataFrame:
     """Rank 0: mark the spec, compact results.csv, run the checks, return this spec's rows in plan order."""
     store.compact()
     results = store.results()
@@ -120,16 +143,26 @@ def _finish(store: RunStore, spec: SpecFile, plan: _Plan, computed: list[str], c
         entry.finished, entry.updated = finished, now_iso()
         store.write_state(state)
     quantizer = [a for a, i in arms.items() if i.has_jpeg]
-    checks = run_checks(results, samples, store.diagnostics(), {a: c.to_dict() for a, c in cards.items()},
-                        test_size, quantizer)
+    checks = run_checks(
+        results, samples, store.diagnostics(), {a: c.to_dict() for a, c in cards.items()}, test_size, quantizer
+    )
     payload = checks_payload(checks, quantizer)
     store.write_checks(payload)
     order = {cid: i for i, cid in enumerate(plan.planned)}
     table = results[results["cell_id"].isin(order)].copy()
     table = table.iloc[np.argsort([order[c] for c in table["cell_id"]], kind="stable")].reset_index(drop=True)
-    table.attrs.update({"computed": computed, "spec_name": spec.name, "spec_hash": spec.hash,
-                        "checks": payload["checks"], "verdict": verdict(checks), "status": verdict_status(checks),
-                        "masking": payload["masking"], "results_path": str(store.results_path)})
+    table.attrs.update(
+        {
+            "computed": computed,
+            "spec_name": spec.name,
+            "spec_hash": spec.hash,
+            "checks": payload["checks"],
+            "verdict": verdict(checks),
+            "status": verdict_status(checks),
+            "masking": payload["masking"],
+            "results_path": str(store.results_path),
+        }
+    )
     return table
 
 
@@ -163,8 +196,10 @@ def run_sweep(
     run_dir = Path(run_dir)
     spec = as_specfile(specs, spec_name)
     arm_dirs, cards = _arms(run_dir, arms)
-    infos = {a: ArmInfo(a, c.model, c.dataset, c.seed, bool(c.jpeg), (c.jpeg or {}).get("quantizer", "soft"))
-             for a, c in cards.items()}
+    infos = {
+        a: ArmInfo(a, c.model, c.dataset, c.seed, bool(c.jpeg), (c.jpeg or {}).get("quantizer", "soft"))
+        for a, c in cards.items()
+    }
     dev = resolve_device(device)
     main = distributed.init_from_env(dev).is_main
     dev = distributed.local_device(dev)
@@ -183,7 +218,8 @@ def run_sweep(
             plan = distributed.run_on_main(lambda: _prepare(store, spec, evaluator, infos))
             computed = _compute(plan, evaluator, store, spec.name, progress and main, log if main else None)
             table = distributed.run_on_main(
-                lambda: _finish(store, spec, plan, computed, cards, infos, evaluator.test_size()))
+                lambda: _finish(store, spec, plan, computed, cards, infos, evaluator.test_size())
+            )
     if main and table.attrs["status"] == "FAIL":
         warnings.warn(f"{run_dir}: {table.attrs['verdict']}", SanityCheckWarning, stacklevel=2)
     return table
@@ -222,14 +258,24 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
                 store.save_samples(cell.cell_id, full)
                 store.append_row(evaluator.row(cell, clean, full, wall, spec_name, world))
                 if not bar_on and log is not False:
-                    print(f"[{k}/{len(plan.todo)}] {cell.label()}: {'robust' if not cell.is_clean else 'correct'} "
-                          f"{100 * full.mean():.2f}% of {cell.n} ({wall:.1f} s)", file=stream, flush=True)
+                    print(
+                        f"[{k}/{len(plan.todo)}] {cell.label()}: {'robust' if not cell.is_clean else 'correct'} "
+                        f"{100 * full.mean():.2f}% of {cell.n} ({wall:.1f} s)",
+                        file=stream,
+                        flush=True,
+                    )
     return computed
 
 
-def quick_sweep(run_dir: str | os.PathLike, device: str | torch.device = "cpu", progress: bool = True,
-                data_dir: str | os.PathLike | None = None, n_examples: int = 500, arms: Sequence[str] | None = None,
-                log=None) -> pd.DataFrame:
+def quick_sweep(
+    run_dir: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    data_dir: str | os.PathLike | None = None,
+    n_examples: int = 500,
+    arms: Sequence[str] | None = None,
+    log=None,
+) -> pd.DataFrame:
     """The quickstart's short sweep (spec ``quick``, attacks/quick.yaml) on the first ``n_examples`` test images:
     see docs/attacks.md for what it runs and how long it takes."""
     spec = load_spec("quick").with_overrides(n_examples=n_examples)  # renamed quick+nN unless 500

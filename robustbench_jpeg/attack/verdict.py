@@ -20,8 +20,15 @@ from .checks import Check
 
 __all__ = ["verdict_status", "verdict", "Masking", "assess_masking", "checks_payload", "MASKING_SIGNS"]
 
-MASKING_SIGNS = ("zero_input_gradients", "adaptive_not_stronger", "square_not_stronger", "large_eps_near_zero",
-                 "pgd_not_weaker_than_fgsm", "monotone_in_eps", "more_iterations_not_weaker")
+MASKING_SIGNS = (
+    "zero_input_gradients",
+    "adaptive_not_stronger",
+    "square_not_stronger",
+    "large_eps_near_zero",
+    "pgd_not_weaker_than_fgsm",
+    "monotone_in_eps",
+    "more_iterations_not_weaker",
+)
 # the checks that show an arm was attacked adaptively at all (their warnings mean "unchecked")
 _ADAPTIVE_PRESENCE = ("adaptive_not_stronger", "square_not_stronger")
 
@@ -41,8 +48,10 @@ def verdict(checks: Iterable[Check]) -> str:
     checks = list(checks)
     status = verdict_status(checks)
     counts = {s: sum(c.status == s for c in checks) for s in ("pass", "fail", "warn", "skip")}
-    tail = (f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, {counts['skip']} skipped; "
-            "see checks.json")
+    tail = (
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, {counts['skip']} skipped; "
+        "see checks.json"
+    )
     fails = [f"{c.name}[{c.arm}]" for c in checks if c.status == "fail"]
     warns = [f"{c.name}[{c.arm}]" for c in checks if c.status == "warn"]
     parts = []

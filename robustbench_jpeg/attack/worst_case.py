@@ -41,8 +41,9 @@ class WorstCase:
         return float(self.vector.mean()) if self.vector.size else float("nan")
 
 
-def worst_cases(rows: pd.DataFrame, samples: Mapping[str, np.ndarray],
-                label: Callable[[object], str] | None = None) -> list[WorstCase]:
+def worst_cases(
+    rows: pd.DataFrame, samples: Mapping[str, np.ndarray], label: Callable[[object], str] | None = None
+) -> list[WorstCase]:
     """Worst-case points of one run's attack rows (columns arm, norm, eps, n, cell_id, eval_alpha).
 
     ``samples[cell_id]`` is the per-sample robustness of each row. ``label(row)`` names a cell in ``components``.
@@ -73,6 +74,9 @@ def worst_cases(rows: pd.DataFrame, samples: Mapping[str, np.ndarray],
                 if acc > last_acc + 1e-12:  # cannot happen: same images, more attacks
                     raise RuntimeError(f"internal error: worst case of {arm} {norm} rises with eps at {eps}")
                 last_acc = acc
-                out.append(WorstCase(str(arm), str(norm), alpha_value, tier, tier == tiers[0], float(eps), vec.copy(),
-                                     tuple(parts)))
+                out.append(
+                    WorstCase(
+                        str(arm), str(norm), alpha_value, tier, tier == tiers[0], float(eps), vec.copy(), tuple(parts)
+                    )
+                )
     return out

@@ -86,8 +86,10 @@ def record_command(run_dir: str | Path, argv: Sequence[str] | None = None) -> No
 def _os_message(exc: OSError) -> str:
     where = f" {exc.filename}" if exc.filename else ""
     if exc.errno == errno.ENOSPC:
-        return f"no space left on the device holding{where or ' the output'}; free space and run the same command " \
-               "again (everything written so far is complete)"
+        return (
+            f"no space left on the device holding{where or ' the output'}; free space and run the same command "
+            "again (everything written so far is complete)"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write{where}: {exc.strerror}; choose a writable --out folder"
     if exc.errno == errno.ENOTDIR:
@@ -103,8 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted; every file written so far is complete. Run the same command again to continue "
-              "(train: add --resume).", file=sys.stderr)
+        print(
+            "interrupted; every file written so far is complete. Run the same command again to continue "
+            "(train: add --resume).",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except ModuleNotFoundError as exc:  # the attack engine is optional for train and report
         if exc.name != "torchattacks":
@@ -113,8 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"{name}: error: {ENGINE_MISSING}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
-            RuntimeError) as exc:
+    except (
+        ValueError,
+        KeyError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        RuntimeError,
+    ) as exc:
         if isinstance(exc, RuntimeError) and not _is_user_error(exc):
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

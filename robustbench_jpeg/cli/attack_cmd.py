@@ -13,8 +13,19 @@ import sys
 
 from . import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Examples, positive_int
 
-_ATTACK_FLAGS = ("eps", "steps", "step_size", "restarts", "random_start", "norm", "grad", "transfer_from", "params",
-                 "surrogate_alpha", "eval_alpha")
+_ATTACK_FLAGS = (
+    "eps",
+    "steps",
+    "step_size",
+    "restarts",
+    "random_start",
+    "norm",
+    "grad",
+    "transfer_from",
+    "params",
+    "surrogate_alpha",
+    "eval_alpha",
+)
 EXAMPLES = Examples(
     "jpeg-robust attack --run runs/r56-s0 --spec paper-pgd",
     "jpeg-robust attack --run runs/r56-s0 --spec autoattack --n-examples 1000",
@@ -61,50 +72,114 @@ def add_parser(subparsers) -> None:
         " 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--run", "--run-dir", dest="run", required=True, metavar="DIR",
-                   help="run folder made by `jpeg-robust train --out DIR` (under torchrun spell it --run-dir: "
-                        "torchrun's own parser takes --run)")
+    p.add_argument(
+        "--run",
+        "--run-dir",
+        dest="run",
+        required=True,
+        metavar="DIR",
+        help="run folder made by `jpeg-robust train --out DIR` (under torchrun spell it --run-dir: "
+        "torchrun's own parser takes --run)",
+    )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--spec", metavar="NAME|FILE",
-                       help=f"attack spec by name ({', '.join(list_specs())}) or path to a .yaml file")
+    which.add_argument(
+        "--spec", metavar="NAME|FILE", help=f"attack spec by name ({', '.join(list_specs())}) or path to a .yaml file"
+    )
     which.add_argument("--method", choices=tuple(METHODS), help="one ad-hoc attack, configured by the flags below")
     p.add_argument("--norm", choices=("linf", "l2"), default=None, help="threat model (default linf)")
-    p.add_argument("--eps", default=None, metavar="LIST",
-                   help="comma list of radii: linf in 1/255 units or as fractions (1,2,8/255), l2 absolute (0.5)")
-    p.add_argument("--steps", type=positive_int, default=None,
-                   help="iterations (queries for square); default per method: FGSM 1, PGD 20, APGD/FAB 100, "
-                        "Square 5000")
-    p.add_argument("--step-size", default=None, metavar="SIZE|RULE",
-                   help=f"FGSM/PGD step: a number in eps units or a rule such as eps/4 (default {DEFAULT_STEP_RULE})")
+    p.add_argument(
+        "--eps",
+        default=None,
+        metavar="LIST",
+        help="comma list of radii: linf in 1/255 units or as fractions (1,2,8/255), l2 absolute (0.5)",
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="iterations (queries for square); default per method: FGSM 1, PGD 20, APGD/FAB 100, Square 5000",
+    )
+    p.add_argument(
+        "--step-size",
+        default=None,
+        metavar="SIZE|RULE",
+        help=f"FGSM/PGD step: a number in eps units or a rule such as eps/4 (default {DEFAULT_STEP_RULE})",
+    )
     p.add_argument("--restarts", type=positive_int, default=None, help="random restarts (default 1)")
-    p.add_argument("--random-start", action=argparse.BooleanOptionalAction, default=None,
-                   help="PGD's uniform random start in the eps-ball (default on)")
-    p.add_argument("--grad", type=_grad_list, default=None,
-                   help=f"gradient modes on arms with a JPEG layer: comma list of {', '.join(GRAD_MODES)} "
-                        "(default soft); see docs/attacks.md")
-    p.add_argument("--surrogate-alpha", type=float, default=None, metavar="A",
-                   help="softness of the backward quantizer for --grad surrogate (e.g. 1.0)")
-    p.add_argument("--eval-alpha", type=float, default=None, metavar="A",
-                   help="score and attack JPEG arms with this soft-quantizer alpha instead of the trained one (the "
-                        "official script's default was 1.0); kept apart from the corrected protocol")
-    p.add_argument("--param", dest="params", action="append", type=_param, default=None, metavar="NAME=VALUE",
-                   help="a method parameter, e.g. target_classes=9 (APGD-T, FAB-T) or p_init=0.8 (Square); "
-                        "repeatable")
-    p.add_argument("--transfer-from", choices=tuple(ARMS), default=None, metavar="ARM",
-                   help="craft on ARM's model and evaluate on the other arms")
-    p.add_argument("--n-examples", type=positive_int, default=None, metavar="N",
-                   help="the first N test images in test-set order (default: all)")
-    p.add_argument("--batch-size", type=positive_int, default=None,
-                   help=f"images per batch (default {DEFAULT_BATCH_SIZE}); FGSM/PGD results do not depend on it")
+    p.add_argument(
+        "--random-start",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="PGD's uniform random start in the eps-ball (default on)",
+    )
+    p.add_argument(
+        "--grad",
+        type=_grad_list,
+        default=None,
+        help=f"gradient modes on arms with a JPEG layer: comma list of {', '.join(GRAD_MODES)} "
+        "(default soft); see docs/attacks.md",
+    )
+    p.add_argument(
+        "--surrogate-alpha",
+        type=float,
+        default=None,
+        metavar="A",
+        help="softness of the backward quantizer for --grad surrogate (e.g. 1.0)",
+    )
+    p.add_argument(
+        "--eval-alpha",
+        type=float,
+        default=None,
+        metavar="A",
+        help="score and attack JPEG arms with this soft-quantizer alpha instead of the trained one (the "
+        "official script's default was 1.0); kept apart from the corrected protocol",
+    )
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        type=_param,
+        default=None,
+        metavar="NAME=VALUE",
+        help="a method parameter, e.g. target_classes=9 (APGD-T, FAB-T) or p_init=0.8 (Square); repeatable",
+    )
+    p.add_argument(
+        "--transfer-from",
+        choices=tuple(ARMS),
+        default=None,
+        metavar="ARM",
+        help="craft on ARM's model and evaluate on the other arms",
+    )
+    p.add_argument(
+        "--n-examples",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="the first N test images in test-set order (default: all)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help=f"images per batch (default {DEFAULT_BATCH_SIZE}); FGSM/PGD results do not depend on it",
+    )
     p.add_argument("--seed", type=int, default=None, help="attack seed (default 0)")
-    p.add_argument("--arms", default=None, metavar="A,B",
-                   help="attack only these arms (default: every trained arm; required when an arm has no card yet)")
+    p.add_argument(
+        "--arms",
+        default=None,
+        metavar="A,B",
+        help="attack only these arms (default: every trained arm; required when an arm has no card yet)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--data-dir", default=None, help="CIFAR-100 folder (default: the run's config.json data_dir)")
-    p.add_argument("--fail-on-check", action="store_true",
-                   help=f"exit with status {EXIT_CHECK_FAILED} when a sanity check fails")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar; one line per cell instead (also without a terminal)")
+    p.add_argument(
+        "--fail-on-check", action="store_true", help=f"exit with status {EXIT_CHECK_FAILED} when a sanity check fails"
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar; one line per cell instead (also without a terminal)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -124,13 +199,26 @@ def specs_from_args(args: argparse.Namespace):
                 f"{', '.join(given)} cannot be combined with --spec (a spec fixes its attacks); copy the spec file, "
                 "edit it and pass its path, or use --method"
             )
-        return load_spec(args.spec).with_overrides(n_examples=args.n_examples, seed=args.seed,
-                                                   batch_size=args.batch_size)
+        return load_spec(args.spec).with_overrides(
+            n_examples=args.n_examples, seed=args.seed, batch_size=args.batch_size
+        )
     if args.eps is None:
         raise AttackSpecError("--method needs --eps (e.g. --eps 1,2,4,8 or 8/255 for linf)")
     data = {"method": args.method, "eps": args.eps}
-    for name in ("norm", "steps", "step_size", "restarts", "random_start", "grad", "transfer_from", "n_examples",
-                 "batch_size", "seed", "surrogate_alpha", "eval_alpha"):
+    for name in (
+        "norm",
+        "steps",
+        "step_size",
+        "restarts",
+        "random_start",
+        "grad",
+        "transfer_from",
+        "n_examples",
+        "batch_size",
+        "seed",
+        "surrogate_alpha",
+        "eval_alpha",
+    ):
         if getattr(args, name) is not None:  # everything else comes from the AttackSpec / method defaults
             data[name] = getattr(args, name)
     if args.params:
@@ -171,15 +259,18 @@ def run(args: argparse.Namespace) -> int:
     try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)
-            table = run_sweep(args.run, spec, device=args.device, data_dir=args.data_dir,
-                              progress=not args.no_progress, arms=arms)
+            table = run_sweep(
+                args.run, spec, device=args.device, data_dir=args.data_dir, progress=not args.no_progress, arms=arms
+            )
         main = distributed.is_main()
     except SweepLockedError as exc:
         print(f"jpeg-robust attack: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted; finished cells are saved. Run the same command again to resume at the next cell.",
-              file=sys.stderr)
+        print(
+            "interrupted; finished cells are saved. Run the same command again to resume at the next cell.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         distributed.cleanup()
@@ -188,8 +279,10 @@ def run(args: argparse.Namespace) -> int:
     record_command(args.run, getattr(args, "argv", None))
     computed = set(table.attrs.get("computed", []))
     ran = table[table["cell_id"].astype(str).isin(computed)]
-    print(f"spec {table.attrs['spec_name']} ({len(table)} cells: {len(ran)} computed now, "
-          f"{len(table) - len(ran)} already done)")
+    print(
+        f"spec {table.attrs['spec_name']} ({len(table)} cells: {len(ran)} computed now, "
+        f"{len(table) - len(ran)} already done)"
+    )
     print(format_table(ran if len(ran) else table))
     print()
     print(f"checks: {table.attrs['verdict']}")

@@ -29,17 +29,24 @@ def add_parser(subparsers) -> None:
     from .train_cmd import _arms
 
     p = subparsers.add_parser(
-        "quickstart", help="train, attack and report a small pair on the embedded mini data set (CPU, minutes)",
-        description=__doc__.split("\n\n", 1)[1].strip(), epilog=EXAMPLES.text(),
+        "quickstart",
+        help="train, attack and report a small pair on the embedded mini data set (CPU, minutes)",
+        description=__doc__.split("\n\n", 1)[1].strip(),
+        epilog=EXAMPLES.text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", default="runs/quickstart", help="run folder (default runs/quickstart)")
     p.add_argument("--report-out", default=None, help="report folder (default OUT/report)")
-    p.add_argument("--epochs", type=positive_int, default=QUICKSTART_EPOCHS,
-                   help=f"training epochs (default {QUICKSTART_EPOCHS})")
+    p.add_argument(
+        "--epochs", type=positive_int, default=QUICKSTART_EPOCHS, help=f"training epochs (default {QUICKSTART_EPOCHS})"
+    )
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--arms", type=_arms, default=DEFAULT_ARMS,
-                   help=f"arms to train and attack, from {', '.join(ARMS)} (default {','.join(DEFAULT_ARMS)})")
+    p.add_argument(
+        "--arms",
+        type=_arms,
+        default=DEFAULT_ARMS,
+        help=f"arms to train and attack, from {', '.join(ARMS)} (default {','.join(DEFAULT_ARMS)})",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars; one line per epoch and cell")
     p.set_defaults(handler=run)
@@ -58,8 +65,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     out = Path(args.out)
     milestones = tuple(m for m in QUICKSTART_MILESTONES if m < args.epochs) or None
-    config = TrainConfig(model=QUICKSTART_MODEL, dataset="cifar100-mini", epochs=args.epochs, milestones=milestones,
-                         seed=args.seed, arms=args.arms)
+    config = TrainConfig(
+        model=QUICKSTART_MODEL,
+        dataset="cifar100-mini",
+        epochs=args.epochs,
+        milestones=milestones,
+        seed=args.seed,
+        arms=args.arms,
+    )
     options = RunOptions(device=args.device, progress=not args.no_progress)
     resume = (out / "config.json").exists()
     print(f"[1/3] training a {QUICKSTART_MODEL} {' / '.join(args.arms)} run on cifar100-mini ({args.epochs} epochs)")

@@ -22,8 +22,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "exit status: 0 done, 2 bad input",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--run", action="append", required=True, type=Path, metavar="DIR",
-                        help="run folder, or a report's data/ folder (repeatable)")
+    parser.add_argument(
+        "--run",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="run folder, or a report's data/ folder (repeatable)",
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="report folder to write")
     parser.add_argument("--title", default=None, help="report title (default: model, dataset and seeds)")
     parser.set_defaults(handler=run)

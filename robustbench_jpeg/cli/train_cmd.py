@@ -71,43 +71,95 @@ def _d(cls, name: str) -> str:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The flags of :class:`RunOptions` (how a run executes; they may change between sittings)."""
-    parser.add_argument("--device", default=None, help=f"auto (CUDA when available), cpu, cuda or cuda:N "
-                        f"{_d(RunOptions, 'device')}")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder holding cifar-100-python/ in torchvision's format (default $RBJ_DATA_DIR or "
-                             "~/.cache/robustbench_jpeg/cifar100)")
-    parser.add_argument("--download", action="store_true", default=None,
-                        help="let torchvision download CIFAR-100 when it is absent (needs the internet)")
-    parser.add_argument("--amp", default=None, choices=("auto", "bf16", "off"),
-                        help=f"bf16 autocast for the backbone; auto = on CUDA only {_d(RunOptions, 'amp')}")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                        help="channels_last memory format (default: on CUDA only)")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="torch.compile the model (static shapes) (default off)")
-    parser.add_argument("--compile-mode", default=None, choices=COMPILE_MODES,
-                        help=f"torch.compile mode {_d(RunOptions, 'compile_mode')}")
-    parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
-                        help="replay the whole training step as one CUDA graph (docs/gpu.md); where it cannot be "
-                             "captured (CPU, torchrun, --compile) training runs eagerly with a warning (default off)")
-    parser.add_argument("--eval-batch-size", type=positive_int, default=None,
-                        help=f"batch size of the test-set evaluation {_d(RunOptions, 'eval_batch_size')}")
-    parser.add_argument("--time-limit", type=_positive, default=None, metavar="MIN",
-                        help=f"stop cleanly after MIN minutes (checkpoint written, exit status {EXIT_PAUSED}); "
-                             "continue later with --resume")
-    parser.add_argument("--checkpoint-every", type=_non_negative, default=None, metavar="S",
-                        help="also checkpoint inside an epoch every S seconds; 0 = at epoch ends only "
-                             f"{_d(RunOptions, 'checkpoint_every_s')}")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar; one line per epoch instead (also without a terminal)")
+    parser.add_argument(
+        "--device", default=None, help=f"auto (CUDA when available), cpu, cuda or cuda:N {_d(RunOptions, 'device')}"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding cifar-100-python/ in torchvision's format (default $RBJ_DATA_DIR or "
+        "~/.cache/robustbench_jpeg/cifar100)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        default=None,
+        help="let torchvision download CIFAR-100 when it is absent (needs the internet)",
+    )
+    parser.add_argument(
+        "--amp",
+        default=None,
+        choices=("auto", "bf16", "off"),
+        help=f"bf16 autocast for the backbone; auto = on CUDA only {_d(RunOptions, 'amp')}",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels_last memory format (default: on CUDA only)",
+    )
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the model (static shapes) (default off)",
+    )
+    parser.add_argument(
+        "--compile-mode",
+        default=None,
+        choices=COMPILE_MODES,
+        help=f"torch.compile mode {_d(RunOptions, 'compile_mode')}",
+    )
+    parser.add_argument(
+        "--cuda-graph",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replay the whole training step as one CUDA graph (docs/gpu.md); where it cannot be "
+        "captured (CPU, torchrun, --compile) training runs eagerly with a warning (default off)",
+    )
+    parser.add_argument(
+        "--eval-batch-size",
+        type=positive_int,
+        default=None,
+        help=f"batch size of the test-set evaluation {_d(RunOptions, 'eval_batch_size')}",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=_positive,
+        default=None,
+        metavar="MIN",
+        help=f"stop cleanly after MIN minutes (checkpoint written, exit status {EXIT_PAUSED}); "
+        "continue later with --resume",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=_non_negative,
+        default=None,
+        metavar="S",
+        help="also checkpoint inside an epoch every S seconds; 0 = at epoch ends only "
+        f"{_d(RunOptions, 'checkpoint_every_s')}",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar; one line per epoch instead (also without a terminal)",
+    )
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
     given = {
-        "device": args.device, "data_dir": args.data_dir, "download": args.download, "amp": args.amp,
-        "channels_last": args.channels_last, "compile": args.compile, "compile_mode": args.compile_mode,
-        "cuda_graph": args.cuda_graph, "eval_batch_size": args.eval_batch_size,
+        "device": args.device,
+        "data_dir": args.data_dir,
+        "download": args.download,
+        "amp": args.amp,
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+        "compile_mode": args.compile_mode,
+        "cuda_graph": args.cuda_graph,
+        "eval_batch_size": args.eval_batch_size,
         "time_limit_s": args.time_limit * 60 if args.time_limit is not None else None,
-        "checkpoint_every_s": args.checkpoint_every, "progress": not args.no_progress,
+        "checkpoint_every_s": args.checkpoint_every,
+        "progress": not args.no_progress,
         "train_subset": getattr(args, "train_subset", None),
     }
     return RunOptions(**{k: v for k, v in given.items() if v is not None})
@@ -117,7 +169,8 @@ def add_parser(subparsers) -> None:
     from ..models import list_models
 
     p = subparsers.add_parser(
-        "train", help="train a baseline / JPEG-DL pair (paper recipe by default)",
+        "train",
+        help="train a baseline / JPEG-DL pair (paper recipe by default)",
         description="Train the arms of a paired run with the same seed, initialisation, data order, augmentation "
         "and recipe (the paper's CIFAR-100 recipe by default: SGD 0.05, batch 64, 240 epochs, x0.1 at 150/180/210; "
         "JPEG tables Adam 0.003). Checkpoints are resumable, also mid-epoch.",
@@ -125,65 +178,141 @@ def add_parser(subparsers) -> None:
         "(resume with --resume), 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", default=None, choices=list_models(), metavar="MODEL",
-                   help=f"architecture: {', '.join(list_models())} {_d(TrainConfig, 'model')}")
-    p.add_argument("--dataset", default=None, choices=DATASETS,
-                   help=f"cifar100 (torchvision files in --data-dir) or cifar100-mini (embedded) "
-                        f"{_d(TrainConfig, 'dataset')}")
+    p.add_argument(
+        "--model",
+        default=None,
+        choices=list_models(),
+        metavar="MODEL",
+        help=f"architecture: {', '.join(list_models())} {_d(TrainConfig, 'model')}",
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=DATASETS,
+        help=f"cifar100 (torchvision files in --data-dir) or cifar100-mini (embedded) {_d(TrainConfig, 'dataset')}",
+    )
     p.add_argument("--epochs", type=positive_int, default=None, help=f"epochs {_d(TrainConfig, 'epochs')}")
     p.add_argument("--batch-size", type=positive_int, default=None, help=f"batch size {_d(TrainConfig, 'batch_size')}")
     p.add_argument("--lr", type=_positive, default=None, help="SGD learning rate (default: the paper's for the model)")
     p.add_argument("--momentum", type=_non_negative, default=None, help=f"SGD momentum {_d(TrainConfig, 'momentum')}")
-    p.add_argument("--weight-decay", type=_non_negative, default=None,
-                   help=f"SGD weight decay {_d(TrainConfig, 'weight_decay')}")
-    p.add_argument("--milestones", type=_milestones, default=None,
-                   help="lr x gamma after these epochs (default: 150,180,210 scaled to --epochs)")
+    p.add_argument(
+        "--weight-decay", type=_non_negative, default=None, help=f"SGD weight decay {_d(TrainConfig, 'weight_decay')}"
+    )
+    p.add_argument(
+        "--milestones",
+        type=_milestones,
+        default=None,
+        help="lr x gamma after these epochs (default: 150,180,210 scaled to --epochs)",
+    )
     p.add_argument("--gamma", type=_positive, default=None, help=f"lr decay factor {_d(TrainConfig, 'gamma')}")
-    p.add_argument("--jpeg-lr", type=_non_negative, default=None,
-                   help=f"Adam learning rate of the JPEG tables {_d(TrainConfig, 'jpeg_lr')}")
-    p.add_argument("--jpeg-lr-schedule", default=None, choices=("constant", "step"),
-                   help=f"constant, or decayed like the backbone {_d(TrainConfig, 'jpeg_lr_schedule')}")
-    p.add_argument("--alpha", type=_positive, default=None,
-                   help=f"soft-quantizer softness, fixed {_d(JpegConfig, 'alpha')}")
-    p.add_argument("--window", type=int, default=None,
-                   help=f"soft-quantizer window; 0 = the full alphabet {_d(JpegConfig, 'window')}")
-    p.add_argument("--q-init", default=None, choices=Q_INITS,
-                   help=f"initial tables: the authors' (paper), IJG standard, constant, or from this run's own "
-                        f"baseline (sensitivity) {_d(JpegConfig, 'q_init')}")
-    p.add_argument("--q-max", type=_positive, default=None,
-                   help=f"largest initial luma step (paper, sensitivity) {_d(JpegConfig, 'q_max')}")
-    p.add_argument("--quality", type=positive_int, default=None,
-                   help=f"IJG quality of --q-init standard {_d(JpegConfig, 'quality')}")
-    p.add_argument("--chroma-offset", type=finite_float, default=None,
-                   help=f"0.5 as the official code; 0.0 = standard JPEG {_d(JpegConfig, 'chroma_offset')}")
+    p.add_argument(
+        "--jpeg-lr",
+        type=_non_negative,
+        default=None,
+        help=f"Adam learning rate of the JPEG tables {_d(TrainConfig, 'jpeg_lr')}",
+    )
+    p.add_argument(
+        "--jpeg-lr-schedule",
+        default=None,
+        choices=("constant", "step"),
+        help=f"constant, or decayed like the backbone {_d(TrainConfig, 'jpeg_lr_schedule')}",
+    )
+    p.add_argument(
+        "--alpha", type=_positive, default=None, help=f"soft-quantizer softness, fixed {_d(JpegConfig, 'alpha')}"
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help=f"soft-quantizer window; 0 = the full alphabet {_d(JpegConfig, 'window')}",
+    )
+    p.add_argument(
+        "--q-init",
+        default=None,
+        choices=Q_INITS,
+        help=f"initial tables: the authors' (paper), IJG standard, constant, or from this run's own "
+        f"baseline (sensitivity) {_d(JpegConfig, 'q_init')}",
+    )
+    p.add_argument(
+        "--q-max",
+        type=_positive,
+        default=None,
+        help=f"largest initial luma step (paper, sensitivity) {_d(JpegConfig, 'q_max')}",
+    )
+    p.add_argument(
+        "--quality",
+        type=positive_int,
+        default=None,
+        help=f"IJG quality of --q-init standard {_d(JpegConfig, 'quality')}",
+    )
+    p.add_argument(
+        "--chroma-offset",
+        type=finite_float,
+        default=None,
+        help=f"0.5 as the official code; 0.0 = standard JPEG {_d(JpegConfig, 'chroma_offset')}",
+    )
     seed = p.add_mutually_exclusive_group()
-    seed.add_argument("--seed", type=int, default=None, help=f"seed of weights, data order, augmentation "
-                      f"{_d(TrainConfig, 'seed')}")
-    seed.add_argument("--seeds", type=_seeds, default=None, metavar="S,S,...",
-                      help="train every arm of every seed concurrently in one process, one run folder per seed: "
-                           "OUT/seed{S}, or OUT with {seed} replaced (docs/gpu.md)")
-    p.add_argument("--arms", type=_arms, default=None,
-                   help=f"comma list of arms to train: {', '.join(ARMS)} (default {','.join(TrainConfig.arms)})")
-    p.add_argument("--out", required=True, help="run folder to write (created); with --seeds the parent of the "
-                   "seed{S} folders, or a template holding {seed}")
+    seed.add_argument(
+        "--seed", type=int, default=None, help=f"seed of weights, data order, augmentation {_d(TrainConfig, 'seed')}"
+    )
+    seed.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None,
+        metavar="S,S,...",
+        help="train every arm of every seed concurrently in one process, one run folder per seed: "
+        "OUT/seed{S}, or OUT with {seed} replaced (docs/gpu.md)",
+    )
+    p.add_argument(
+        "--arms",
+        type=_arms,
+        default=None,
+        help=f"comma list of arms to train: {', '.join(ARMS)} (default {','.join(TrainConfig.arms)})",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder to write (created); with --seeds the parent of the "
+        "seed{S} folders, or a template holding {seed}",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (refuses a changed recipe)")
-    p.add_argument("--train-subset", type=positive_int, default=None, metavar="K",
-                   help="train on the first K training images only (smoke runs, tests; recorded in the card)")
+    p.add_argument(
+        "--train-subset",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="train on the first K training images only (smoke runs, tests; recorded in the card)",
+    )
     add_run_options(p)
     p.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    jpeg_given = {"alpha": args.alpha, "q_init": args.q_init, "q_max": args.q_max, "quality": args.quality,
-                  "chroma_offset": args.chroma_offset}
+    jpeg_given = {
+        "alpha": args.alpha,
+        "q_init": args.q_init,
+        "q_max": args.q_max,
+        "quality": args.quality,
+        "chroma_offset": args.chroma_offset,
+    }
     jpeg = {k: v for k, v in jpeg_given.items() if v is not None}
     if args.window is not None:
         jpeg["window"] = args.window or None
-    train_given = {"model": args.model, "dataset": args.dataset, "epochs": args.epochs,
-                   "batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum,
-                   "weight_decay": args.weight_decay, "milestones": args.milestones, "gamma": args.gamma,
-                   "jpeg_lr": args.jpeg_lr, "jpeg_lr_schedule": args.jpeg_lr_schedule, "seed": args.seed,
-                   "arms": args.arms}
+    train_given = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "momentum": args.momentum,
+        "weight_decay": args.weight_decay,
+        "milestones": args.milestones,
+        "gamma": args.gamma,
+        "jpeg_lr": args.jpeg_lr,
+        "jpeg_lr_schedule": args.jpeg_lr_schedule,
+        "seed": args.seed,
+        "arms": args.arms,
+    }
     return TrainConfig(jpeg=JpegConfig(**jpeg), **{k: v for k, v in train_given.items() if v is not None})
 
 
@@ -221,7 +350,9 @@ def run(args: argparse.Namespace) -> int:
         print_results(results)
         statuses = [r.status for r in results.values()]
     if "paused" in statuses:
-        print(f"stopped by --time-limit; continue with the same command plus --resume (exit status {EXIT_PAUSED})",
-              file=sys.stderr)
+        print(
+            f"stopped by --time-limit; continue with the same command plus --resume (exit status {EXIT_PAUSED})",
+            file=sys.stderr,
+        )
         return EXIT_PAUSED
     return 0

@@ -17,8 +17,15 @@ import math
 
 import torch
 
-__all__ = ["QUANT_MODES", "soft_quantize", "hard_quantize", "bpda_quantize", "bpda_hard_quantize",
-           "surrogate_quantize", "quantize"]
+__all__ = [
+    "QUANT_MODES",
+    "soft_quantize",
+    "hard_quantize",
+    "bpda_quantize",
+    "bpda_hard_quantize",
+    "surrogate_quantize",
+    "quantize",
+]
 
 QUANT_MODES = ("soft", "hard", "bpda", "bpda-hard", "surrogate")
 

@@ -48,9 +48,9 @@ def sensitivity_tables(
     count = min(n, images.shape[0])
     try:
         for start in range(0, count, batch_size):
-            batch = images[start: min(start + batch_size, count)].to(device)
+            batch = images[start : min(start + batch_size, count)].to(device)
             x = batch.float().div(255.0) if batch.dtype == torch.uint8 else batch.float()
-            y = labels[start: start + x.shape[0]].to(device)
+            y = labels[start : start + x.shape[0]].to(device)
             coeffs = jpeg_coefficients(x, chroma_offset).detach().requires_grad_(True)
             loss = F.cross_entropy(model(coefficients_to_rgb(coeffs, chroma_offset)), y)
             (grad,) = torch.autograd.grad(loss, coeffs)

@@ -49,6 +49,7 @@ ZIGZAG = [
     58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ]  # fmt: skip
 
+
 def _ijg_scale(table: list[list[int]], quality: int) -> torch.Tensor:
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be in 1..100, got {quality}")

@@ -11,8 +11,16 @@ from torch import nn
 from ..jpeg import JpegConfig, JpegLayer
 from .wrappers import CIFAR100_MEAN, CIFAR100_STD, RobustNet
 
-__all__ = ["register_model", "create_model", "list_models", "is_model", "UnknownModelError", "default_lr",
-           "ModelRecipe", "recipe_defaults"]
+__all__ = [
+    "register_model",
+    "create_model",
+    "list_models",
+    "is_model",
+    "UnknownModelError",
+    "default_lr",
+    "ModelRecipe",
+    "recipe_defaults",
+]
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,9 @@ class UnknownModelError(KeyError, ValueError):
         return str(self.args[0])
 
 
-def register_model(name: str | None = None, lr: float = 0.05, paper_table: str | None = None,
-                   borrow: str = "resnet56") -> Callable:
+def register_model(
+    name: str | None = None, lr: float = 0.05, paper_table: str | None = None, borrow: str = "resnet56"
+) -> Callable:
     """Register a backbone factory ``fn(num_classes) -> nn.Module`` under ``name`` (default: function name).
 
     ``lr`` is the paper's SGD learning rate for this architecture; ``paper_table`` the authors' initial JPEG table

@@ -68,8 +68,10 @@ class RobustNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_floating_point():
-            raise TypeError(f"{self.name or 'the model'} takes float RGB in [0, 1], got {x.dtype} images; convert "
-                            "them with x.float() / 255")
+            raise TypeError(
+                f"{self.name or 'the model'} takes float RGB in [0, 1], got {x.dtype} images; convert "
+                "them with x.float() / 255"
+            )
         if not self._range_checked:
             self._check_range(x)
         return self.backbone(self.normalize(self.jpeg(x)))
@@ -82,5 +84,8 @@ class RobustNet(nn.Module):
             return
         self._range_checked = True
         if x.numel() and float(x.detach().max()) > 1.0 + 1e-6:
-            warnings.warn(f"{self.name or 'the model'} takes RGB in [0, 1] but got values up to "
-                          f"{float(x.detach().max()):.4g}: were the images divided by 255?", stacklevel=3)
+            warnings.warn(
+                f"{self.name or 'the model'} takes RGB in [0, 1] but got values up to "
+                f"{float(x.detach().max()):.4g}: were the images divided by 255?",
+                stacklevel=3,
+            )

@@ -58,8 +58,9 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     if out.exists() and not out.is_dir():
         raise ReportInputError(f"--out {out} is a file, not a folder; choose a folder for the report")
     if (out / "results.csv").exists():
-        raise ReportInputError(f"{out} holds a results.csv: refusing to write a report into a run folder; "
-                               "choose another --out")
+        raise ReportInputError(
+            f"{out} holds a results.csv: refusing to write a report into a run folder; choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     quantizers = quantizer_arms(runs)
     cells, vectors = build_cells(runs)
@@ -67,15 +68,24 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     diffs = paired_differences(cells, vectors, pairs, quantizers)
     acc, dif = aggregate(cells, diffs)
     groups = list(acc[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
-    data = ReportData(runs=runs, cells=cells, acc=acc, dif=dif, diffs=diffs,
-                      adaptive=adaptive_comparisons(cells, vectors, quantizers), quantizers=quantizers,
-                      sizes=family_sizes(diffs), groups=groups)
+    data = ReportData(
+        runs=runs,
+        cells=cells,
+        acc=acc,
+        dif=dif,
+        diffs=diffs,
+        adaptive=adaptive_comparisons(cells, vectors, quantizers),
+        quantizers=quantizers,
+        sizes=family_sizes(diffs),
+        groups=groups,
+    )
     data.tables = collect_tables(data)
     title = title or default_title(runs)
 
     atomic_write_text(out / "table.csv", wide_csv(acc, dif).to_csv(index=False))
-    atomic_write_text(out / "paired.csv", diffs.reindex(columns=PAIR_COLUMNS).rename(
-        columns={"eps_key": "eps"}).to_csv(index=False))
+    atomic_write_text(
+        out / "paired.csv", diffs.reindex(columns=PAIR_COLUMNS).rename(columns={"eps_key": "eps"}).to_csv(index=False)
+    )
     atomic_write_text(out / "table.md", table_markdown(title, data))
     write_latex(all_tables(data.tables), out)
     plot_accuracy_vs_eps(acc, dif, quantizers, out / "accuracy_vs_eps.png", out / "accuracy_vs_eps.svg")
@@ -89,11 +99,14 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
 
 
 def figure_caption(acc) -> str:
-    return ("Robust accuracy (%) vs eps per attack setting, the worst case over every attack run, and JPEG-DL minus "
-            "each partner under the worst case (points). Colours: one per arm (Okabe-Ito); line styles: gradient "
-            "mode (solid soft, dashed BPDA, dotted transfer); star: clean accuracy at eps 0; open markers on the "
-            "worst case: eps with no adaptive attack against the JPEG arm. " + band_caption(acc)
-            + " Radii beyond 16/255 (L-inf) or at the large L2 check radius are left out (tables below).")
+    return (
+        "Robust accuracy (%) vs eps per attack setting, the worst case over every attack run, and JPEG-DL minus "
+        "each partner under the worst case (points). Colours: one per arm (Okabe-Ito); line styles: gradient "
+        "mode (solid soft, dashed BPDA, dotted transfer); star: clean accuracy at eps 0; open markers on the "
+        "worst case: eps with no adaptive attack against the JPEG arm. "
+        + band_caption(acc)
+        + " Radii beyond 16/255 (L-inf) or at the large L2 check radius are left out (tables below)."
+    )
 
 
 def write_latex(tables, out: Path) -> None:
@@ -154,8 +167,13 @@ def qtable_blocks(runs: list[Run]) -> list[dict]:
             for arm in sorted(run.cards, key=arm_order):
                 card = run.cards[arm]
                 if card.get("qtables") and ARMS.get(arm, ARMS[JPEGDL]).learns_tables:
-                    blocks.append({"title": f"{model}, {arm_display(arm)} (train seed {run.seed}, run {run.name})",
-                                   "learned": card["qtables"], "init": card.get("qtables_init")})
+                    blocks.append(
+                        {
+                            "title": f"{model}, {arm_display(arm)} (train seed {run.seed}, run {run.name})",
+                            "learned": card["qtables"],
+                            "init": card.get("qtables_init"),
+                        }
+                    )
             if blocks and blocks[-1]["title"].startswith(f"{model},"):
                 break
     return blocks
@@ -179,8 +197,11 @@ def write_data(runs: list[Run], out: Path) -> None:
                 atomic_write_json(dest / arm / "card.json", card)
             for arm, history in run.histories.items():
                 atomic_write_bytes(dest / arm / "history.csv", history)
-            for name, obj in (("checks.json", run.checks), ("config.json", run.config),
-                              ("diagnostics.json", run.diagnostics)):
+            for name, obj in (
+                ("checks.json", run.checks),
+                ("config.json", run.config),
+                ("diagnostics.json", run.diagnostics),
+            ):
                 if obj is not None:
                     atomic_write_json(dest / name, obj)
             if run.commands is not None:
@@ -188,11 +209,22 @@ def write_data(runs: list[Run], out: Path) -> None:
         table = pd.concat(frames, ignore_index=True)
         table = table[["run"] + [c for c in table.columns if c != "run"]]
         atomic_write_text(tmp / "results.csv", table.to_csv(index=False))
-        atomic_write_text(tmp / MANIFEST, json.dumps({
-            "format": DATA_FORMAT, "version": 1, "runs": [run.name for run in runs], "created": now_iso(),
-            "generator": "robustbench_jpeg.report.build_report", "git_sha": git_sha(),
-            "regenerate": "jpeg-robust report --run <this data folder> --out <new folder>",
-        }, indent=2) + "\n")
+        atomic_write_text(
+            tmp / MANIFEST,
+            json.dumps(
+                {
+                    "format": DATA_FORMAT,
+                    "version": 1,
+                    "runs": [run.name for run in runs],
+                    "created": now_iso(),
+                    "generator": "robustbench_jpeg.report.build_report",
+                    "git_sha": git_sha(),
+                    "regenerate": "jpeg-robust report --run <this data folder> --out <new folder>",
+                },
+                indent=2,
+            )
+            + "\n",
+        )
         _swap(tmp, target)
     finally:
         if tmp.exists():

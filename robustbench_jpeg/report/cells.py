@@ -107,8 +107,7 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
     for r, on_q in zip(rows.itertuples(), crafted_on_quantizer, strict=True):
         label = r.pair
         if on_q and (n_grads.get((r.model, r.pair), 0) > 1 or r.label_grad != "soft"):
-            label = (label.replace(_alpha_suffix(r.eval_alpha), "") + f" ({r.label_grad})"
-                     + _alpha_suffix(r.eval_alpha))
+            label = label.replace(_alpha_suffix(r.eval_alpha), "") + f" ({r.label_grad})" + _alpha_suffix(r.eval_alpha)
         if r.transfer:
             label += f" transfer from {arm_name(r.source_arm)}"
         labels.append(label)
@@ -153,22 +152,43 @@ def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
 
     def add(base: dict, vec: np.ndarray, **kw) -> None:
         vectors.append(vec)
-        records.append({**base, **kw, "n": int(vec.size), "n_correct": int(vec.sum()), "acc": float(vec.mean()),
-                        "sid": len(vectors) - 1})
+        records.append(
+            {
+                **base,
+                **kw,
+                "n": int(vec.size),
+                "n_correct": int(vec.sum()),
+                "acc": float(vec.mean()),
+                "sid": len(vectors) - 1,
+            }
+        )
 
     meta = ["run", "model", "dataset", "train_seed", "arm"]
     for r in rows.itertuples(index=False):
         if r.attack != CLEAN:
-            add({k: getattr(r, k) for k in meta}, by_run[r.run].samples[r.cell_id], norm=r.norm, eps_key=r.eps_key,
-                eps=r.eps, label=r.label, pair=r.pair, family=r.family, grad=r.grad, transfer=bool(r.transfer),
-                eval_alpha=r.eval_alpha, kind="attack")
+            add(
+                {k: getattr(r, k) for k in meta},
+                by_run[r.run].samples[r.cell_id],
+                norm=r.norm,
+                eps_key=r.eps_key,
+                eps=r.eps,
+                label=r.label,
+                pair=r.pair,
+                family=r.family,
+                grad=r.grad,
+                transfer=bool(r.transfer),
+                eval_alpha=r.eval_alpha,
+                kind="attack",
+            )
     attack_cells = pd.DataFrame(records)
     clean_rows = rows[rows["attack"] == CLEAN].sort_values("n")
     clean_rows = clean_rows[clean_rows["eval_alpha"].isna()]
     clean = {(r.run, r.arm): by_run[r.run].samples[r.cell_id] for r in clean_rows.itertuples()}
     clean_meta = {(r.run, r.arm): {k: getattr(r, k) for k in meta} for r in clean_rows.itertuples()}
-    alpha_clean = {(r.run, r.arm, float(r.eval_alpha)): by_run[r.run].samples[r.cell_id]
-                   for r in rows[(rows["attack"] == CLEAN) & rows["eval_alpha"].notna()].sort_values("n").itertuples()}
+    alpha_clean = {
+        (r.run, r.arm, float(r.eval_alpha)): by_run[r.run].samples[r.cell_id]
+        for r in rows[(rows["attack"] == CLEAN) & rows["eval_alpha"].notna()].sort_values("n").itertuples()
+    }
 
     def clean_of(run: str, arm: str, alpha) -> np.ndarray | None:
         return clean.get((run, arm)) if pd.isna(alpha) else alpha_clean.get((run, arm, float(alpha)))
@@ -180,30 +200,73 @@ def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
             first = grp.iloc[0]
             vec = clean_of(run, arm, first["eval_alpha"])
             if vec is not None and not (grp["eps_key"] == 0).any():
-                add(clean_meta[(run, arm)], vec[: int(grp["n"].max())], norm=norm, eps_key=0.0, eps=0.0, label=label,
-                    pair=first["pair"], family=first["family"], grad=first["grad"], transfer=bool(first["transfer"]),
-                    eval_alpha=first["eval_alpha"], kind="clean")
+                add(
+                    clean_meta[(run, arm)],
+                    vec[: int(grp["n"].max())],
+                    norm=norm,
+                    eps_key=0.0,
+                    eps=0.0,
+                    label=label,
+                    pair=first["pair"],
+                    family=first["family"],
+                    grad=first["grad"],
+                    transfer=bool(first["transfer"]),
+                    eval_alpha=first["eval_alpha"],
+                    kind="clean",
+                )
     norms = sorted(set(attack_cells["norm"])) if not attack_cells.empty else ["linf"]
     for (run, arm), vec in clean.items():  # a "clean" column only when no attack was run for that arm
         if attack_cells.empty or attack_cells[(attack_cells["run"] == run) & (attack_cells["arm"] == arm)].empty:
             for norm in norms:
-                add(clean_meta[(run, arm)], vec, norm=norm, eps_key=0.0, eps=0.0, label=CLEAN, pair=CLEAN,
-                    family=CLEAN, grad="none", transfer=False, eval_alpha=np.nan, kind="clean")
+                add(
+                    clean_meta[(run, arm)],
+                    vec,
+                    norm=norm,
+                    eps_key=0.0,
+                    eps=0.0,
+                    label=CLEAN,
+                    pair=CLEAN,
+                    family=CLEAN,
+                    grad="none",
+                    transfer=False,
+                    eval_alpha=np.nan,
+                    kind="clean",
+                )
     for run in runs:  # the worst case uses every attack row, every n
         mine = labelled[(labelled["run"] == run.name) & (labelled["attack"] != CLEAN)]
         meta_of = {r.arm: {k: getattr(r, k) for k in meta} for r in mine.itertuples()}
         for w in worst_cases(mine, run.samples, label=_component):
             label = worst_label(w.primary, w.tier, w.eval_alpha)
-            common = dict(norm=w.norm, label=label, pair=label, family=label, grad="none", transfer=False,
-                          eval_alpha=np.nan if w.eval_alpha is None else w.eval_alpha, kind="worst",
-                          tier=w.tier, primary=w.primary)
+            common = dict(
+                norm=w.norm,
+                label=label,
+                pair=label,
+                family=label,
+                grad="none",
+                transfer=False,
+                eval_alpha=np.nan if w.eval_alpha is None else w.eval_alpha,
+                kind="worst",
+                tier=w.tier,
+                primary=w.primary,
+            )
             base = clean_of(run.name, w.arm, w.eval_alpha)
-            if base is not None and not any(rec.get("label") == label and rec.get("run") == run.name and
-                                            rec.get("arm") == w.arm and rec.get("norm") == w.norm and
-                                            rec["eps_key"] == 0 for rec in records):
+            if base is not None and not any(
+                rec.get("label") == label
+                and rec.get("run") == run.name
+                and rec.get("arm") == w.arm
+                and rec.get("norm") == w.norm
+                and rec["eps_key"] == 0
+                for rec in records
+            ):
                 add(meta_of[w.arm], base[: w.tier], eps_key=0.0, eps=0.0, components=CLEAN, **common)
-            add(meta_of[w.arm], w.vector, eps_key=eps_key(w.norm, w.eps), eps=w.eps,
-                components="; ".join(w.components), **common)
+            add(
+                meta_of[w.arm],
+                w.vector,
+                eps_key=eps_key(w.norm, w.eps),
+                eps=w.eps,
+                components="; ".join(w.components),
+                **common,
+            )
     return pd.DataFrame(records), vectors
 
 
@@ -214,6 +277,15 @@ def aggregate_seeds(frame: pd.DataFrame, keys: list[str], value: str) -> pd.Data
     for key, grp in frame.groupby(keys, sort=False, dropna=False):
         mean, std, k = mean_std(grp[value])
         correct = int(grp["n_correct"].sum()) if "n_correct" in grp else -1
-        rows.append({**dict(zip(keys, key, strict=True)), "mean": mean, "std": std, "seeds": k,
-                     "n_min": int(grp["n"].min()), "n_max": int(grp["n"].max()), "n_correct": correct})
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "mean": mean,
+                "std": std,
+                "seeds": k,
+                "n_min": int(grp["n"].min()),
+                "n_max": int(grp["n"].max()),
+                "n_correct": correct,
+            }
+        )
     return pd.DataFrame(rows)

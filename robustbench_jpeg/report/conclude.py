@@ -47,11 +47,22 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
         m = min(r.n, ref.n)
         stat = paired_from_samples(vectors[r.sid][:m], vectors[ref.sid][:m])
         rule = compare(vectors[ref.sid], vectors[r.sid], ref.label, r.label)
-        out.append({"run": r.run, "model": r.model, "arm": r.arm, "train_seed": r.train_seed, "norm": r.norm,
-                    "eps_key": r.eps_key,
-                    "adaptive": r.label, "reference": ref.label, "acc_reference": float(vectors[ref.sid][:m].mean()),
-                    "acc_adaptive": float(vectors[r.sid][:m].mean()), **stat.as_dict(),
-                    "stronger": rule.significant})
+        out.append(
+            {
+                "run": r.run,
+                "model": r.model,
+                "arm": r.arm,
+                "train_seed": r.train_seed,
+                "norm": r.norm,
+                "eps_key": r.eps_key,
+                "adaptive": r.label,
+                "reference": ref.label,
+                "acc_reference": float(vectors[ref.sid][:m].mean()),
+                "acc_adaptive": float(vectors[r.sid][:m].mean()),
+                **stat.as_dict(),
+                "stronger": rule.significant,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -61,8 +72,10 @@ def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFram
     if a.empty:
         return pd.DataFrame()
     rows = []
-    for (arm, eps, label, ref), grp in sorted(a.groupby(["arm", "eps_key", "adaptive", "reference"]),
-                                              key=lambda kv: (arm_order(kv[0][0]), kv[0][1], label_order(kv[0][2]))):
+    for (arm, eps, label, ref), grp in sorted(
+        a.groupby(["arm", "eps_key", "adaptive", "reference"]),
+        key=lambda kv: (arm_order(kv[0][0]), kv[0][1], label_order(kv[0][2])),
+    ):
         if len(grp) == 1:
             r = grp.iloc[0]
             diff, p, stronger = signed(r["diff"]), f"{r['p_mcnemar']:.2g}", "yes" if r["stronger"] else "no"
@@ -70,8 +83,17 @@ def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFram
             diff = f"{signed(grp['diff'].mean())} \u00b1 {100 * grp['diff'].std(ddof=1):.2f}"
             p = ", ".join(f"{v:.2g}" for v in grp["p_mcnemar"])
             stronger = f"in {int(grp['stronger'].sum())}/{len(grp)} seeds"
-        rows.append({eps_header(norm): eps_text(eps), "arm": arm_display(arm), "adaptive attack": label,
-                     "soft white-box reference": ref, "\u0394 (points)": diff, "p": p, "stronger": stronger})
+        rows.append(
+            {
+                eps_header(norm): eps_text(eps),
+                "arm": arm_display(arm),
+                "adaptive attack": label,
+                "soft white-box reference": ref,
+                "\u0394 (points)": diff,
+                "p": p,
+                "stronger": stronger,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -93,21 +115,33 @@ def _summarise(grp: pd.DataFrame, unit: str) -> str:
     if len(grp) == 1:
         span = f"difference {lo} points at eps {eps_text(grp['eps_key'].iloc[0])}{unit}"
     else:
-        span = (f"difference {lo} to {hi} points over eps {eps_text(grp['eps_key'].min())}-"
-                f"{eps_text(grp['eps_key'].max())}{unit}")
+        span = (
+            f"difference {lo} to {hi} points over eps {eps_text(grp['eps_key'].min())}-"
+            f"{eps_text(grp['eps_key'].max())}{unit}"
+        )
     which = "every seed's 95% paired interval" if int(grp["seeds"].max()) > 1 else "the 95% paired interval"
     if not up and not down:
         if int(grp["seeds"].max()) > 1:
             return f"{span}; at no eps does every seed's 95% paired interval exclude zero"
         return f"{span}; the 95% paired interval includes zero at every eps"
-    sides = [f"{side} at {len(where)} of {len(grp)} eps ({_eps_list(where)})"
-             for side, where in (("in JPEG-DL's favour", up), ("against JPEG-DL", down)) if where]
+    sides = [
+        f"{side} at {len(where)} of {len(grp)} eps ({_eps_list(where)})"
+        for side, where in (("in JPEG-DL's favour", up), ("against JPEG-DL", down))
+        if where
+    ]
     text = f"{span}; {which} excludes zero " + " and ".join(sides)
     return text
 
 
-def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adaptive: pd.DataFrame,
-               cells: pd.DataFrame, runs: list[Run]) -> tuple[list[str], str]:
+def conclusion(
+    model: str,
+    norm: str,
+    acc: pd.DataFrame,
+    dif: pd.DataFrame,
+    adaptive: pd.DataFrame,
+    cells: pd.DataFrame,
+    runs: list[Run],
+) -> tuple[list[str], str]:
     """Bullet points and a closing verdict for one model and norm (JPEG-DL vs baseline), from the numbers only.
     Cells scored with an evaluation-time alpha are left out (they have their own section)."""
     unit = "/255" if norm == "linf" else f" ({norm.upper()})"
@@ -115,35 +149,61 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
     if not {BASELINE, JPEGDL} <= set(c["arm"]):
         arms = ", ".join(arm_display(a) for a in sorted(set(c["arm"]), key=arm_order))
         return [], f"**Conclusion:** no JPEG-DL vs baseline comparison: the arms attacked are {arms}."
-    d = dif[(dif["model"] == model) & (dif["norm"] == norm) & (dif["arm"] == JPEGDL) & (dif["partner"] == BASELINE)
-            & dif["eval_alpha"].isna()] if not dif.empty else dif
+    d = (
+        dif[
+            (dif["model"] == model)
+            & (dif["norm"] == norm)
+            & (dif["arm"] == JPEGDL)
+            & (dif["partner"] == BASELINE)
+            & dif["eval_alpha"].isna()
+        ]
+        if not dif.empty
+        else dif
+    )
     adaptive = adaptive[adaptive["arm"] == JPEGDL] if not adaptive.empty else adaptive
     seeds = sorted(c["train_seed"].unique())
     bullets = []
     n_min, n_max = int(c["n"].min()), int(c["n"].max())
     scope = f"{n_min}" if n_min == n_max else f"{n_min} to {n_max}"
-    bullets.append(f"Scope: {len(seeds)} training seed(s) ({', '.join(map(str, seeds))}); the first {scope} test "
-                   "images in test-set order; differences are JPEG-DL minus baseline in percentage points on the "
-                   "same images.")
+    bullets.append(
+        f"Scope: {len(seeds)} training seed(s) ({', '.join(map(str, seeds))}); the first {scope} test "
+        "images in test-set order; differences are JPEG-DL minus baseline in percentage points on the "
+        "same images."
+    )
     if len(seeds) == 1:
-        bullets.append("With one training seed, the paired interval covers the sampling of test images only, not the "
-                       "variation between training runs; more seeds are needed before a difference can be generalised.")
+        bullets.append(
+            "With one training seed, the paired interval covers the sampling of test images only, not the "
+            "variation between training runs; more seeds are needed before a difference can be generalised."
+        )
     clean = clean_comparison([run for run in runs if run.model == model])
     if not clean.empty:
         mean, std, k = mean_std(clean["diff"])
-        r = {"mean": mean, "std": std, "seeds": k, "lo_all": list(clean["ci_low"]), "hi_all": list(clean["ci_high"]),
-             "ci_low": clean["ci_low"].iloc[0], "ci_high": clean["ci_high"].iloc[0],
-             "p_mcnemar": clean["p_mcnemar"].iloc[0]}
+        r = {
+            "mean": mean,
+            "std": std,
+            "seeds": k,
+            "lo_all": list(clean["ci_low"]),
+            "hi_all": list(clean["ci_high"]),
+            "ci_low": clean["ci_low"].iloc[0],
+            "ci_high": clean["ci_high"].iloc[0],
+            "p_mcnemar": clean["p_mcnemar"].iloc[0],
+        }
         which = "every seed's 95% paired interval" if k > 1 else "the 95% paired interval"
-        verdict = {1: f"{which} excludes zero, JPEG-DL higher", -1: f"{which} excludes zero, JPEG-DL lower",
-                   0: f"{which} does not exclude zero, so no clean-accuracy difference is shown"}[_direction(r)]
+        verdict = {
+            1: f"{which} excludes zero, JPEG-DL higher",
+            -1: f"{which} excludes zero, JPEG-DL lower",
+            0: f"{which} does not exclude zero, so no clean-accuracy difference is shown",
+        }[_direction(r)]
         n = sorted(set(clean["n"]))
-        bullets.append(f"Clean accuracy (first {'/'.join(map(str, n))} test images): baseline "
-                       f"{100 * clean['acc_baseline'].mean():.2f}%, JPEG-DL {100 * clean['acc_jpegdl'].mean():.2f}%"
-                       f"{' (means over seeds)' if k > 1 else ''}; {_diff_text(r)}: {verdict}.")
+        bullets.append(
+            f"Clean accuracy (first {'/'.join(map(str, n))} test images): baseline "
+            f"{100 * clean['acc_baseline'].mean():.2f}%, JPEG-DL {100 * clean['acc_jpegdl'].mean():.2f}%"
+            f"{' (means over seeds)' if k > 1 else ''}; {_diff_text(r)}: {verdict}."
+        )
     attacked = d[d["eps_key"] > 0] if not d.empty else d
-    for label in sorted({lb for lb in attacked["label"] if not is_worst(lb)}, key=label_order) \
-            if not attacked.empty else []:
+    for label in (
+        sorted({lb for lb in attacked["label"] if not is_worst(lb)}, key=label_order) if not attacked.empty else []
+    ):
         bullets.append(f"{label} (white-box): " + _summarise(attacked[attacked["label"] == label], unit) + ".")
     worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked
     if not worst.empty:
@@ -155,30 +215,39 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
     stronger = a[a["stronger"]] if not a.empty else a
     if not jp.empty and not stronger.empty:
         worst_gap = -100 * stronger["diff"].min()
-        bullets.append(f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
-                       f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
-                       f"{_eps_list(sorted(set(stronger['eps_key'])))}"
-                       f"{unit}, by up to {worst_gap:.2f} points (exact McNemar p < {ALPHA}).")
+        bullets.append(
+            f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
+            f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
+            f"{_eps_list(sorted(set(stronger['eps_key'])))}"
+            f"{unit}, by up to {worst_gap:.2f} points (exact McNemar p < {ALPHA})."
+        )
     model_runs = [run for run in runs if run.model == model]
     assessments = [assess_masking(run.checks_now, JPEGDL) for run in model_runs if run.checks_now is not None]
     masked = [m for m in assessments if m.status == "masked"]
     unchecked = not assessments or all(m.status == "unchecked" for m in assessments)
-    failed = sorted({f"{ch.name} ({ch.arm})" for run in model_runs for ch in (run.checks_now or [])
-                     if ch.status == "fail"})
+    failed = sorted(
+        {f"{ch.name} ({ch.arm})" for run in model_runs for ch in (run.checks_now or []) if ch.status == "fail"}
+    )
     if failed:
         bullets.append(f"Failed sanity checks (recomputed from the per-sample data): {', '.join(failed)}.")
     if not jp.empty and unchecked:
-        bullets.append("No adaptive (BPDA, surrogate, transfer) or gradient-free attack was run against JPEG-DL: its "
-                       "white-box numbers use gradients through the soft quantizer only and have not been checked "
-                       "for gradient masking.")
+        bullets.append(
+            "No adaptive (BPDA, surrogate, transfer) or gradient-free attack was run against JPEG-DL: its "
+            "white-box numbers use gradients through the soft quantizer only and have not been checked "
+            "for gradient masking."
+        )
     elif not jp.empty and not masked:
-        bullets.append("Adaptive or gradient-free attacks were run against JPEG-DL and no sign of gradient masking "
-                       "failed (see the sanity checks).")
+        bullets.append(
+            "Adaptive or gradient-free attacks were run against JPEG-DL and no sign of gradient masking "
+            "failed (see the sanity checks)."
+        )
     parts = []
     if masked:
         why = "; ".join(sorted({m.reason for m in masked}))
-        parts.append("The white-box soft-quantizer numbers for JPEG-DL are likely inflated by gradient masking "
-                     f"({why}); the adaptive / worst-case numbers are the ones to trust.")
+        parts.append(
+            "The white-box soft-quantizer numbers for JPEG-DL are likely inflated by gradient masking "
+            f"({why}); the adaptive / worst-case numbers are the ones to trust."
+        )
     if not worst.empty:
         dirs = {e: _direction(r) for e, (_, r) in zip(worst["eps_key"], worst.iterrows(), strict=True)}
         up = [e for e, v in dirs.items() if v > 0]
@@ -187,37 +256,51 @@ def conclusion(model: str, norm: str, acc: pd.DataFrame, dif: pd.DataFrame, adap
         adaptive_eps = set(jp.loc[jp["grad"].isin(ADAPTIVE) | jp["transfer"], "eps_key"]) if not jp.empty else set()
         checked = [e for e in up if e in adaptive_eps]
         soft_only = [e for e in up if e not in adaptive_eps]
-        gains = {e: 100 * float(r["mean"] if "mean" in r else r["diff"]) for e, (_, r) in
-                 zip(worst["eps_key"], worst.iterrows(), strict=True)}
+        gains = {
+            e: 100 * float(r["mean"] if "mean" in r else r["diff"])
+            for e, (_, r) in zip(worst["eps_key"], worst.iterrows(), strict=True)
+        }
         if up:
             text = ""
             if checked:
-                text = (f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
-                        f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
-                        f"{unit} (by {_range_text([gains[e] for e in checked])} points).")
+                text = (
+                    f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
+                    f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
+                    f"{unit} (by {_range_text([gains[e] for e in checked])} points)."
+                )
             if soft_only and adaptive_eps:
-                text += (f" At eps {_eps_list(soft_only)}{unit} JPEG-DL's worst case also exceeds the baseline's "
-                         f"(by {_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at "
-                         "that radius itself (the worst case there holds adaptive attacks only from smaller radii), so "
-                         "that gain is not fully checked for gradient masking"
-                         + (" and should be read in the light of the masking found above." if masked else "."))
+                text += (
+                    f" At eps {_eps_list(soft_only)}{unit} JPEG-DL's worst case also exceeds the baseline's "
+                    f"(by {_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at "
+                    "that radius itself (the worst case there holds adaptive attacks only from smaller radii), so "
+                    "that gain is not fully checked for gradient masking"
+                    + (" and should be read in the light of the masking found above." if masked else ".")
+                )
             elif soft_only:
-                text += (f" Under the worst case over the attacks run, JPEG-DL's robust accuracy exceeds the "
-                         f"baseline's beyond the 95% paired interval at eps {_eps_list(soft_only)}{unit} (by "
-                         f"{_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at any "
-                         "radius, so the gain is not checked for gradient masking.")
+                text += (
+                    f" Under the worst case over the attacks run, JPEG-DL's robust accuracy exceeds the "
+                    f"baseline's beyond the 95% paired interval at eps {_eps_list(soft_only)}{unit} (by "
+                    f"{_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at any "
+                    "radius, so the gain is not checked for gradient masking."
+                )
             text += f" It falls below the baseline at eps {_eps_list(down)}{unit}." if down else ""
             text += " This worst case covers only the attacks listed; stronger attacks could lower either arm."
             if not has_adaptive or unchecked:
-                text += (" Because gradient masking has not been ruled out (no adaptive attack), this gain is not yet "
-                         "evidence of robustness.")
+                text += (
+                    " Because gradient masking has not been ruled out (no adaptive attack), this gain is not yet "
+                    "evidence of robustness."
+                )
             text = text.strip()
         elif down:
-            text = (f"Under the worst case over the attacks run, JPEG-DL is less robust than the baseline beyond the "
-                    f"95% paired interval at eps {_eps_list(down)}{unit}, and no eps shows a gain beyond the interval.")
+            text = (
+                f"Under the worst case over the attacks run, JPEG-DL is less robust than the baseline beyond the "
+                f"95% paired interval at eps {_eps_list(down)}{unit}, and no eps shows a gain beyond the interval."
+            )
         else:
-            text = ("Under the worst case over the attacks run, no robustness difference beyond the 95% paired "
-                    "interval is shown at any eps: these data do not support a robustness gain from JPEG-DL.")
+            text = (
+                "Under the worst case over the attacks run, no robustness difference beyond the 95% paired "
+                "interval is shown at any eps: these data do not support a robustness gain from JPEG-DL."
+            )
         parts.append(text)
     elif not attacked.empty:
         parts.append("No worst-case comparison is available.")
@@ -238,17 +321,27 @@ def clean_comparison(runs: list[Run]) -> pd.DataFrame:
         if BASELINE in vec and JPEGDL in vec:
             m = min(vec[BASELINE].size, vec[JPEGDL].size)
             jpeg, base = vec[JPEGDL][:m], vec[BASELINE][:m]
-            out.append({"run": run.name, "acc_jpegdl": float(jpeg.mean()), "acc_baseline": float(base.mean()),
-                        **paired_from_samples(jpeg, base).as_dict()})
+            out.append(
+                {
+                    "run": run.name,
+                    "acc_jpegdl": float(jpeg.mean()),
+                    "acc_baseline": float(base.mean()),
+                    **paired_from_samples(jpeg, base).as_dict(),
+                }
+            )
     return pd.DataFrame(out)
 
 
 def _diff_text(r) -> str:
     if r["seeds"] > 1:
-        return (f"difference {signed(r['mean'])} \u00b1 {100 * r['std']:.2f} points (mean \u00b1 std over "
-                f"{r['seeds']} seeds)")
-    return (f"difference {signed(r['mean'])} points, 95% CI {interval(r['ci_low'], r['ci_high'])}, "
-            f"McNemar p = {r['p_mcnemar']:.3g}")
+        return (
+            f"difference {signed(r['mean'])} \u00b1 {100 * r['std']:.2f} points (mean \u00b1 std over "
+            f"{r['seeds']} seeds)"
+        )
+    return (
+        f"difference {signed(r['mean'])} points, 95% CI {interval(r['ci_low'], r['ci_high'])}, "
+        f"McNemar p = {r['p_mcnemar']:.3g}"
+    )
 
 
 def _range_text(values: list[float]) -> str:
@@ -283,9 +376,15 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
     if dif.empty:
         return out
     for control in controls(cells.loc[(cells["model"] == model) & (cells["norm"] == norm), "arm"]):
-        d = dif[(dif["model"] == model) & (dif["norm"] == norm) & (dif["arm"] == JPEGDL)
-                & (dif["partner"] == control) & (dif["label"] == WORST) & dif["eval_alpha"].isna()
-                & (dif["eps_key"] > 0)].sort_values("eps_key")
+        d = dif[
+            (dif["model"] == model)
+            & (dif["norm"] == norm)
+            & (dif["arm"] == JPEGDL)
+            & (dif["partner"] == control)
+            & (dif["label"] == WORST)
+            & dif["eval_alpha"].isna()
+            & (dif["eps_key"] > 0)
+        ].sort_values("eps_key")
         if d.empty:
             out.append(f"{diff_name(JPEGDL, control)}: no worst case shared by both arms, so nothing to compare.")
             continue
@@ -303,7 +402,9 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
             parts.append(f"a difference is not shown at eps {_eps_list(none)}{unit}")
         spread = _range_text([100 * v for v in d["mean"]])
         noun = "differences" if len(d) > 1 else "difference"
-        out.append(f"{diff_name(JPEGDL, control)}, worst case over every attack ({noun} {spread} points): "
-                   + "; ".join(parts) + ".")
+        out.append(
+            f"{diff_name(JPEGDL, control)}, worst case over every attack ({noun} {spread} points): "
+            + "; ".join(parts)
+            + "."
+        )
     return out
-

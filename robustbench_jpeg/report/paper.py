@@ -51,11 +51,13 @@ PAPER_CLAIMS = {
 def paper_table(model: str) -> pd.DataFrame:
     """The "Reported in the paper (not our measurement)" rows for ``model``."""
     top1 = CRD_BASELINE_TOP1.get(model.lower())
-    rows = [{
-        "quantity": f"Baseline clean top-1 (%), {model}",
-        "value": f"{top1:.2f}" if top1 is not None else "not reported for this architecture",
-        "source": CRD_SOURCE,
-    }]
+    rows = [
+        {
+            "quantity": f"Baseline clean top-1 (%), {model}",
+            "value": f"{top1:.2f}" if top1 is not None else "not reported for this architecture",
+            "source": CRD_SOURCE,
+        }
+    ]
     rows += [dict(claim) for claim in PAPER_CLAIMS.values()]
     return pd.DataFrame(rows, columns=["quantity", "value", "source"])
 
@@ -77,4 +79,3 @@ PAPER_CLAIM_NOTE = (
     "values not published), for single attacks (FGSM, PGD-5) on their own models, not a worst case; it is not our "
     "measurement and is not comparable one-to-one."
 )
-

@@ -45,13 +45,17 @@ def quantizer_rows(runs: list[Run]) -> pd.DataFrame:
         threshold = slopes.get("threshold", 0.01)
         for channel, table in (("Y", "luma"), ("Cb", "chroma"), ("Cr", "chroma")):
             hard = np.asarray(diag["hardness"][table], dtype=float)
-            rows.append({
-                "run": run.name, "arm": arm_display(arm), "channel": channel,
-                "alpha q^2 (median; min-max)": f"{np.median(hard):.3g} ({hard.min():.3g}-{hard.max():.3g})",
-                "frequencies with alpha q^2 >= 20": f"{int((hard >= 20).sum())} of 64",
-                f"coefficients with slope < {threshold:g}": _pct(below.get(channel)),
-                "exactly-zero loss gradients": _pct(zero.get(channel)),
-            })
+            rows.append(
+                {
+                    "run": run.name,
+                    "arm": arm_display(arm),
+                    "channel": channel,
+                    "alpha q^2 (median; min-max)": f"{np.median(hard):.3g} ({hard.min():.3g}-{hard.max():.3g})",
+                    "frequencies with alpha q^2 >= 20": f"{int((hard >= 20).sum())} of 64",
+                    f"coefficients with slope < {threshold:g}": _pct(below.get(channel)),
+                    "exactly-zero loss gradients": _pct(zero.get(channel)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -71,16 +75,21 @@ def plot_quantizer(runs: list[Run], png) -> bool:
         for sub, (run, arm, diag) in zip(subfigs, arms, strict=True):
             axes = sub.subplots(2, 3)
             sub.subplots_adjust(left=0.06, right=0.94, bottom=0.08, top=0.86, wspace=0.45, hspace=0.45)
-            sub.suptitle(f"{arm_display(arm)} quantizer, run {run.name} (train seed {run.seed})", fontsize=11,
-                         fontweight="bold")
+            sub.suptitle(
+                f"{arm_display(arm)} quantizer, run {run.name} (train seed {run.seed})", fontsize=11, fontweight="bold"
+            )
             slopes = diag.get("slopes") or {}
             zero_maps = (((diag.get("gradients") or {}).get("coefficients")) or {}).get("maps") or {}
             for row, (table, name) in zip(axes, (("luma", "luma (Y)"), ("chroma", "chroma (Cb, Cr)")), strict=True):
                 hard = np.asarray(diag["hardness"][table], dtype=float)
                 _heat(row[0], hard, f"{name}: alpha q^2", log=True)
-                below = ((slopes.get("below_threshold") or {}).get(table))
-                _heat(row[1], None if below is None else np.asarray(below, dtype=float),
-                      f"{name}: slope < {slopes.get('threshold', 0.01):g}", share=True)
+                below = (slopes.get("below_threshold") or {}).get(table)
+                _heat(
+                    row[1],
+                    None if below is None else np.asarray(below, dtype=float),
+                    f"{name}: slope < {slopes.get('threshold', 0.01):g}",
+                    share=True,
+                )
                 zero = _zero_map(zero_maps, table)
                 _heat(row[2], zero, f"{name}: zero gradients", share=True)
         save_figure(fig, png)
@@ -104,8 +113,11 @@ def _heat(ax, values: np.ndarray | None, title: str, log: bool = False, share: b
         ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
         return
     if log:
-        image = ax.imshow(np.clip(values, 1e-3, None), cmap="magma", norm=LogNorm(vmin=max(values.min(), 1e-3),
-                                                                                 vmax=max(values.max(), 1e-2)))
+        image = ax.imshow(
+            np.clip(values, 1e-3, None),
+            cmap="magma",
+            norm=LogNorm(vmin=max(values.min(), 1e-3), vmax=max(values.max(), 1e-2)),
+        )
     else:
         image = ax.imshow(100 * values if share else values, cmap="viridis", vmin=0, vmax=100 if share else None)
     bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)

@@ -71,8 +71,10 @@ def _as_table(obj) -> tuple[list[tuple[str, str]], list[list[str]], list[str], b
         return obj.columns, obj.rows, obj.notes, True
     frame = obj.copy()
     frame.columns.name = None
-    rows = [["" if (isinstance(v, float) and pd.isna(v)) or v is None else str(v) for v in row]
-            for row in frame.itertuples(index=False)]
+    rows = [
+        ["" if (isinstance(v, float) and pd.isna(v)) or v is None else str(v) for v in row]
+        for row in frame.itertuples(index=False)
+    ]
     return [("", str(c)) for c in frame.columns], rows, [], False
 
 
@@ -167,8 +169,10 @@ def _html_blocks(doc: Doc, image_dir: Path) -> list[str]:
                 body.append('<ul class="notes">' + "".join(f"<li>{_inline(n)}</li>" for n in notes) + "</ul>")
         elif kind == "img":
             data = base64.b64encode((image_dir / block[1]).read_bytes()).decode("ascii")
-            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block[2])}">'
-                        f"<figcaption>{_inline(block[2])}</figcaption></figure>")
+            body.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block[2])}">'
+                f"<figcaption>{_inline(block[2])}</figcaption></figure>"
+            )
         elif kind == "details":
             body.append(f"<details><summary>{_inline(block[1])}</summary>")
             body += _html_blocks(block[2], image_dir)
@@ -178,7 +182,10 @@ def _html_blocks(doc: Doc, image_dir: Path) -> list[str]:
 
 def to_html_text(doc: Doc, image_dir: Path, title: str) -> str:
     """A single HTML5 file: inline CSS, images as base64 data URIs, no scripts and no external resources."""
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(_html_blocks(doc, image_dir)) + "\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(_html_blocks(doc, image_dir))
+        + "\n</body>\n</html>\n"
+    )

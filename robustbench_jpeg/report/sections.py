@@ -218,20 +218,27 @@ def _figures(doc: Doc, data: ReportData) -> None:
 def _quantizer(doc: Doc, data: ReportData) -> None:
     doc.h(2, "The quantizer in numbers")
     if data.quantizer_rows.empty:
-        doc.p("No JPEG arm of these runs has a quantizer audit (diagnostics.json is written by `jpeg-robust attack` "
-              "since version 0.2).")
+        doc.p(
+            "No JPEG arm of these runs has a quantizer audit (diagnostics.json is written by `jpeg-robust attack` "
+            "since version 0.2)."
+        )
         return
-    doc.p("Why gradients through the soft quantizer can vanish (docs/method.md, section 2): its slope is "
-          "2 alpha Var_p, near zero wherever the hardness alpha q^2 is large. Per JPEG arm with a soft quantizer, on "
-          "the first 256 test images: the hardness of the trained tables, the share of DCT coefficients where the "
-          "soft quantizer's slope is below 1% of the identity's (the input gradient through the layer is then "
-          "close to zero), and the share of exactly-zero loss gradients at the quantizer's input (from the "
-          "zero_input_gradients check).")
+    doc.p(
+        "Why gradients through the soft quantizer can vanish (docs/method.md, section 2): its slope is "
+        "2 alpha Var_p, near zero wherever the hardness alpha q^2 is large. Per JPEG arm with a soft quantizer, on "
+        "the first 256 test images: the hardness of the trained tables, the share of DCT coefficients where the "
+        "soft quantizer's slope is below 1% of the identity's (the input gradient through the layer is then "
+        "close to zero), and the share of exactly-zero loss gradients at the quantizer's input (from the "
+        "zero_input_gradients check)."
+    )
     doc.table(data.quantizer_rows)
     if data.quantizer_figure:
-        doc.img("quantizer.png", "Per DCT frequency (u vertical, v horizontal): alpha q^2 (log scale), the share of "
-                "coefficients with a near-zero soft-quantizer slope, and the share of exactly-zero loss gradients, "
-                "for luma and chroma.")
+        doc.img(
+            "quantizer.png",
+            "Per DCT frequency (u vertical, v horizontal): alpha q^2 (log scale), the share of "
+            "coefficients with a near-zero soft-quantizer slope, and the share of exactly-zero loss gradients, "
+            "for luma and chroma.",
+        )
 
 
 def _statistics(doc: Doc, data: ReportData) -> None:

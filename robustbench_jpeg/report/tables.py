@@ -38,8 +38,10 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
     cells = cells.assign(eval_alpha=cells["eval_alpha"].astype(float))
     acc = aggregate_seeds(cells, ACC_KEYS, "acc")
     single = acc["seeds"] == 1
-    bounds = [wilson_interval(int(c), int(n)) if one and n > 0 else (math.nan, math.nan)
-              for c, n, one in zip(acc["n_correct"], acc["n_min"], single, strict=True)]
+    bounds = [
+        wilson_interval(int(c), int(n)) if one and n > 0 else (math.nan, math.nan)
+        for c, n, one in zip(acc["n_correct"], acc["n_min"], single, strict=True)
+    ]
     acc["wilson_low"], acc["wilson_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     acc["column"] = [f"{arm_display(a)}: {lab}" for a, lab in zip(acc["arm"], acc["label"], strict=True)]
     acc["order"] = [(arm_order(a), *label_order(lab)) for a, lab in zip(acc["arm"], acc["label"], strict=True)]
@@ -47,17 +49,31 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
         return acc, pd.DataFrame(columns=[*DIFF_KEYS, "mean", "std", "seeds", "column", "order"])
     diffs = diffs.assign(eval_alpha=diffs["eval_alpha"].astype(float))
     dif = aggregate_seeds(diffs, DIFF_KEYS, "diff")
-    lists = diffs.groupby(DIFF_KEYS, sort=False, dropna=False).agg(
-        ci_low=("ci_low", "first"), ci_high=("ci_high", "first"), p_mcnemar=("p_mcnemar", "first"),
-        p_holm=("p_holm", "first"), p_all=("p_mcnemar", list), holm_all=("p_holm", list),
-        lo_all=("ci_low", list), hi_all=("ci_high", list), n=("n", "first")).reset_index()
+    lists = (
+        diffs.groupby(DIFF_KEYS, sort=False, dropna=False)
+        .agg(
+            ci_low=("ci_low", "first"),
+            ci_high=("ci_high", "first"),
+            p_mcnemar=("p_mcnemar", "first"),
+            p_holm=("p_holm", "first"),
+            p_all=("p_mcnemar", list),
+            holm_all=("p_holm", list),
+            lo_all=("ci_low", list),
+            hi_all=("ci_high", list),
+            n=("n", "first"),
+        )
+        .reset_index()
+    )
     dif = dif.merge(lists, on=DIFF_KEYS, how="left")
     for col in ("ci_low", "ci_high", "p_mcnemar", "p_holm"):
         dif.loc[dif["seeds"] > 1, col] = math.nan
-    dif["column"] = [f"{csv_diff_name(a, b)}: {lab}"
-                     for a, b, lab in zip(dif["arm"], dif["partner"], dif["label"], strict=True)]
-    dif["order"] = [(99, arm_order(a), arm_order(b), *label_order(lab))
-                    for a, b, lab in zip(dif["arm"], dif["partner"], dif["label"], strict=True)]
+    dif["column"] = [
+        f"{csv_diff_name(a, b)}: {lab}" for a, b, lab in zip(dif["arm"], dif["partner"], dif["label"], strict=True)
+    ]
+    dif["order"] = [
+        (99, arm_order(a), arm_order(b), *label_order(lab))
+        for a, b, lab in zip(dif["arm"], dif["partner"], dif["label"], strict=True)
+    ]
     return acc, dif
 
 

@@ -16,6 +16,19 @@ from .group import seed_run_dirs, train_group
 from .pair import ArmResult, TrainLockedError, resolve_config, train_arm, train_pair
 from .progress import Progress
 
-__all__ = ["train_pair", "train_arm", "train_group", "seed_run_dirs", "resolve_config", "evaluate", "ArmResult",
-           "ArmTrainer", "GraphStep", "Progress", "NonFiniteLossError", "TrainLockedError", "CudaGraphFallbackWarning",
-           "AUGMENT_SALT"]
+__all__ = [
+    "train_pair",
+    "train_arm",
+    "train_group",
+    "seed_run_dirs",
+    "resolve_config",
+    "evaluate",
+    "ArmResult",
+    "ArmTrainer",
+    "GraphStep",
+    "Progress",
+    "NonFiniteLossError",
+    "TrainLockedError",
+    "CudaGraphFallbackWarning",
+    "AUGMENT_SALT",
+]

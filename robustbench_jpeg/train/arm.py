@@ -76,19 +76,22 @@ def seed_everything(seed: int) -> None:
 class ArmTrainer:
     """Trains one arm of a paired run (``config`` must be resolved, see :func:`resolve_config`)."""
 
-    def __init__(self, config: TrainConfig, options: RunOptions, arm: str, arm_dir: Path, device: torch.device,
-                 n_train: int) -> None:
+    def __init__(
+        self, config: TrainConfig, options: RunOptions, arm: str, arm_dir: Path, device: torch.device, n_train: int
+    ) -> None:
         self.config, self.options, self.arm, self.arm_dir, self.device = config, options, arm, arm_dir, device
         self.n_train = n_train
         self.amp = options.amp == "bf16" or (options.amp == "auto" and device.type == "cuda")
         self.channels_last = options.channels_last if options.channels_last is not None else device.type == "cuda"
         seed_everything(config.seed)
-        self.model: RobustNet = create_model(config.model, NUM_CLASSES[config.dataset],
-                                             jpeg=arm_jpeg_config(arm, config))
+        self.model: RobustNet = create_model(
+            config.model, NUM_CLASSES[config.dataset], jpeg=arm_jpeg_config(arm, config)
+        )
         self.dist = distributed.info()
         self.model.to(device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
-        self.optimizer = torch.optim.SGD(self.model.backbone_parameters(), lr=config.lr, momentum=config.momentum,
-                                         weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            self.model.backbone_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
         tables = self.model.jpeg_parameters() if learns_tables(arm) else []
         for p in self.model.jpeg_parameters():
             p.requires_grad_(bool(tables))
@@ -102,8 +105,9 @@ class ArmTrainer:
                 self._static_mode = "capture"
             else:
                 warnings.warn(f"--cuda-graph: {why}; training eagerly", CudaGraphFallbackWarning, stacklevel=2)
-        self.jpeg_optimizer = torch.optim.Adam(tables, lr=config.jpeg_lr, weight_decay=0.0,
-                                               capturable=self.captures) if tables else None
+        self.jpeg_optimizer = (
+            torch.optim.Adam(tables, lr=config.jpeg_lr, weight_decay=0.0, capturable=self.captures) if tables else None
+        )
         set_capturable(self.jpeg_optimizer, self.captures)
         self.static: GraphStep | None = None
         self._epoch: _Epoch | None = None
@@ -131,9 +135,14 @@ class ArmTrainer:
 
     # -- state -------------------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "jpeg_optimizer": self.jpeg_optimizer.state_dict() if self.jpeg_optimizer else None,
-                **self.progress.state(), "qtables_init": self.qtables_init, "config": self.config.to_dict()}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "jpeg_optimizer": self.jpeg_optimizer.state_dict() if self.jpeg_optimizer else None,
+            **self.progress.state(),
+            "qtables_init": self.qtables_init,
+            "config": self.config.to_dict(),
+        }
 
     def load(self, state: dict[str, Any]) -> None:
         saved = state.get("config")
@@ -174,26 +183,43 @@ class ArmTrainer:
         c, p = self.config, self.progress
         jpeg_arm = self.model.has_jpeg
         return ModelCard(
-            model=c.model, arm=self.arm, dataset=c.dataset, num_classes=NUM_CLASSES[c.dataset],
-            jpeg=self.model.jpeg.config.to_dict() if jpeg_arm else None, seed=c.seed, epochs=c.epochs,
-            epochs_done=p.epoch, finished=p.finished,
-            recipe={"batch_size": c.batch_size, "lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay,
-                    "milestones": list(c.milestones), "gamma": c.gamma,
-                    "jpeg_lr": c.jpeg_lr if self.jpeg_optimizer else None,
-                    "jpeg_lr_schedule": c.jpeg_lr_schedule if self.jpeg_optimizer else None,
-                    "augmentation": AUGMENTATION, "loss": "cross-entropy",
-                    "amp": "bf16 autocast (backbone), JPEG layer fp32" if self.amp else "off (fp32)",
-                    "channels_last": self.channels_last},
+            model=c.model,
+            arm=self.arm,
+            dataset=c.dataset,
+            num_classes=NUM_CLASSES[c.dataset],
+            jpeg=self.model.jpeg.config.to_dict() if jpeg_arm else None,
+            seed=c.seed,
+            epochs=c.epochs,
+            epochs_done=p.epoch,
+            finished=p.finished,
+            recipe={
+                "batch_size": c.batch_size,
+                "lr": c.lr,
+                "momentum": c.momentum,
+                "weight_decay": c.weight_decay,
+                "milestones": list(c.milestones),
+                "gamma": c.gamma,
+                "jpeg_lr": c.jpeg_lr if self.jpeg_optimizer else None,
+                "jpeg_lr_schedule": c.jpeg_lr_schedule if self.jpeg_optimizer else None,
+                "augmentation": AUGMENTATION,
+                "loss": "cross-entropy",
+                "amp": "bf16 autocast (backbone), JPEG layer fp32" if self.amp else "off (fp32)",
+                "channels_last": self.channels_last,
+            },
             clean_top1=p.last_acc,
             clean_top1_note="last epoch, test split, fp32; JPEG arms with their deployed quantizer",
             best_top1=p.best_acc if p.best_epoch >= 0 else None,
             best_epoch=p.best_epoch + 1 if p.best_epoch >= 0 else None,
             best_top1_note="best epoch on the test split: model selection on the test set, shown for comparison",
-            qtables=qtables(self.model), qtables_init=self.qtables_init,
+            qtables=qtables(self.model),
+            qtables_init=self.qtables_init,
             n_parameters=sum(q.numel() for q in self.model.parameters()),
             n_jpeg_parameters=sum(q.numel() for q in self.model.jpeg_parameters()),
-            data=data_info, wall_seconds=round(p.wall_seconds, 2), world_size=self.dist.world,
-            fingerprint=fingerprint, **provenance(self.device),
+            data=data_info,
+            wall_seconds=round(p.wall_seconds, 2),
+            world_size=self.dist.world,
+            fingerprint=fingerprint,
+            **provenance(self.device),
         )
 
     # -- training ----------------------------------------------------------------------------------------------
@@ -232,17 +258,30 @@ class ArmTrainer:
                 if self.static is not None:  # other data: a new step (and graph); the old one finishes first
                     self.static.join()
                     self.static.release()
-                self.static = GraphStep(self, images, labels, capture=self._static_mode in ("capture", "emulate"),
-                                        recorder=self._recorder)
+                self.static = GraphStep(
+                    self, images, labels, capture=self._static_mode in ("capture", "emulate"), recorder=self._recorder
+                )
             self.static.load_epoch(order, dy, dx, flip, p.step * bs, lrs)
             s = self.static
-            self._epoch = _Epoch(images, labels, None, None, None, None, steps, s.loss_sum, s.correct, s.finite,
-                                 now, now)
+            self._epoch = _Epoch(
+                images, labels, None, None, None, None, steps, s.loss_sum, s.correct, s.finite, now, now
+            )
             return
         dev = self.device
-        self._epoch = _Epoch(images, labels, order.to(dev), dy.to(dev), dx.to(dev), flip.to(dev), steps,
-                             torch.zeros((), device=dev), torch.zeros((), dtype=torch.int64, device=dev),
-                             torch.ones((), dtype=torch.bool, device=dev), now, now)
+        self._epoch = _Epoch(
+            images,
+            labels,
+            order.to(dev),
+            dy.to(dev),
+            dx.to(dev),
+            flip.to(dev),
+            steps,
+            torch.zeros((), device=dev),
+            torch.zeros((), dtype=torch.int64, device=dev),
+            torch.ones((), dtype=torch.bool, device=dev),
+            now,
+            now,
+        )
 
     @property
     def epoch_steps(self) -> int:
@@ -261,7 +300,7 @@ class ArmTrainer:
             self.static.step(min(bs, e.images.shape[0] - p.step * bs))
             p.step += 1
             return
-        global_idx = e.order[p.step * bs: (p.step + 1) * bs]
+        global_idx = e.order[p.step * bs : (p.step + 1) * bs]
         lo, hi = distributed.shard_bounds(global_idx.shape[0]) if world > 1 else (0, global_idx.shape[0])
         idx = global_idx[lo:hi]  # this rank's contiguous slice of the global batch (all of it: one process)
         sl = slice(p.step * bs + lo, p.step * bs + hi)  # augmentation params belong to epoch positions
@@ -358,9 +397,7 @@ class ArmTrainer:
         """Evaluate on the test split in float32 (rank 0, shared with the others) and close the epoch."""
         t0 = time.monotonic()
         self.join()
-        acc = distributed.run_on_main(
-            lambda: evaluate(self.model, *test, batch_size=self.options.eval_batch_size)[0]
-        )
+        acc = distributed.run_on_main(lambda: evaluate(self.model, *test, batch_size=self.options.eval_batch_size)[0])
         lr, jpeg_lr = self.lrs()
         self.progress.end_epoch(lr, jpeg_lr, acc, time.monotonic() - t0, self.config.epochs)
         return acc

@@ -30,8 +30,14 @@ def arm_jpeg_config(arm: str, config: TrainConfig) -> JpegConfig | None:
     if arm in (JPEGDL, JPEG_FROZEN):
         return config.jpeg
     if arm == JPEG_STANDARD:
-        return dataclasses.replace(JpegConfig(), q_init="standard", quality=config.jpeg_standard_quality,
-                                   quantizer="hard", chroma_offset=0.0, paper_table=None)
+        return dataclasses.replace(
+            JpegConfig(),
+            q_init="standard",
+            quality=config.jpeg_standard_quality,
+            quantizer="hard",
+            chroma_offset=0.0,
+            paper_table=None,
+        )
     raise ConfigError(f"arm {arm!r} cannot be trained (arms: {', '.join(TRAINABLE_ARMS)})")
 
 

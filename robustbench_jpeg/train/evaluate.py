@@ -14,8 +14,9 @@ __all__ = ["evaluate", "qtables"]
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 1000) -> tuple[float, torch.Tensor]:
+def evaluate(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
+) -> tuple[float, torch.Tensor]:
     """Top-1 accuracy and per-sample correctness (bool, CPU) of ``model`` in eval mode on uint8 images, in exact
     float32 (no autocast, no TF32), the precision the attack sweep scores in, so the card matches the sweep."""
     was_training = model.training
@@ -24,8 +25,8 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     correct = []
     with exact_fp32(device):
         for start in range(0, images.shape[0], batch_size):
-            x = to_float(images[start: start + batch_size].to(device, non_blocking=True))
-            y = labels[start: start + batch_size].to(device, non_blocking=True)
+            x = to_float(images[start : start + batch_size].to(device, non_blocking=True))
+            y = labels[start : start + batch_size].to(device, non_blocking=True)
             correct.append(model(x).argmax(dim=1) == y)
     model.train(was_training)
     flags = torch.cat(correct).cpu()

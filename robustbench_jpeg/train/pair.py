@@ -34,8 +34,19 @@ from .arm import ArmTrainer
 from .evaluate import qtables
 from .progress import write_history
 
-__all__ = ["train_pair", "train_arm", "resolve_config", "ArmResult", "TrainLockedError", "open_arm", "open_run",
-           "load_data", "write_arm_files", "epoch_line", "arm_order"]
+__all__ = [
+    "train_pair",
+    "train_arm",
+    "resolve_config",
+    "ArmResult",
+    "TrainLockedError",
+    "open_arm",
+    "open_run",
+    "load_data",
+    "write_arm_files",
+    "epoch_line",
+    "arm_order",
+]
 
 
 class TrainLockedError(RuntimeError):
@@ -61,8 +72,12 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     jpeg = config.jpeg
     if jpeg.q_init == "paper" and jpeg.paper_table is None:
         jpeg = dataclasses.replace(jpeg, paper_table=recipe.paper_table)
-    return dataclasses.replace(config, lr=config.lr if config.lr is not None else recipe.lr,
-                               milestones=tuple(int(m) for m in milestones), jpeg=jpeg)
+    return dataclasses.replace(
+        config,
+        lr=config.lr if config.lr is not None else recipe.lr,
+        milestones=tuple(int(m) for m in milestones),
+        jpeg=jpeg,
+    )
 
 
 def _config_record(config: TrainConfig, options: RunOptions) -> dict[str, Any]:
@@ -77,21 +92,26 @@ def _check_same_recipe(run_dir: Path, config: TrainConfig, options: RunOptions) 
     """Refuse a recipe other than the one the run folder holds (the arms may differ); return the arms it records."""
     saved = read_json_file(run_dir / CONFIG_NAME, fix="restore it, or train into a new --out folder")
     if saved.get("train_subset") != options.train_subset:
-        raise ConfigError(f"{run_dir} was started with train_subset={saved.get('train_subset')!r}, now "
-                          f"{options.train_subset!r}; use the same value or train into a new --out folder")
+        raise ConfigError(
+            f"{run_dir} was started with train_subset={saved.get('train_subset')!r}, now "
+            f"{options.train_subset!r}; use the same value or train into a new --out folder"
+        )
     mine = config.to_dict()
     saved_train = {k: v for k, v in saved.items() if k in mine}
     try:  # a recipe of an earlier version lacks fields added since: compare with their defaults
         saved_train = TrainConfig.from_dict(saved_train).to_dict()
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{run_dir / CONFIG_NAME} is not a valid recipe ({exc}); restore it, or train into a new "
-                          "--out folder") from None
+        raise ConfigError(
+            f"{run_dir / CONFIG_NAME} is not a valid recipe ({exc}); restore it, or train into a new --out folder"
+        ) from None
     saved_train["arms"] = mine["arms"]  # training more (or fewer) of the arms later is fine
     diff = sorted(k for k in mine if saved_train.get(k) != mine[k])
     if diff:
         changes = ", ".join(f"{k}: {saved_train.get(k)!r} -> {mine[k]!r}" for k in diff)
-        raise ConfigError(f"the recipe differs from the one {run_dir} was started with ({changes}); use the original "
-                          "settings (--resume to continue), or train into a new --out folder")
+        raise ConfigError(
+            f"the recipe differs from the one {run_dir} was started with ({changes}); use the original "
+            "settings (--resume to continue), or train into a new --out folder"
+        )
     return list(saved.get("arms") or [])
 
 
@@ -103,8 +123,10 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, options: RunOptions, re
         recorded = _check_same_recipe(run_dir, config, options)
         existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
         if existing and not resume:
-            raise FileExistsError(f"{run_dir} already holds a run (arms: {', '.join(existing)}); pass --resume to "
-                                  "continue it or choose another --out")
+            raise FileExistsError(
+                f"{run_dir} already holds a run (arms: {', '.join(existing)}); pass --resume to "
+                "continue it or choose another --out"
+            )
     elif resume and any(checkpoint_path(run_dir / arm).exists() for arm in config.arms):
         raise ConfigError(f"{run_dir} has checkpoints but no config.json; cannot check the recipe, refusing to resume")
     arms = [a for a in ARMS if a in set(recorded) | set(config.arms)]
@@ -120,12 +142,20 @@ def _sensitivity_from_baseline(run_dir: Path, train: tuple[torch.Tensor, torch.T
     if not card.is_finished:
         raise ConfigError("q_init='sensitivity' needs the baseline arm to have finished training first")
     model = load_model(base_dir, resolve_device("auto"))
-    return sensitivity_tables(model, train[0], train[1], q_max=config.jpeg.q_max,
-                              chroma_offset=config.jpeg.chroma_offset)
+    return sensitivity_tables(
+        model, train[0], train[1], q_max=config.jpeg.q_max, chroma_offset=config.jpeg.chroma_offset
+    )
 
 
-def open_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
-             train: tuple[torch.Tensor, torch.Tensor], resume: bool, device: torch.device) -> ArmTrainer:
+def open_arm(
+    config: TrainConfig,
+    arm: str,
+    run_dir: Path,
+    options: RunOptions,
+    train: tuple[torch.Tensor, torch.Tensor],
+    resume: bool,
+    device: torch.device,
+) -> ArmTrainer:
     """The arm's trainer: resumed from its checkpoint (``--resume``; an existing one is an error otherwise), or
     fresh (tables from the run's own baseline for ``q_init='sensitivity'``). ``progress.finished`` may be True."""
     arm_dir = run_dir / arm
@@ -134,8 +164,9 @@ def open_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
     def has_checkpoint() -> bool:  # decided by rank 0 (the writer), the same answer everywhere
         if checkpoint_path(arm_dir).exists():
             if not resume:
-                raise FileExistsError(f"{arm_dir} already holds a checkpoint; pass --resume to continue it or choose "
-                                      "another --out")
+                raise FileExistsError(
+                    f"{arm_dir} already holds a checkpoint; pass --resume to continue it or choose another --out"
+                )
             return True
         return False
 
@@ -160,13 +191,23 @@ def epoch_line(trainer: ArmTrainer, label: str) -> str:
     """The one line printed per finished epoch when there is no progress bar."""
     p, c = trainer.progress, trainer.config
     row = p.history[-1]
-    return (f"{label} {c.model} epoch {p.epoch}/{c.epochs}: loss {row['loss']:.4f}, train "
-            f"{100 * row['train_acc']:.2f}%, test {100 * row['test_acc']:.2f}% ({row['seconds']:.0f} s)")
+    return (
+        f"{label} {c.model} epoch {p.epoch}/{c.epochs}: loss {row['loss']:.4f}, train "
+        f"{100 * row['train_acc']:.2f}%, test {100 * row['test_acc']:.2f}% ({row['seconds']:.0f} s)"
+    )
 
 
-def train_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
-              train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], resume: bool,
-              deadline: float | None, data_info: dict[str, Any]) -> ArmResult:
+def train_arm(
+    config: TrainConfig,
+    arm: str,
+    run_dir: Path,
+    options: RunOptions,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    resume: bool,
+    deadline: float | None,
+    data_info: dict[str, Any],
+) -> ArmResult:
     device = distributed.local_device(resolve_device(options.device))
     arm_dir = run_dir / arm
     trainer = open_arm(config, arm, run_dir, options, train, resume, device)
@@ -179,8 +220,17 @@ def train_arm(config: TrainConfig, arm: str, run_dir: Path, options: RunOptions,
     steps = math.ceil(train[0].shape[0] / config.batch_size)
     bar_on = options.progress and main and sys.stderr.isatty()
 
-    with tqdm(total=config.epochs * steps, initial=p.epoch * steps + p.step, desc=f"{arm} {config.model}",
-              disable=not bar_on, unit="step", dynamic_ncols=True) as bar, training_backend(device):
+    with (
+        tqdm(
+            total=config.epochs * steps,
+            initial=p.epoch * steps + p.step,
+            desc=f"{arm} {config.model}",
+            disable=not bar_on,
+            unit="step",
+            dynamic_ncols=True,
+        ) as bar,
+        training_backend(device),
+    ):
         while p.epoch < config.epochs:
             if not trainer.train_epoch(train_dev, deadline, bar):
                 write_arm_files(trainer, data_info)
@@ -204,8 +254,9 @@ def arm_order(arms: tuple[str, ...]) -> list[str]:
     return [a for a in (BASELINE, JPEGDL) if a in arms] + [a for a in arms if a not in (BASELINE, JPEGDL)]
 
 
-def open_run(stack: contextlib.ExitStack, run_dir: Path, config: TrainConfig, options: RunOptions,
-             resume: bool) -> None:
+def open_run(
+    stack: contextlib.ExitStack, run_dir: Path, config: TrainConfig, options: RunOptions, resume: bool
+) -> None:
     """Rank 0 locks the arms to train (held until ``stack`` closes), checks the folder and writes config.json (under
     a short run-level lock); its verdict (or error) reaches every rank."""
 
@@ -215,8 +266,14 @@ def open_run(stack: contextlib.ExitStack, run_dir: Path, config: TrainConfig, op
         run_dir.mkdir(parents=True, exist_ok=True)
         for arm in config.arms:  # held for the whole training: one process per arm at a time
             (run_dir / arm).mkdir(exist_ok=True)
-            stack.enter_context(exclusive_lock(run_dir / arm / TRAIN_LOCK, busy=TrainLockedError(
-                f"another `jpeg-robust train` is training arm {arm} of {run_dir}; wait for it to finish")))
+            stack.enter_context(
+                exclusive_lock(
+                    run_dir / arm / TRAIN_LOCK,
+                    busy=TrainLockedError(
+                        f"another `jpeg-robust train` is training arm {arm} of {run_dir}; wait for it to finish"
+                    ),
+                )
+            )
         busy = TrainLockedError(f"another `jpeg-robust train` is preparing {run_dir}; try again in a moment")
         with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy):  # config.json: checked and written by one at a time
             _prepare_run_dir(run_dir, config, options, resume)
@@ -240,8 +297,9 @@ def load_data(config: TrainConfig, options: RunOptions):
     return train, test, data_info
 
 
-def train_pair(config: TrainConfig, out_dir: str | Path, options: RunOptions | None = None,
-               resume: bool = False) -> dict[str, ArmResult]:
+def train_pair(
+    config: TrainConfig, out_dir: str | Path, options: RunOptions | None = None, resume: bool = False
+) -> dict[str, ArmResult]:
     """Train the configured arms (baseline first) into ``out_dir``; returns one :class:`ArmResult` per arm.
 
     The arms share the seed (identical backbone initialisation), the epoch order and the augmentation draws.

@@ -42,19 +42,31 @@ class Progress:
 
     def state(self) -> dict[str, Any]:
         return {
-            "epoch": self.epoch, "step": self.step,
+            "epoch": self.epoch,
+            "step": self.step,
             "partial": {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen, "seconds": self.seconds},
-            "history": list(self.history), "best": {"acc": self.best_acc, "epoch": self.best_epoch},
-            "wall_seconds": self.wall_seconds, "finished": self.finished,
+            "history": list(self.history),
+            "best": {"acc": self.best_acc, "epoch": self.best_epoch},
+            "wall_seconds": self.wall_seconds,
+            "finished": self.finished,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Progress:
         partial, best = dict(state["partial"]), dict(state["best"])
-        return cls(epoch=int(state["epoch"]), step=int(state["step"]), loss_sum=float(partial["loss_sum"]),
-                   correct=int(partial["correct"]), seen=int(partial["seen"]), seconds=float(partial["seconds"]),
-                   history=list(state["history"]), best_acc=float(best["acc"]), best_epoch=int(best["epoch"]),
-                   wall_seconds=float(state["wall_seconds"]), finished=bool(state["finished"]))
+        return cls(
+            epoch=int(state["epoch"]),
+            step=int(state["step"]),
+            loss_sum=float(partial["loss_sum"]),
+            correct=int(partial["correct"]),
+            seen=int(partial["seen"]),
+            seconds=float(partial["seconds"]),
+            history=list(state["history"]),
+            best_acc=float(best["acc"]),
+            best_epoch=int(best["epoch"]),
+            wall_seconds=float(state["wall_seconds"]),
+            finished=bool(state["finished"]),
+        )
 
     def fold(self, loss_sum: float, correct: int, seen: int, seconds: float) -> None:
         """Add a stretch of steps of the current epoch."""
@@ -64,12 +76,19 @@ class Progress:
         self.seconds += seconds
         self.wall_seconds += seconds
 
-    def end_epoch(self, lr: float, jpeg_lr: float | None, test_acc: float, eval_seconds: float,
-                  epochs: int) -> dict[str, Any]:
+    def end_epoch(
+        self, lr: float, jpeg_lr: float | None, test_acc: float, eval_seconds: float, epochs: int
+    ) -> dict[str, Any]:
         """Close the epoch: its history row, the best epoch, and a fresh partial epoch."""
-        row = {"epoch": self.epoch + 1, "loss": self.loss_sum / max(self.seen, 1),
-               "train_acc": self.correct / max(self.seen, 1), "test_acc": test_acc, "lr": lr, "jpeg_lr": jpeg_lr,
-               "seconds": round(self.seconds + eval_seconds, 3)}
+        row = {
+            "epoch": self.epoch + 1,
+            "loss": self.loss_sum / max(self.seen, 1),
+            "train_acc": self.correct / max(self.seen, 1),
+            "test_acc": test_acc,
+            "lr": lr,
+            "jpeg_lr": jpeg_lr,
+            "seconds": round(self.seconds + eval_seconds, 3),
+        }
         self.history.append(row)
         self.wall_seconds += eval_seconds
         if test_acc > self.best_acc:

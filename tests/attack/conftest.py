@@ -39,8 +39,15 @@ def tiny_state(mini_test) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def write_arm(run_dir: Path, arm: str, state: dict | None = None, dataset: str = "cifar100-mini",
-              model_name: str = "tiny", seed: int = 0, extra_card: dict | None = None) -> Path:
+def write_arm(
+    run_dir: Path,
+    arm: str,
+    state: dict | None = None,
+    dataset: str = "cifar100-mini",
+    model_name: str = "tiny",
+    seed: int = 0,
+    extra_card: dict | None = None,
+) -> Path:
     """Write ``run_dir/arm`` (checkpoint + card) holding ``model_name`` with ``state`` (backbone weights) loaded."""
     jpeg = JpegConfig(paper_table="resnet56") if arm == "jpegdl" else None
     model = create_model(model_name, jpeg=jpeg)
@@ -50,8 +57,15 @@ def write_arm(run_dir: Path, arm: str, state: dict | None = None, dataset: str =
     arm_dir = Path(run_dir) / arm
     arm_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(arm_dir, {"model": model.state_dict()})
-    card = {"model": model_name, "arm": arm, "dataset": dataset, "num_classes": 100,
-            "jpeg": jpeg.to_dict() if jpeg else None, "seed": seed, **(extra_card or {})}
+    card = {
+        "model": model_name,
+        "arm": arm,
+        "dataset": dataset,
+        "num_classes": 100,
+        "jpeg": jpeg.to_dict() if jpeg else None,
+        "seed": seed,
+        **(extra_card or {}),
+    }
     write_card(arm_dir, card)
     return arm_dir
 

@@ -44,19 +44,49 @@ class Table:
         self.rows: list[dict] = []
         self.samples: dict[str, np.ndarray] = {}
 
-    def add(self, v: np.ndarray, arm="jpegdl", attack="pgd", eps=4, steps=None, restarts=1, grad=None, source=None,
-            norm="linf", rule=None, seed=0, after="", clean: int | None = None) -> str:
+    def add(
+        self,
+        v: np.ndarray,
+        arm="jpegdl",
+        attack="pgd",
+        eps=4,
+        steps=None,
+        restarts=1,
+        grad=None,
+        source=None,
+        norm="linf",
+        rule=None,
+        seed=0,
+        after="",
+        clean: int | None = None,
+    ) -> str:
         cell_id = f"c{len(self.rows):03d}"
         steps = steps if steps is not None else {"fgsm": 1, "square": 5000}.get(attack, 20)
-        self.rows.append({
-            "arm": arm, "attack": attack, "norm": norm, "eps": eps / 255 if norm == "linf" else eps, "steps": steps,
-            "step_size": 0.01, "step_rule": rule or ("eps" if attack == "fgsm" else "2.5*eps/steps"),
-            "restarts": restarts, "random_start": attack != "fgsm",
-            "grad": grad or ("soft" if arm == "jpegdl" and attack != "square" else "none"),
-            "source_arm": source or arm, "attack_seed": seed, "n": v.size, "params": "", "eval_alpha": np.nan,
-            "after": after, "n_correct": int(v.sum()), "n_clean_correct": clean if clean is not None else v.size,
-            "robust_acc": float(v.mean()), "clean_acc": 1.0, "cell_id": cell_id,
-        })
+        self.rows.append(
+            {
+                "arm": arm,
+                "attack": attack,
+                "norm": norm,
+                "eps": eps / 255 if norm == "linf" else eps,
+                "steps": steps,
+                "step_size": 0.01,
+                "step_rule": rule or ("eps" if attack == "fgsm" else "2.5*eps/steps"),
+                "restarts": restarts,
+                "random_start": attack != "fgsm",
+                "grad": grad or ("soft" if arm == "jpegdl" and attack != "square" else "none"),
+                "source_arm": source or arm,
+                "attack_seed": seed,
+                "n": v.size,
+                "params": "",
+                "eval_alpha": np.nan,
+                "after": after,
+                "n_correct": int(v.sum()),
+                "n_clean_correct": clean if clean is not None else v.size,
+                "robust_acc": float(v.mean()),
+                "clean_acc": 1.0,
+                "cell_id": cell_id,
+            }
+        )
         self.samples[cell_id] = v
         return cell_id
 
@@ -153,9 +183,11 @@ def test_no_adaptive_attack_is_a_warning_for_a_quantizer_arm_and_the_arm_is_unch
 def test_a_check_that_compares_nothing_warns_never_passes():
     t = Table()
     t.add(vec(50, 100), attack="fgsm", eps=4)
-    for check in (check_monotone_in_eps(t.cells, t.samples, "jpegdl"),
-                  check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl"),
-                  check_more_iterations_not_weaker(t.cells, t.samples, "jpegdl")):
+    for check in (
+        check_monotone_in_eps(t.cells, t.samples, "jpegdl"),
+        check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl"),
+        check_more_iterations_not_weaker(t.cells, t.samples, "jpegdl"),
+    ):
         assert check.status == "warn" and "could not compare anything" in check.detail and check.compared == 0
 
 
@@ -220,5 +252,7 @@ def test_masking_verdict_is_one_function_of_the_checks():
     sound = Table()
     sound.add(vec(20, 500), attack="pgd", steps=5, eps=4)
     sound.add(vec(20, 300), attack="pgd", steps=5, eps=4, grad="bpda")
-    assert assess_masking(run_checks(pd.DataFrame(sound.rows), sound.samples, quantizer_arms=["jpegdl"]),
-                          "jpegdl").status == "not detected"
+    assert (
+        assess_masking(run_checks(pd.DataFrame(sound.rows), sound.samples, quantizer_arms=["jpegdl"]), "jpegdl").status
+        == "not detected"
+    )

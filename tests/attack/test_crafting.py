@@ -43,8 +43,19 @@ def jpeg_model(device):
 def test_linf_examples_stay_in_ball_and_box(batch, jpeg_model, method):
     x, y = batch
     eps = 8 / 255
-    adv = craft(jpeg_model, x, y, method, "linf", eps, steps=3, step_size=eps / 2, random_start=True if method == "pgd"
-                else False, grad="soft", seed=1)
+    adv = craft(
+        jpeg_model,
+        x,
+        y,
+        method,
+        "linf",
+        eps,
+        steps=3,
+        step_size=eps / 2,
+        random_start=True if method == "pgd" else False,
+        grad="soft",
+        seed=1,
+    )
     assert (adv - x).abs().max() <= eps + 1e-6
     assert adv.min() >= 0 and adv.max() <= 1
     assert (adv - x).abs().max() > eps / 2  # it did move
@@ -80,13 +91,16 @@ def test_pgd_seed_reproducible_and_restores_global_rng(batch, jpeg_model):
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
-    a = craft(jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, random_start=True, grad="soft",
-              seed=7)
+    a = craft(
+        jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, random_start=True, grad="soft", seed=7
+    )
     after = torch.rand(3)
-    b = craft(jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, random_start=True, grad="soft",
-              seed=7)
-    c = craft(jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, random_start=True, grad="soft",
-              seed=8)
+    b = craft(
+        jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, random_start=True, grad="soft", seed=7
+    )
+    c = craft(
+        jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, random_start=True, grad="soft", seed=8
+    )
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert torch.equal(before, after)  # the attack's seeding did not disturb the caller's RNG stream
 
@@ -143,17 +157,36 @@ def test_unsupported_norm_unknown_method_and_train_mode_are_errors(batch):
 
 def test_surrogate_crafting_restores_the_layer(batch, jpeg_model):
     x, y = batch
-    craft(jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=2, step_size=2 / 255, grad="surrogate", seed=0,
-          surrogate_alpha=0.5)
+    craft(
+        jpeg_model,
+        x,
+        y,
+        "pgd",
+        "linf",
+        4 / 255,
+        steps=2,
+        step_size=2 / 255,
+        grad="surrogate",
+        seed=0,
+        surrogate_alpha=0.5,
+    )
     assert jpeg_model.jpeg.mode == "soft" and jpeg_model.jpeg.surrogate_alpha is None
     with pytest.raises(ValueError, match="surrogate_alpha"):
         craft(jpeg_model, x, y, "pgd", "linf", 4 / 255, steps=1, grad="surrogate")
 
 
-@pytest.mark.parametrize("method, norm, eps", [("apgd-ce", "linf", 8 / 255), ("apgd-dlr", "linf", 8 / 255),
-                                               ("apgd-t", "linf", 8 / 255), ("fab-t", "linf", 8 / 255),
-                                               ("square", "linf", 8 / 255), ("apgd-ce", "l2", 0.5),
-                                               ("square", "l2", 0.5)])
+@pytest.mark.parametrize(
+    "method, norm, eps",
+    [
+        ("apgd-ce", "linf", 8 / 255),
+        ("apgd-dlr", "linf", 8 / 255),
+        ("apgd-t", "linf", 8 / 255),
+        ("fab-t", "linf", 8 / 255),
+        ("square", "linf", 8 / 255),
+        ("apgd-ce", "l2", 0.5),
+        ("square", "l2", 0.5),
+    ],
+)
 def test_every_method_stays_in_the_threat_model_and_is_seeded(batch, method, norm, eps):
     x, y = batch
     model = create_model("tiny").eval()
@@ -179,8 +212,11 @@ def scripted_method():
 
         return attack
 
-    methods_mod.register(methods_mod.Method(name="scripted", label="Scripted", norms=("linf",), build=build,
-                                            default_steps=1, scores_iterates=True))
+    methods_mod.register(
+        methods_mod.Method(
+            name="scripted", label="Scripted", norms=("linf",), build=build, default_steps=1, scores_iterates=True
+        )
+    )
     yield state
     del methods_mod.METHODS["scripted"]
 

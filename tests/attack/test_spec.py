@@ -15,8 +15,19 @@ from robustbench_jpeg.attack.spec import (
 )
 from robustbench_jpeg.attack.spec_files import list_specs, load_spec, packaged_specs_dir
 
-SHIPPED = ("paper-fgsm", "paper-pgd", "paper-as-run", "standard-linf", "strong-pgd", "l2", "adaptive", "autoattack",
-           "autoattack-l2", "square", "quick")
+SHIPPED = (
+    "paper-fgsm",
+    "paper-pgd",
+    "paper-as-run",
+    "standard-linf",
+    "strong-pgd",
+    "l2",
+    "adaptive",
+    "autoattack",
+    "autoattack-l2",
+    "square",
+    "quick",
+)
 
 # The hash of the `quick` spec as it was built in Python before it became specs/quick.yaml, obtained at commit
 # 7ce37a0 with `python -c "from robustbench_jpeg.attack.spec import _quick_spec; print(_quick_spec().hash)"`.
@@ -194,8 +205,9 @@ def test_overrides_rename_only_when_cells_change():
 
 def test_linf_radii_as_fractions_or_in_1_255_units():
     assert AttackSpec.from_dict({"method": "pgd", "eps": ["8/255", 4]}).eps == pytest.approx((8 / 255, 4 / 255))
-    assert AttackSpec.from_dict({"method": "pgd", "eps": "1, 2, 8/255"}).eps == pytest.approx((1 / 255, 2 / 255,
-                                                                                              8 / 255))
+    assert AttackSpec.from_dict({"method": "pgd", "eps": "1, 2, 8/255"}).eps == pytest.approx(
+        (1 / 255, 2 / 255, 8 / 255)
+    )
     assert AttackSpec.from_dict({"method": "pgd", "eps": ["0.25/255"]}).eps == pytest.approx((0.25 / 255,))
     assert AttackSpec.from_dict({"method": "pgd", "eps": ["1/2"], "norm": "l2"}).eps == (0.5,)
 
@@ -260,8 +272,9 @@ def test_chains_must_share_their_cells_definition():
     with pytest.raises(AttackSpecError, match="same eps"):
         SpecFile(name="s", attacks=(first, AttackSpec(method="square", eps=(4 / 255,), chain="aa")))
     with pytest.raises(AttackSpecError, match="same grad"):
-        SpecFile(name="s", attacks=(first, AttackSpec(method="apgd-t", eps=(8 / 255,), chain="aa",
-                                                      grad=("soft", "bpda"))))
+        SpecFile(
+            name="s", attacks=(first, AttackSpec(method="apgd-t", eps=(8 / 255,), chain="aa", grad=("soft", "bpda")))
+        )
     assert SpecFile(name="s", attacks=(first, AttackSpec(method="square", eps=(8 / 255,), chain="aa"))).attacks
 
 

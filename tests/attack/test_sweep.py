@@ -25,11 +25,16 @@ pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.S
 
 def small_spec(name: str = "small", steps: int = 2) -> SpecFile:
     common = {"n_examples": N, "batch_size": 12}  # 3 batches, the last one short
-    return SpecFile(name=name, version=1, description="test", attacks=(
-        AttackSpec(method="fgsm", eps=(0.0, 2 / 255, 8 / 255), **common),
-        AttackSpec(method="pgd", eps=(2 / 255, 8 / 255), steps=steps, grad=("soft", "bpda"), **common),
-        AttackSpec(method="pgd", eps=(8 / 255,), steps=steps, transfer_from="baseline", **common),
-    ))
+    return SpecFile(
+        name=name,
+        version=1,
+        description="test",
+        attacks=(
+            AttackSpec(method="fgsm", eps=(0.0, 2 / 255, 8 / 255), **common),
+            AttackSpec(method="pgd", eps=(2 / 255, 8 / 255), steps=steps, grad=("soft", "bpda"), **common),
+            AttackSpec(method="pgd", eps=(8 / 255,), steps=steps, transfer_from="baseline", **common),
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,11 @@ def swept(tmp_path_factory, tiny_state, arm_writer):
 
 
 def _snapshot(run_dir: Path) -> dict[str, tuple[int, bytes]]:
-    return {str(p.relative_to(run_dir)): (p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted(run_dir.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(run_dir)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file()
+    }
 
 
 def samples_of(run_dir: Path) -> dict[str, np.ndarray]:
@@ -75,8 +83,9 @@ def test_files_follow_the_run_format(swept):
     checks = json.loads((run_dir / "checks.json").read_text())
     assert checks["verdict"] and checks["checks"] and checks["status"] in ("OK", "WARN", "FAIL")
     assert set(checks["masking"]) == {"jpegdl"}
-    assert all(set(c) == {"name", "arm", "status", "detail", "meaning", "evidence", "compared"}
-               for c in checks["checks"])
+    assert all(
+        set(c) == {"name", "arm", "status", "detail", "meaning", "evidence", "compared"} for c in checks["checks"]
+    )
     assert {c["name"] for c in checks["checks"]} >= {"monotone_in_eps", "zero_input_gradients", "square_not_stronger"}
     assert table.attrs["verdict"] == checks["verdict"]
 
@@ -243,8 +252,26 @@ def _parse(argv):
 
 def test_cli_runs_an_ad_hoc_attack(make_run, capsys):
     run_dir = make_run("cli-run")
-    args = _parse(["attack", "--run", str(run_dir), "--method", "pgd", "--eps", "0,4", "--steps", "1",
-                   "--grad", "soft,bpda", "--n-examples", "8", "--device", "cpu", "--no-progress"])
+    args = _parse(
+        [
+            "attack",
+            "--run",
+            str(run_dir),
+            "--method",
+            "pgd",
+            "--eps",
+            "0,4",
+            "--steps",
+            "1",
+            "--grad",
+            "soft,bpda",
+            "--n-examples",
+            "8",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert "robust" in out and "checks:" in out and "results.csv" in out and "4/255" in out
@@ -290,8 +317,9 @@ def test_cli_spec_overrides_rename(run_dir):
 
 
 def tiny_spec(name: str = "tiny-spec") -> SpecFile:
-    return SpecFile(name=name, attacks=(AttackSpec(method="fgsm", eps=(2 / 255, 8 / 255), n_examples=16,
-                                                   batch_size=8),))
+    return SpecFile(
+        name=name, attacks=(AttackSpec(method="fgsm", eps=(2 / 255, 8 / 255), n_examples=16, batch_size=8),)
+    )
 
 
 def test_retrained_checkpoint_makes_its_cells_stale(make_run, arm_writer, tiny_state):
@@ -308,8 +336,9 @@ def test_retrained_checkpoint_makes_its_cells_stale(make_run, arm_writer, tiny_s
     assert recomputed == set(first.loc[first["arm"] == "jpegdl", "cell_id"])  # same cells, new numbers
     results = read_results(run_dir)
     assert results.groupby("arm")["fingerprint"].nunique().eq(1).all()
-    assert set(results.loc[results["arm"] == "jpegdl", "fingerprint"]) != set(first.loc[first["arm"] == "jpegdl",
-                                                                                        "fingerprint"])
+    assert set(results.loc[results["arm"] == "jpegdl", "fingerprint"]) != set(
+        first.loc[first["arm"] == "jpegdl", "fingerprint"]
+    )
     stale = pd.read_csv(run_dir / "results-stale.csv")
     assert len(stale) == (first["arm"] == "jpegdl").sum() and "earlier checkpoint" in stale["reason"].iloc[0]
 
@@ -319,8 +348,9 @@ def test_rows_of_the_previous_row_format_are_set_aside(make_run):
     run_sweep(run_dir, tiny_spec(), progress=False)
     legacy = read_results(run_dir)
     legacy = legacy.assign(row_format=1, grad=legacy["grad"].replace("soft", "bpda"))
-    legacy.drop(columns=["row_format", "fingerprint", "source_fingerprint"]).to_csv(run_dir / "results.csv",
-                                                                                     index=False)
+    legacy.drop(columns=["row_format", "fingerprint", "source_fingerprint"]).to_csv(
+        run_dir / "results.csv", index=False
+    )
     with pytest.warns(StoreWarning, match="row format"):
         again = run_sweep(run_dir, tiny_spec(), progress=False)
     assert len(again.attrs["computed"]) == len(legacy)
@@ -333,8 +363,9 @@ def test_results_csv_grows_by_appending(make_run, monkeypatch):
 
     rewrites = []
     real = store_mod.atomic_write_text
-    monkeypatch.setattr(store_mod, "atomic_write_text",
-                        lambda path, text: (rewrites.append(str(path)), real(path, text))[1])
+    monkeypatch.setattr(
+        store_mod, "atomic_write_text", lambda path, text: (rewrites.append(str(path)), real(path, text))[1]
+    )
     run_dir = make_run("append")
     table = run_sweep(run_dir, small_spec(), progress=False)
     written = [p for p in rewrites if p.endswith("results.csv")]

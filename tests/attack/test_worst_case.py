@@ -15,8 +15,18 @@ def rows_and_samples(cells):
         cid = f"c{i}"
         vec = np.array([b == "1" for b in bits])
         samples[cid] = vec
-        rows.append({"arm": arm, "attack": "pgd", "norm": "linf", "eps": eps / 255, "n": vec.size, "cell_id": cid,
-                     "eval_alpha": np.nan, **extra})
+        rows.append(
+            {
+                "arm": arm,
+                "attack": "pgd",
+                "norm": "linf",
+                "eps": eps / 255,
+                "n": vec.size,
+                "cell_id": cid,
+                "eval_alpha": np.nan,
+                **extra,
+            }
+        )
     return pd.DataFrame(rows), samples
 
 
@@ -26,10 +36,12 @@ def points(found, arm="jpegdl", primary=True, alpha=None):
 
 def test_an_image_broken_at_a_smaller_radius_is_broken_at_every_larger_one():
     """The defect: the worst case ANDed only the attacks run at exactly that eps."""
-    rows, samples = rows_and_samples([
-        ("jpegdl", 1, "0111", {}),  # FGSM-like cell at 1/255 breaks image 0
-        ("jpegdl", 2, "1011", {}),  # another attack at 2/255 breaks image 1 only
-    ])
+    rows, samples = rows_and_samples(
+        [
+            ("jpegdl", 1, "0111", {}),  # FGSM-like cell at 1/255 breaks image 0
+            ("jpegdl", 2, "1011", {}),  # another attack at 2/255 breaks image 1 only
+        ]
+    )
     at = points(worst_cases(rows, samples))
     assert at[1].vector.tolist() == [False, True, True, True]
     assert at[2].vector.tolist() == [False, False, True, True]  # image 0 stays broken at 2/255
@@ -39,10 +51,12 @@ def test_an_image_broken_at_a_smaller_radius_is_broken_at_every_larger_one():
 def test_cells_of_one_setting_at_different_n_all_count():
     """The defect: among cells of one setting that differ in n, only the largest-n one was kept, so images only the
     smaller run broke counted as robust."""
-    rows, samples = rows_and_samples([
-        ("jpegdl", 4, "11111110", {}),  # n = 8: breaks image 7
-        ("jpegdl", 4, "1101", {}),  # the same setting on the first 4 images: breaks image 2
-    ])
+    rows, samples = rows_and_samples(
+        [
+            ("jpegdl", 4, "11111110", {}),  # n = 8: breaks image 7
+            ("jpegdl", 4, "1101", {}),  # the same setting on the first 4 images: breaks image 2
+        ]
+    )
     found = worst_cases(rows, samples)
     primary = points(found)
     assert primary[4].tier == 4 and primary[4].vector.tolist() == [True, True, False, True]
@@ -52,8 +66,10 @@ def test_cells_of_one_setting_at_different_n_all_count():
 
 def test_each_tier_never_rises_with_eps_and_names_its_components():
     rng = np.random.default_rng(0)
-    cells = [("jpegdl", eps, "".join(rng.choice(["0", "1"], size=n)), {}) for eps, n in
-             ((1, 50), (2, 30), (4, 50), (8, 20), (2, 50), (4, 30))]
+    cells = [
+        ("jpegdl", eps, "".join(rng.choice(["0", "1"], size=n)), {})
+        for eps, n in ((1, 50), (2, 30), (4, 50), (8, 20), (2, 50), (4, 30))
+    ]
     found = worst_cases(*rows_and_samples(cells), label=lambda r: r.cell_id)
     for tier in {w.tier for w in found}:
         curve = sorted((w.eps, w.acc) for w in found if w.tier == tier)
@@ -63,10 +79,12 @@ def test_each_tier_never_rises_with_eps_and_names_its_components():
 
 
 def test_eval_alpha_cells_get_their_own_worst_case():
-    rows, samples = rows_and_samples([
-        ("jpegdl", 2, "1111", {}),
-        ("jpegdl", 2, "0000", {"eval_alpha": 1.0}),  # the official script's alpha: never mixed in
-    ])
+    rows, samples = rows_and_samples(
+        [
+            ("jpegdl", 2, "1111", {}),
+            ("jpegdl", 2, "0000", {"eval_alpha": 1.0}),  # the official script's alpha: never mixed in
+        ]
+    )
     found = worst_cases(rows, samples)
     assert points(found)[2].acc == pytest.approx(1.0)
     assert points(found, alpha=1.0)[2].acc == pytest.approx(0.0)

@@ -14,8 +14,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Param", "Method", "METHODS", "register", "get_method", "method_names", "engine", "EngineMissingError",
-           "ENGINE_MISSING"]
+__all__ = [
+    "Param",
+    "Method",
+    "METHODS",
+    "register",
+    "get_method",
+    "method_names",
+    "engine",
+    "EngineMissingError",
+    "ENGINE_MISSING",
+]
 
 
 ENGINE_MISSING = (

@@ -27,25 +27,41 @@ PAPER = "Croce and Hein, ICML 2020, arXiv 2003.01690"
 
 def _apgd(loss: str):
     def build(model, *, eps, norm, steps, step_size, random_start, seed, num_classes):
-        return engine().APGD(model, norm="Linf" if norm == "linf" else "L2", eps=eps, steps=steps, n_restarts=1,
-                             seed=seed, loss=loss)
+        return engine().APGD(
+            model, norm="Linf" if norm == "linf" else "L2", eps=eps, steps=steps, n_restarts=1, seed=seed, loss=loss
+        )
 
     return build
 
 
 def build_targeted(model, *, eps, norm, steps, step_size, random_start, seed, num_classes, target_classes):
-    attack = engine().APGDT(model, norm="Linf" if norm == "linf" else "L2", eps=eps, steps=steps, n_restarts=1,
-                            seed=seed, n_classes=num_classes)
+    attack = engine().APGDT(
+        model,
+        norm="Linf" if norm == "linf" else "L2",
+        eps=eps,
+        steps=steps,
+        n_restarts=1,
+        seed=seed,
+        n_classes=num_classes,
+    )
     attack.n_target_classes = min(int(target_classes), num_classes - 1)  # torchattacks defaults to all classes - 1
     return attack
 
 
-register(Method(name="apgd-ce", label="APGD-CE", norms=("linf", "l2"), build=_apgd("ce"), default_steps=100,
-                paper=PAPER))
-register(Method(name="apgd-dlr", label="APGD-DLR", norms=("linf", "l2"), build=_apgd("dlr"), default_steps=100,
-                paper=PAPER))
-register(Method(
-    name="apgd-t", label="APGD-T", norms=("linf", "l2"), build=build_targeted, default_steps=100,
-    params={"target_classes": Param(9, int, 1, "number of target classes (the most likely wrong ones)")},
-    paper=PAPER,
-))
+register(
+    Method(name="apgd-ce", label="APGD-CE", norms=("linf", "l2"), build=_apgd("ce"), default_steps=100, paper=PAPER)
+)
+register(
+    Method(name="apgd-dlr", label="APGD-DLR", norms=("linf", "l2"), build=_apgd("dlr"), default_steps=100, paper=PAPER)
+)
+register(
+    Method(
+        name="apgd-t",
+        label="APGD-T",
+        norms=("linf", "l2"),
+        build=build_targeted,
+        default_steps=100,
+        params={"target_classes": Param(9, int, 1, "number of target classes (the most likely wrong ones)")},
+        paper=PAPER,
+    )
+)

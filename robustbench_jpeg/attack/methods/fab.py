@@ -20,14 +20,28 @@ from . import Method, Param, engine, register
 
 
 def build(model, *, eps, norm, steps, step_size, random_start, seed, num_classes, target_classes):
-    attack = engine().FAB(model, norm="Linf" if norm == "linf" else "L2", eps=eps, steps=steps, n_restarts=1,
-                          seed=seed, multi_targeted=True, n_classes=num_classes)
+    attack = engine().FAB(
+        model,
+        norm="Linf" if norm == "linf" else "L2",
+        eps=eps,
+        steps=steps,
+        n_restarts=1,
+        seed=seed,
+        multi_targeted=True,
+        n_classes=num_classes,
+    )
     attack.n_target_classes = min(int(target_classes), num_classes - 1)
     return attack
 
 
-register(Method(
-    name="fab-t", label="FAB-T", norms=("linf", "l2"), build=build, default_steps=100,
-    params={"target_classes": Param(9, int, 1, "number of target classes")},
-    paper="Croce and Hein, ICML 2020, arXiv 1907.02044",
-))
+register(
+    Method(
+        name="fab-t",
+        label="FAB-T",
+        norms=("linf", "l2"),
+        build=build,
+        default_steps=100,
+        params={"target_classes": Param(9, int, 1, "number of target classes")},
+        paper="Croce and Hein, ICML 2020, arXiv 1907.02044",
+    )
+)

@@ -20,8 +20,17 @@ def build(model, *, eps, norm, steps, step_size, random_start, seed, num_classes
     return engine().FGSM(model, eps=eps)
 
 
-register(Method(
-    name="fgsm", label="FGSM", norms=("linf",), build=build, default_steps=1, random_start="never",
-    takes_step_size=True, per_sample_random=True, scores_iterates=True,
-    paper="Goodfellow et al., ICLR 2015, arXiv 1412.6572",
-))
+register(
+    Method(
+        name="fgsm",
+        label="FGSM",
+        norms=("linf",),
+        build=build,
+        default_steps=1,
+        random_start="never",
+        takes_step_size=True,
+        per_sample_random=True,
+        scores_iterates=True,
+        paper="Goodfellow et al., ICLR 2015, arXiv 1412.6572",
+    )
+)

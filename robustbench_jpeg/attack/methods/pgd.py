@@ -30,8 +30,17 @@ def build(model, *, eps, norm, steps, step_size, random_start, seed, num_classes
     return ta.PGD(model, eps=eps, alpha=step_size, steps=steps, random_start=random_start)
 
 
-register(Method(
-    name="pgd", label="PGD", norms=("linf", "l2"), build=build, default_steps=20, takes_step_size=True,
-    random_start="optional", per_sample_random=True, scores_iterates=True,
-    paper="Madry et al., ICLR 2018, arXiv 1706.06083",
-))
+register(
+    Method(
+        name="pgd",
+        label="PGD",
+        norms=("linf", "l2"),
+        build=build,
+        default_steps=20,
+        takes_step_size=True,
+        random_start="optional",
+        per_sample_random=True,
+        scores_iterates=True,
+        paper="Madry et al., ICLR 2018, arXiv 1706.06083",
+    )
+)

@@ -20,12 +20,29 @@ from . import Method, Param, engine, register
 
 
 def build(model, *, eps, norm, steps, step_size, random_start, seed, num_classes, p_init):
-    return engine().Square(model, norm="Linf" if norm == "linf" else "L2", eps=eps, n_queries=steps, n_restarts=1,
-                           p_init=p_init, seed=seed, loss="margin", resc_schedule=True)
+    return engine().Square(
+        model,
+        norm="Linf" if norm == "linf" else "L2",
+        eps=eps,
+        n_queries=steps,
+        n_restarts=1,
+        p_init=p_init,
+        seed=seed,
+        loss="margin",
+        resc_schedule=True,
+    )
 
 
-register(Method(
-    name="square", label="Square", norms=("linf", "l2"), build=build, default_steps=5000, steps_word="queries",
-    uses_gradient=False, params={"p_init": Param(0.8, float, 1e-6, "initial fraction of changed pixels")},
-    paper="Andriushchenko et al., ECCV 2020, arXiv 1912.00049",
-))
+register(
+    Method(
+        name="square",
+        label="Square",
+        norms=("linf", "l2"),
+        build=build,
+        default_steps=5000,
+        steps_word="queries",
+        uses_gradient=False,
+        params={"p_init": Param(0.8, float, 1e-6, "initial fraction of changed pixels")},
+        paper="Andriushchenko et al., ECCV 2020, arXiv 1912.00049",
+    )
+)
