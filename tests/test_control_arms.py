@@ -127,3 +127,16 @@ def test_the_sweep_attacks_every_arm_and_crafts_the_standard_arm_through_hard_ro
     assert set(attacked.loc[attacked["arm"] == "jpeg-frozen", "grad"]) == {"soft", "bpda"}
     checks = json.loads((run / "checks.json").read_text())
     assert set(checks["masking"]) == {"jpegdl", "jpeg-frozen", "jpeg-standard"}
+
+
+@pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+def test_an_evaluation_alpha_applies_to_soft_quantizers_only(four_arms):
+    run, _, _ = four_arms
+    spec = AttackSpec(method="fgsm", eps=(4 / 255,), n_examples=16, eval_alpha=1.0)
+    table = run_sweep(run, spec, progress=False)
+    scored = table[table["eval_alpha"].notna()]
+    assert set(scored["arm"]) == {"jpegdl", "jpeg-frozen"}  # the hard standard-JPEG arm does not depend on alpha
+    assert set(table.loc[table["eval_alpha"].isna() & (table["attack"] == "fgsm"), "arm"]) == {
+        "baseline",
+        "jpeg-standard",
+    }

@@ -65,7 +65,7 @@ class Evaluator:
 
     def model(self, arm: str, eval_alpha: float | None = None) -> torch.nn.Module:
         """The arm's model in eval mode, as deployed; with ``eval_alpha``, a copy whose soft quantizer uses it."""
-        key = (arm, eval_alpha if self.arms[arm].has_jpeg else None)
+        key = (arm, eval_alpha if self.arms[arm].soft_quantizer else None)
         if key not in self._models:
             if key[1] is not None:
                 model = copy.deepcopy(self.model(arm))

@@ -33,6 +33,11 @@ class ArmInfo:
     has_jpeg: bool
     deployed: str = "soft"  # the deployed quantizer of a JPEG arm (soft, or hard for a fixed standard JPEG)
 
+    @property
+    def soft_quantizer(self) -> bool:
+        """A JPEG arm deployed with the soft quantizer: the only kind an evaluation-time alpha changes."""
+        return self.has_jpeg and self.deployed == "soft"
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -159,7 +164,7 @@ def clean_cell(info: ArmInfo, n: int, batch_size: int = DEFAULT_BATCH_SIZE, eval
         source_arm=info.arm,
         attack_seed=0,
         n=n,
-        eval_alpha=eval_alpha if info.has_jpeg else None,
+        eval_alpha=eval_alpha if info.soft_quantizer else None,
         batch_size=batch_size,
     )
 
@@ -230,7 +235,7 @@ def plan_cells(
                     n=n,
                     params=spec.params,
                     surrogate_alpha=spec.surrogate_alpha if grad == "surrogate" else None,
-                    eval_alpha=spec.eval_alpha if info.has_jpeg else None,
+                    eval_alpha=spec.eval_alpha if info.soft_quantizer else None,
                     after=after,
                     step_rule=rule,
                     batch_size=spec.batch_size,
