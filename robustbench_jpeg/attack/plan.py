@@ -164,7 +164,7 @@ def clean_cell(info: ArmInfo, n: int, batch_size: int = DEFAULT_BATCH_SIZE, eval
         source_arm=info.arm,
         attack_seed=0,
         n=n,
-        eval_alpha=eval_alpha if info.soft_quantizer else None,
+        eval_alpha=eval_alpha,
         batch_size=batch_size,
     )
 
@@ -235,7 +235,7 @@ def plan_cells(
                     n=n,
                     params=spec.params,
                     surrogate_alpha=spec.surrogate_alpha if grad == "surrogate" else None,
-                    eval_alpha=spec.eval_alpha if info.soft_quantizer else None,
+                    eval_alpha=spec.eval_alpha,
                     after=after,
                     step_rule=rule,
                     batch_size=spec.batch_size,

@@ -88,8 +88,10 @@ class AttackSpec:
         seed: attack seed.
         params: the method's own parameters (e.g. ``target_classes`` of APGD-T, ``p_init`` of Square).
         surrogate_alpha: softness of the backward quantizer of the ``surrogate`` gradient mode.
-        eval_alpha: score and attack JPEG arms with this soft-quantizer alpha instead of the trained one (the
-            official robustness script's default of 1.0; results are kept apart from the corrected protocol).
+        eval_alpha: score and attack the soft-quantizer arms with this alpha instead of the trained one (the
+            official robustness script's default of 1.0). Every arm's cells of such an attack carry it (it changes
+            only the soft quantizers), so they form a section of their own, never mixed into the corrected protocol
+            or its worst case.
         chain: AutoAttack-style ensemble: entries with the same chain name run in order, each on the images that
             survived the previous entries (same arm, gradient mode and eps).
     """
