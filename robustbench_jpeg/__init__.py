@@ -6,7 +6,7 @@ Public API (stable): ``create_model``, ``list_models``, ``load_model``, ``JpegCo
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .checkpoint import load_model
 from .config import RunOptions, TrainConfig
