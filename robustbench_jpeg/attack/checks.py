@@ -1,30 +1,23 @@
 """Sanity checks over attack results: do the numbers behave like a sound attack on an unmasked model?
 
-Every check compares cells **per image**, on the first images two cells have in common (whatever their n, steps or
-seeds), from the per-sample vectors. A comparison of an attack that should be at least as strong (S) with one that
-should not beat it (W) counts b = images S leaves robust but W breaks, c = the reverse, on the m common images;
-it is a *violation* when (b - c) / m exceeds the tolerance (one image or 0.5 points, whichever is larger) and a
-*significant* one when, in addition, the exact McNemar test gives p < 0.05. A significant violation fails the
-check; a violation that could be noise makes it a warning; a check with nothing to compare is a warning too
-(``skip`` only where the check does not apply, e.g. adaptive attacks on an arm without a quantizer).
-docs/attacks.md explains every check; :mod:`.verdict` turns them into one verdict.
+Every check compares cells **per image** on the images two cells share, whatever their n, steps or seeds
+(:mod:`.comparison`). A significant violation fails the check; a violation that could be noise makes it a warning;
+a check with nothing to compare is a warning too (``skip`` only where the check does not apply, e.g. adaptive
+attacks on an arm without a quantizer). docs/attacks.md explains every check; :mod:`.verdict` turns them into
+one verdict.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..run_format import arm_order
-from ..stats import mcnemar_exact_p
-from .methods import METHODS
-from .plan import attack_name, radius_text
+from .check_record import MEANINGS, Check
+from .comparison import ALPHA, Comparison, attack_cells, compare, paired_comparisons, tolerance
 
 __all__ = [
     "Check",
@@ -37,136 +30,15 @@ __all__ = [
     "ZERO_GRAD_MAX_FRACTION",
     "CARD_TOLERANCE",
     "ALPHA",
+    "attack_cells",
     "CHECKS",
 ]
 
-ALPHA = 0.05
 LARGE_EPS = {"linf": 32 / 255, "l2": 4.0}
 LARGE_SURVIVAL = 0.05  # at most this share of the clean-correct images may survive a huge radius
 ZERO_GRAD_MAX_FRACTION = 0.10
 CARD_TOLERANCE = 0.01
 ADAPTIVE_GRADS = ("bpda", "bpda-hard", "surrogate")
-
-MEANINGS = {
-    "monotone_in_eps": "Robust accuracy must not rise with eps for a fixed attack; if it does, the attack is failing "
-    "at large eps (gradient masking or a broken attack) and the curve understates the true robustness loss.",
-    "pgd_not_weaker_than_fgsm": "Multi-step PGD/APGD must be at least as strong as single-step FGSM at equal eps; if "
-    "it is weaker, the iterative attack is obstructed (masked or noisy gradients) and its numbers are not reliable.",
-    "large_eps_near_zero": "At a huge radius (>= 32/255 L-inf, >= 4 L2) a working white-box attack breaks almost "
-    "every clean-correct image; if more than 5% survive, gradients are masked or the attack is broken.",
-    "more_iterations_not_weaker": "More steps or restarts of the same attack must not raise robust accuracy; if they "
-    "do, the attack has not converged or the gradients are unreliable.",
-    "adaptive_not_stronger": "BPDA, surrogate-gradient and transfer attacks must not beat a white-box attack of at "
-    "least the same budget; if they do, the white-box number is masked: report the adaptive / worst-case number.",
-    "square_not_stronger": "A gradient-free attack (Square) must not beat the gradient attacks at equal eps; if it "
-    "does, the gradient attacks are being fooled (masking) and their numbers overstate robustness.",
-    "zero_input_gradients": "A healthy differentiable model has almost no exactly-zero input gradients; many exact "
-    "zeros (in pixels, or at the quantizer's input in DCT space) mean the gradient is blocked and gradient attacks "
-    "through it are meaningless.",
-    "clean_matches_card": "Clean accuracy measured by the sweep must match the model card's recorded test accuracy; "
-    "a mismatch means the model is loaded or evaluated differently from training (e.g. wrong alpha or tables).",
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check on one arm. ``status``: ``pass``, ``fail``, ``warn`` or ``skip`` (does not apply)."""
-
-    name: str
-    arm: str
-    status: str
-    detail: str
-    meaning: str
-    evidence: tuple[dict, ...] = ()
-    compared: int = 0  # comparisons (or measurements) the check made; 0 = it could not compare anything
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["evidence"] = list(self.evidence)
-        return out
-
-
-def tolerance(m: int) -> float:
-    """Accuracy slack when comparing two cells on ``m`` images: one image or 0.5 points, whichever is larger."""
-    return max(1.0 / max(int(m), 1), 0.005)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """S (should be at least as strong) against W on their ``m`` common images."""
-
-    strong: str
-    weak: str
-    m: int
-    b: int  # S leaves robust, W breaks
-    c: int  # S breaks, W leaves robust
-    p: float
-
-    @property
-    def excess(self) -> float:
-        return (self.b - self.c) / self.m if self.m else 0.0
-
-    @property
-    def violated(self) -> bool:
-        return self.m > 0 and self.excess > tolerance(self.m)
-
-    @property
-    def significant(self) -> bool:
-        return self.violated and self.p < ALPHA
-
-    def text(self) -> str:
-        return (
-            f"{self.strong} leaves {self.b - self.c:+d} more of {self.m} images robust than {self.weak} "
-            f"(b={self.b}, c={self.c}, McNemar p={self.p:.2g})"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "strong": self.strong,
-            "weak": self.weak,
-            "m": self.m,
-            "b": self.b,
-            "c": self.c,
-            "p": self.p,
-            "violated": self.violated,
-            "significant": self.significant,
-        }
-
-
-def compare(strong: np.ndarray, weak: np.ndarray, strong_label: str, weak_label: str) -> Comparison:
-    m = min(strong.size, weak.size)
-    s, w = strong[:m], weak[:m]
-    b, c = int(np.count_nonzero(s & ~w)), int(np.count_nonzero(~s & w))
-    return Comparison(strong_label, weak_label, m, b, c, mcnemar_exact_p(b, c))
-
-
-# --- the cells a check sees ----------------------------------------------------------------------------------------
-
-
-def _label(r: Any) -> str:
-    name = attack_name(r.attack, r.norm, int(r.steps), int(r.restarts))
-    grad = f" ({r.grad})" if r.grad not in ("none", "") else ""
-    src = f" from {r.source_arm}" if r.source_arm != r.arm else ""
-    chained = " (chained)" if r.after else ""
-    alpha = f" [eval alpha {r.eval_alpha:g}]" if pd.notna(r.eval_alpha) else ""
-    return f"{name}{grad}{src}{chained} at {radius_text(float(r.eps), r.norm)}{alpha} (n={int(r.n)})"
-
-
-def attack_cells(df: pd.DataFrame) -> pd.DataFrame:
-    """Attack rows with helper columns: ``_eps`` (rounded), ``_budget``, ``_alpha`` (eval alpha or -1), ``_label``."""
-    if df is None or df.empty:
-        return pd.DataFrame(columns=["arm", "attack"])
-    out = df[df["attack"] != "clean"].copy()
-    if out.empty:
-        return out
-    out["after"] = out["after"].fillna("").astype(str) if "after" in out else ""
-    out["_eps"] = out["eps"].astype(float).round(10)
-    out["_budget"] = out["steps"].astype(int) * out["restarts"].astype(int)
-    out["_alpha"] = out["eval_alpha"].astype(float).fillna(-1.0) if "eval_alpha" in out else -1.0
-    out["_chained"] = out["after"] != ""
-    out["_gradient"] = [METHODS[a].uses_gradient if a in METHODS else True for a in out["attack"]]
-    out["_label"] = [_label(r) for r in out.itertuples(index=False)]
-    return out
 
 
 def _arms(df: pd.DataFrame, extra: Iterable[str] = ()) -> list[str]:
@@ -214,15 +86,6 @@ def _summarise(name: str, arm: str, comparisons: list[Comparison], what: str) ->
     )
 
 
-def _pairs(group: pd.DataFrame, samples: Mapping[str, np.ndarray], strong_of) -> list[Comparison]:
-    out = []
-    for (_, a), (_, b) in combinations(group.iterrows(), 2):
-        for s, w in ((a, b), (b, a)):
-            if strong_of(s, w):
-                out.append(compare(samples[s["cell_id"]], samples[w["cell_id"]], s["_label"], w["_label"]))
-    return out
-
-
 # --- the checks ----------------------------------------------------------------------------------------------------
 
 
@@ -244,7 +107,7 @@ def check_monotone_in_eps(cells: pd.DataFrame, samples: Mapping[str, np.ndarray]
     ]
     comps: list[Comparison] = []
     for _, group in sub.groupby(keys, dropna=False):
-        comps += _pairs(group, samples, lambda s, w: s["_eps"] > w["_eps"])
+        comps += paired_comparisons(group, samples, lambda s, w: s["_eps"] > w["_eps"])
     return _summarise("monotone_in_eps", arm, comps, "attack setting run at two or more radii")
 
 
@@ -269,7 +132,7 @@ def check_more_iterations_not_weaker(cells: pd.DataFrame, samples: Mapping[str, 
     keys = ["attack", "norm", "_eps", "step_rule", "random_start", "grad", "source_arm", "params", "_alpha"]
     comps: list[Comparison] = []
     for _, group in sub.groupby(keys, dropna=False):
-        comps += _pairs(
+        comps += paired_comparisons(
             group,
             samples,
             lambda s, w: (

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +27,9 @@ from .gradients import GRAD_MODES
 from .methods import METHODS, get_method
 from .spec_values import (
     DEFAULT_STEP_RULE,
-    L2_MAX,
     MIN_LINF_255,
     AttackSpecError,
+    checked_radii,
     flag,
     integer,
     parse_radii,
@@ -195,7 +194,7 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
         raise AttackSpecError(f"unknown norm {spec.norm!r}; choose one of {', '.join(NORMS)}")
     if spec.norm not in method.norms:
         raise AttackSpecError(f"{spec.method} supports norm {' and '.join(method.norms)} only, not {spec.norm}")
-    out: dict[str, Any] = {"eps": _radii(spec.eps, spec.norm)}
+    out: dict[str, Any] = {"eps": checked_radii(spec.eps, spec.norm)}
     out["steps"] = integer("steps", method.default_steps if spec.steps is None else spec.steps, 1)
     if spec.method == "fgsm" and out["steps"] != 1:
         raise AttackSpecError(f"fgsm takes exactly one step, got steps={spec.steps}; use method pgd")
@@ -239,28 +238,6 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
     if spec.chain is not None and not (isinstance(spec.chain, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", spec.chain)):
         raise AttackSpecError(f"chain must be a short name (letters, digits, _ . -), got {spec.chain!r}")
     return out
-
-
-def _radii(eps: Any, norm: str) -> tuple[float, ...]:
-    values = (eps,) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else tuple(eps)
-    if not values:
-        raise AttackSpecError("eps must hold at least one radius")
-    for e in values:
-        if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 0:
-            raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
-        if norm == "linf" and e > 1.0 + 1e-12:
-            raise AttackSpecError(
-                f"linf eps {show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
-                "1/255 units (8) or as fractions (8/255)"
-            )
-        if norm == "l2" and e > L2_MAX:
-            raise AttackSpecError(
-                f"l2 eps {e:g} exceeds {L2_MAX:.4g}, the diameter of the [0, 1] image cube of CIFAR "
-                "(3x32x32): l2 radii are absolute on the [0, 1] scale (e.g. 0.5)"
-            )
-    if len({round(e, 12) for e in values}) != len(values):
-        raise AttackSpecError(f"eps holds duplicate radii: {[show_radius(e, norm) for e in values]}")
-    return tuple(float(e) for e in values)
 
 
 def _random_start(spec: AttackSpec, rule: str) -> bool:

@@ -23,6 +23,7 @@ __all__ = [
     "parse_radius",
     "parse_radii",
     "show_radius",
+    "checked_radii",
     "integer",
     "positive",
     "flag",
@@ -164,3 +165,26 @@ def parse_radii(raw: Any, norm: str, where: str = "eps") -> tuple[float, ...]:
 
 def show_radius(eps: float, norm: str) -> str:
     return f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
+
+
+def checked_radii(eps: Any, norm: str) -> tuple[float, ...]:
+    """A radius or list of radii already on the [0, 1] scale, checked: finite, >= 0, inside the image cube, distinct."""
+    values = (eps,) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else tuple(eps)
+    if not values:
+        raise AttackSpecError("eps must hold at least one radius")
+    for e in values:
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 0:
+            raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
+        if norm == "linf" and e > 1.0 + 1e-12:
+            raise AttackSpecError(
+                f"linf eps {show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
+                "1/255 units (8) or as fractions (8/255)"
+            )
+        if norm == "l2" and e > L2_MAX:
+            raise AttackSpecError(
+                f"l2 eps {e:g} exceeds {L2_MAX:.4g}, the diameter of the [0, 1] image cube of CIFAR "
+                "(3x32x32): l2 radii are absolute on the [0, 1] scale (e.g. 0.5)"
+            )
+    if len({round(e, 12) for e in values}) != len(values):
+        raise AttackSpecError(f"eps holds duplicate radii: {[show_radius(e, norm) for e in values]}")
+    return tuple(float(e) for e in values)

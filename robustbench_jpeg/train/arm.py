@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from .. import distributed
 from ..checkpoint import save_checkpoint
 from ..config import ConfigError, RunOptions, TrainConfig
-from ..data import AUGMENTATION, NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, to_float
+from ..data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, to_float
 from ..device import autocast
 from ..models import RobustNet, create_model
-from ..provenance import provenance
 from ..run_format import ModelCard
 from .arms import arm_jpeg_config, learns_tables
+from .card import arm_card
 from .evaluate import evaluate, qtables
 from .graph import GraphStep, graph_unavailable, set_capturable
 from .progress import Progress, lr_at
@@ -180,47 +180,7 @@ class ArmTrainer:
 
     def card(self, data_info: dict[str, Any], fingerprint: str | None = None) -> ModelCard:
         self.join()
-        c, p = self.config, self.progress
-        jpeg_arm = self.model.has_jpeg
-        return ModelCard(
-            model=c.model,
-            arm=self.arm,
-            dataset=c.dataset,
-            num_classes=NUM_CLASSES[c.dataset],
-            jpeg=self.model.jpeg.config.to_dict() if jpeg_arm else None,
-            seed=c.seed,
-            epochs=c.epochs,
-            epochs_done=p.epoch,
-            finished=p.finished,
-            recipe={
-                "batch_size": c.batch_size,
-                "lr": c.lr,
-                "momentum": c.momentum,
-                "weight_decay": c.weight_decay,
-                "milestones": list(c.milestones),
-                "gamma": c.gamma,
-                "jpeg_lr": c.jpeg_lr if self.jpeg_optimizer else None,
-                "jpeg_lr_schedule": c.jpeg_lr_schedule if self.jpeg_optimizer else None,
-                "augmentation": AUGMENTATION,
-                "loss": "cross-entropy",
-                "amp": "bf16 autocast (backbone), JPEG layer fp32" if self.amp else "off (fp32)",
-                "channels_last": self.channels_last,
-            },
-            clean_top1=p.last_acc,
-            clean_top1_note="last epoch, test split, fp32; JPEG arms with their deployed quantizer",
-            best_top1=p.best_acc if p.best_epoch >= 0 else None,
-            best_epoch=p.best_epoch + 1 if p.best_epoch >= 0 else None,
-            best_top1_note="best epoch on the test split: model selection on the test set, shown for comparison",
-            qtables=qtables(self.model),
-            qtables_init=self.qtables_init,
-            n_parameters=sum(q.numel() for q in self.model.parameters()),
-            n_jpeg_parameters=sum(q.numel() for q in self.model.jpeg_parameters()),
-            data=data_info,
-            wall_seconds=round(p.wall_seconds, 2),
-            world_size=self.dist.world,
-            fingerprint=fingerprint,
-            **provenance(self.device),
-        )
+        return arm_card(self, data_info, fingerprint)
 
     # -- training ----------------------------------------------------------------------------------------------
     def lrs(self) -> tuple[float, float | None]:
