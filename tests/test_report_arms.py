@@ -121,6 +121,11 @@ def test_eval_alpha_cells_get_their_own_section_and_never_enter_the_main_tables(
     main, alpha = md.split("## As the official script ran it: JPEG-DL scored with alpha 1", 1)
     assert "scored at alpha 1" not in main.split("## Figures")[0]
     assert "scored at alpha 1" in alpha.split("## Figures")[0]
+    # the clean accuracy at alpha 1 against the trained alpha, on the same images, with the changed images counted
+    sentence = next(line for line in alpha.splitlines() if line.startswith("- JPEG-DL, clean accuracy"))
+    assert f"first {N} test images: {100 * 110 / N:.2f}% at alpha 1, {100 * 100 / N:.2f}% at the trained" in sentence
+    assert "10 images change correctness (10 correct only at alpha 1, 0 only at" in sentence
+    assert f"McNemar p = {paired_from_samples(_vec(110), _vec(100)).p_mcnemar:.3f}" in sentence
     # the corrected tables are exactly those of the same run without the alpha cells
     before = (arms_report / "table.md").read_text(encoding="utf-8")
     after = (out / "table.md").read_text(encoding="utf-8")

@@ -16,7 +16,8 @@ from ..attack.checks import ALPHA, compare
 from ..attack.verdict import assess_masking
 from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
-from .cells import CLEAN, WORST, is_worst
+from .cells import WORST, is_worst
+from .clean import clean_comparison
 from .compare import controls, diff_name
 from .fmt import eps_header, eps_text, interval, signed
 from .load import Run
@@ -307,29 +308,6 @@ def conclusion(
     else:
         parts.append("No attack was run for both arms, so no robustness conclusion can be drawn.")
     return bullets, "**Conclusion:** " + " ".join(parts)
-
-
-def clean_comparison(runs: list[Run]) -> pd.DataFrame:
-    """Per run: JPEG-DL minus baseline clean accuracy from the two ``clean`` cells, on their common first-n images."""
-    out = []
-    for run in runs:
-        clean = run.results[run.results["attack"] == CLEAN]
-        if "eval_alpha" in clean:
-            clean = clean[clean["eval_alpha"].isna()]
-        clean = clean.sort_values("n")
-        vec = {row.arm: run.samples[row.cell_id] for row in clean.itertuples()}  # the largest n of each arm wins
-        if BASELINE in vec and JPEGDL in vec:
-            m = min(vec[BASELINE].size, vec[JPEGDL].size)
-            jpeg, base = vec[JPEGDL][:m], vec[BASELINE][:m]
-            out.append(
-                {
-                    "run": run.name,
-                    "acc_jpegdl": float(jpeg.mean()),
-                    "acc_baseline": float(base.mean()),
-                    **paired_from_samples(jpeg, base).as_dict(),
-                }
-            )
-    return pd.DataFrame(out)
 
 
 def _diff_text(r) -> str:

@@ -14,6 +14,7 @@ from ..run_format import BASELINE, JPEGDL
 from ..stats import CI_METHOD, P_METHOD
 from . import fmt
 from .attack_tables import alpha_tables, attack_list, attack_tables, eval_alphas, sanity_radii, tier_tables
+from .clean import alpha_clean_sentences
 from .compare import arm_pairs, controls
 from .conclude import conclusion, control_sentences, masking_sentences
 from .headline import control_table, headline_table
@@ -138,6 +139,7 @@ def write_documents(out: Path, title: str, data: ReportData) -> Path:
             f"{alpha:g} rather than the alpha it was trained with. These cells are kept here, beside the same "
             "attacks under the corrected protocol, and never enter the tables or the worst case above."
         )
+        doc.ul(alpha_clean_sentences(runs, alpha))
         for g, found in by_group.items():
             for table in found:
                 doc.h(3, f"{_group_title(*g)}: {table.title}")
