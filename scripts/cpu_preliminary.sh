@@ -21,6 +21,9 @@ attack --spec paper-fgsm --n-examples 1000
 attack --spec paper-pgd --n-examples 1000
 attack --spec paper-as-run --n-examples 1000
 attack --spec adaptive --n-examples 500
+# the adaptive PGD-20 also at the paper grid's other radii (4/3 ... 11/3 /255), so every headline radius is checked
+attack --method pgd --steps 20 --grad soft,bpda,bpda-hard,surrogate --surrogate-alpha 1.0 \
+       --eps 4/765,5/765,7/765,8/765,3,10/765,11/765 --n-examples 500
 attack --spec standard-linf --n-examples 500
 attack --spec l2 --n-examples 500
 attack --spec strong-pgd --n-examples 200

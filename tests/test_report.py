@@ -492,3 +492,10 @@ def test_same_setting_at_two_sizes_keeps_the_larger_and_soft_only_eps_are_flagge
     assert "adaptive attacks included" in summary and "at eps 2/255" in summary
     assert "At eps 1/255 JPEG-DL's worst case also exceeds the baseline's" in summary
     assert "no adaptive attack was run at that radius itself" in summary
+    # the headline table marks the radius without an adaptive attack, and only that one
+    headline = summary.split("### ", 1)[1]
+    rows = {line.split("|")[1].strip() for line in headline.splitlines() if line.startswith("| ")}
+    assert "1 \u2020" in rows and "2" in rows and "2 \u2020" not in rows
+    assert "\u2020 No adaptive attack (BPDA, surrogate, transfer) was run against JPEG-DL at this radius" in headline
+    tex = (out / "tables" / "resnet56-linf-headline.tex").read_text(encoding="utf-8")
+    assert "No adaptive attack" in tex

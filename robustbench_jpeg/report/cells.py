@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..attack.checks import ADAPTIVE_GRADS
 from ..attack.plan import attack_name
 from ..attack.worst_case import worst_cases
 from ..run_format import arm_display
@@ -289,3 +290,16 @@ def aggregate_seeds(frame: pd.DataFrame, keys: list[str], value: str) -> pd.Data
             }
         )
     return pd.DataFrame(rows)
+
+
+def adaptive_radii(cells: pd.DataFrame, model: str, norm: str, arm: str) -> set[float]:
+    """The eps keys at which an adaptive attack (BPDA, surrogate gradient, transfer) was run against ``arm``
+    (corrected protocol only): elsewhere its worst case holds adaptive attacks only from smaller radii."""
+    c = cells[
+        (cells["model"] == model)
+        & (cells["norm"] == norm)
+        & (cells["arm"] == arm)
+        & (cells["kind"] == "attack")
+        & cells["eval_alpha"].isna()
+    ]
+    return set(c.loc[c["grad"].isin(ADAPTIVE_GRADS) | c["transfer"].astype(bool), "eps_key"]) if not c.empty else set()

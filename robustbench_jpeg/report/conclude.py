@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..attack.checks import ALPHA, compare
+from ..attack.checks import ADAPTIVE_GRADS, ALPHA, compare
 from ..attack.verdict import assess_masking
 from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
-from .cells import WORST, is_worst
+from .cells import WORST, adaptive_radii, is_worst
 from .clean import clean_comparison
 from .compare import controls, diff_name
 from .fmt import eps_header, eps_text, interval, signed
@@ -24,7 +24,7 @@ from .load import Run
 from .tables import label_order
 from .views import excludes_zero
 
-ADAPTIVE = ("bpda", "bpda-hard", "surrogate")
+ADAPTIVE = ADAPTIVE_GRADS
 
 
 def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantizers: set[str]) -> pd.DataFrame:
@@ -254,7 +254,7 @@ def conclusion(
         up = [e for e, v in dirs.items() if v > 0]
         down = [e for e, v in dirs.items() if v < 0]
         # a worst case is adaptive only at eps where a BPDA or transfer attack was run against JPEG-DL
-        adaptive_eps = set(jp.loc[jp["grad"].isin(ADAPTIVE) | jp["transfer"], "eps_key"]) if not jp.empty else set()
+        adaptive_eps = adaptive_radii(cells, model, norm, JPEGDL)
         checked = [e for e in up if e in adaptive_eps]
         soft_only = [e for e in up if e not in adaptive_eps]
         gains = {

@@ -43,10 +43,19 @@ def _eps_span(values: list[float]) -> str:
 
 
 def headline_table(
-    acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, arm: str, partner: str, sizes: dict, attacks: list[str]
+    acc: pd.DataFrame,
+    dif: pd.DataFrame,
+    model: str,
+    norm: str,
+    arm: str,
+    partner: str,
+    sizes: dict,
+    attacks: list[str],
+    unchecked: set[float] = frozenset(),
 ) -> ReportTable | None:
     """Rows eps; robust accuracy of both arms under the worst case over every attack, their difference with its
-    interval, raw and Holm p-values, and (JPEG-DL vs baseline, L-inf) the paper's claim, labelled as the paper's."""
+    interval, raw and Holm p-values, and (JPEG-DL vs baseline, L-inf) the paper's claim, labelled as the paper's.
+    Radii in ``unchecked`` (no adaptive attack against ``arm`` there) are marked with a dagger and a note."""
     a = acc[(acc["model"] == model) & (acc["norm"] == norm) & (acc["label"] == WORST) & acc["eval_alpha"].isna()]
     d = (
         dif[
@@ -88,7 +97,7 @@ def headline_table(
         columns.append(("Paper (not ours)", "claimed gain"))
     rows = []
     for eps in eps_rows([mine, theirs]):
-        row = [eps_cell(eps)]
+        row = [eps_cell(eps) + (" \u2020" if eps in unchecked else "")]
         for frame in (theirs, mine):
             hit = frame[frame["eps_key"] == eps]
             row.append(acc_text(hit.iloc[0], seeds) if not hit.empty else fmt.DASH)
@@ -133,6 +142,15 @@ def headline_table(
         + " "
         + short_seeds_note(seeds)
     ]
+    marked = [e for e in eps_rows([mine, theirs]) if e in unchecked]
+    if marked:
+        dagger = (
+            f"\u2020 No adaptive attack (BPDA, surrogate, transfer) was run against {arm_display(arm)} at this radius: "
+            "its worst case there holds adaptive attacks only from smaller radii, so it may still be inflated by "
+            "gradient masking."
+        )
+        notes.append(dagger)
+        latex_notes.append(dagger)
     if claims:
         notes.append(PAPER_CLAIM_NOTE)
         latex_notes.append(

@@ -14,6 +14,7 @@ from ..run_format import BASELINE, JPEGDL
 from ..stats import CI_METHOD, P_METHOD
 from . import fmt
 from .attack_tables import alpha_tables, attack_list, attack_tables, eval_alphas, sanity_radii, tier_tables
+from .cells import adaptive_radii
 from .clean import alpha_clean_sentences
 from .compare import arm_pairs, controls
 from .conclude import conclusion, control_sentences, masking_sentences
@@ -62,7 +63,15 @@ def collect_tables(data: ReportData) -> dict[str, dict]:
         )
         heads = [
             headline_table(
-                data.acc, data.dif, model, norm, a, b, data.sizes, attack_list(data.acc, model, norm, (a, b))
+                data.acc,
+                data.dif,
+                model,
+                norm,
+                a,
+                b,
+                data.sizes,
+                attack_list(data.acc, model, norm, (a, b)),
+                _unchecked(data, model, norm, a),
             )
             for a, b in pairs
         ]
@@ -75,6 +84,15 @@ def collect_tables(data: ReportData) -> dict[str, dict]:
     for alpha in eval_alphas(data.acc):
         out["alpha"][alpha] = {g: alpha_tables(data.acc, data.dif, *g, alpha, data.sizes) for g in data.groups}
     return out
+
+
+def _unchecked(data: ReportData, model: str, norm: str, arm: str) -> set[float]:
+    """Attacked radii of a quantizer arm at which no adaptive attack ran against it (none for other arms)."""
+    if arm not in data.quantizers:
+        return set()
+    c = data.cells
+    attacked = set(c.loc[(c["model"] == model) & (c["norm"] == norm) & (c["arm"] == arm), "eps_key"])
+    return {e for e in attacked if e > 0} - adaptive_radii(c, model, norm, arm)
 
 
 def all_tables(tables: dict[str, dict]) -> list[ReportTable]:
