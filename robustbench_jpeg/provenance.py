@@ -26,8 +26,12 @@ from .run_format import RunFormatError, dumps_json
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+CODE_PATHS = ("robustbench_jpeg", "pyproject.toml")
+
+
 def git_sha() -> str:
-    """Return the commit of the code that runs, with ``-dirty`` when the work tree differs from it, or ``unknown``."""
+    """Return the commit of the code that runs, with ``-dirty`` when the code (the package, pyproject.toml) differs
+    from it, or ``unknown``. Outputs kept in the repository (reports/, runs/) do not make it dirty."""
     env_sha = os.environ.get("RBJ_GIT_SHA")
     if env_sha:
         return env_sha
@@ -36,7 +40,7 @@ def git_sha() -> str:
             ["git", "rev-parse", "HEAD"], cwd=_REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain"],
+            ["git", "status", "--porcelain", "--", *CODE_PATHS],
             cwd=_REPO_ROOT,
             capture_output=True,
             text=True,
