@@ -73,3 +73,15 @@ def test_every_committed_tex_compiles_without_overfull_boxes(report, tmp_path):
     log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
     assert done.returncode == 0, log[-2000:]
     assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+
+
+@pytest.mark.parametrize("report", COMMITTED, ids=lambda p: p.name)
+def test_every_committed_worst_case_never_rises_with_eps(report):
+    """Per arm, norm and tier (and evaluation alpha), the worst case over every attack is non-increasing in eps."""
+    table = pd.read_csv(report / "table.csv")
+    columns = [c for c in table.columns if ": worst case" in c and "[" not in c and " - " not in c]
+    assert columns, f"{report.name}: no worst-case column"
+    for (model, norm), grp in table.groupby(["model", "norm"]):
+        for column in columns:
+            curve = grp.set_index("eps")[column].dropna().sort_index().to_numpy()
+            assert np.all(np.diff(curve) <= 1e-12), (report.name, model, norm, column)

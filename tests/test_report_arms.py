@@ -134,6 +134,9 @@ def test_eval_alpha_cells_get_their_own_section_and_never_enter_the_main_tables(
         return text.split("## resnet56, L\u221e: worst case over every attack", 1)[1].split("\n## ")[0]
 
     assert headline(after) == headline(before)
+    header = (out / "table.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert len(header) == len(set(header)), "table.csv repeats a column"
+    assert "JPEG-DL: FGSM [eval alpha 1]" in header and "JPEG-DL - baseline: FGSM [eval alpha 1] [p_holm]" in header
     paired = pd.read_csv(out / "paired.csv")
     scored = paired[paired["eval_alpha"].notna()]
     assert set(scored["family"]) == {"eval alpha 1 attack FGSM"}

@@ -83,6 +83,9 @@ def _columns(frame: pd.DataFrame) -> list[str]:
     return [c for _, c in sorted(zip(first["order"], first["column"], strict=True))]
 
 
+_STATISTICS = ("ci_low", "ci_high", "p_mcnemar", "p_holm", "n", "std", "seeds")
+
+
 def wide_csv(acc: pd.DataFrame, dif: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, norm, eps); accuracy and difference columns as raw fractions (see docs/report.md)."""
     index = ["model", "norm", "eps_key"]
@@ -96,9 +99,9 @@ def wide_csv(acc: pd.DataFrame, dif: pd.DataFrame) -> pd.DataFrame:
         for value in ("ci_low", "ci_high", "p_mcnemar", "p_holm", "n") + (("std", "seeds") if multi else ()):
             parts.append(_suffixed(dif, index, value))
     table = pd.concat(parts, axis=1)
-    ordered = []
+    ordered = []  # each column, then its statistics (a label may itself end in "[eval alpha 1]": match exactly)
     for col in _columns(acc) + (_columns(dif) if not dif.empty else []):
-        ordered += [c for c in table.columns if c == col or c.startswith(col + " [")]
+        ordered += [col] + [f"{col} [{v}]" for v in _STATISTICS if f"{col} [{v}]" in table.columns]
     table = table[ordered].reset_index().rename(columns={"eps_key": "eps"})
     table.insert(3, "eps_unit", ["1/255" if nm == "linf" else "raw" for nm in table["norm"]])
     table.columns.name = None
