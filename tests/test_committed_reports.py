@@ -3,17 +3,14 @@ generation line), and the corrected worst case holds on the published data."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_report_layout import compile_in_a_paper
 
 from robustbench_jpeg.report import build_report
-from robustbench_jpeg.report.latex import standalone
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 COMMITTED = sorted(p for p in REPORTS.iterdir() if (p / "data" / "manifest.json").is_file())
@@ -56,23 +53,9 @@ def test_the_v01_worst_case_counts_every_smaller_radius():
 @pytest.mark.parametrize("report", COMMITTED, ids=lambda p: p.name)
 def test_every_committed_tex_compiles_without_overfull_boxes(report, tmp_path):
     """Each committed .tex (the per-table files and table.tex) typesets in a two-column paper, no overfull box."""
-    pdflatex = shutil.which("pdflatex")
-    if pdflatex is None:
-        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
     files = [*sorted((report / "tables").glob("*.tex")), report / "table.tex"]
     assert all(f.is_file() for f in files)
-    body = "\n".join(f"\\input{{{f.as_posix()}}}\n\\clearpage" for f in files)
-    (tmp_path / "doc.tex").write_text(standalone(body), encoding="utf-8")
-    done = subprocess.run(
-        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
-    assert done.returncode == 0, log[-2000:]
-    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+    compile_in_a_paper(files, tmp_path)
 
 
 @pytest.mark.parametrize("report", COMMITTED, ids=lambda p: p.name)

@@ -12,6 +12,7 @@ bug) is replaced by the clean image and reported.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -132,7 +133,7 @@ def run_attack(
         if x.device.type == "cuda"
         else []
     )
-    mode = jpeg_mode(model, grad, surrogate_alpha) if has_jpeg(model) and grad != "none" else _nothing()
+    mode = jpeg_mode(model, grad, surrogate_alpha) if has_jpeg(model) and grad != "none" else contextlib.nullcontext()
     with torch.random.fork_rng(devices=devices), mode:
         torch.manual_seed(int(seed) % (2**63))
         if spec.per_sample_random:
@@ -170,14 +171,6 @@ def _deployed_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model(x)
     finally:
         model.jpeg.mode = current
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def craft(

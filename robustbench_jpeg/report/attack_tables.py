@@ -10,7 +10,7 @@ import pandas as pd
 from ..attack.checks import LARGE_EPS
 from ..run_format import BASELINE, arm_display, arm_order
 from . import fmt
-from .cells import WORST, is_worst
+from .cells import WORST, is_worst, select_rows
 from .compare import strip_alpha
 from .tables import label_order
 from .views import (
@@ -31,10 +31,6 @@ def informative(norm: str, eps_key: float) -> bool:
     """Whether a radius belongs in the figures (L-inf up to 16/255; L2 below the large-radius check)."""
     limit = FIGURE_LIMIT.get(norm, math.inf)
     return eps_key <= limit if norm == "linf" else eps_key < limit
-
-
-def _select(acc: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
-    return acc[(acc["model"] == model) & (acc["norm"] == norm)]
 
 
 def _latex_notes(a: pd.DataFrame, family_size: int | None, has_diffs: bool) -> list[str]:
@@ -73,9 +69,9 @@ def _notes(a: pd.DataFrame, family_size: int | None, has_diffs: bool) -> list[st
 
 def attack_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, sizes: dict) -> list[ReportTable]:
     """One table per attack setting (ordinary cells only), split where too wide."""
-    a = _select(acc, model, norm)
+    a = select_rows(acc, model=model, norm=norm)
     a = a[a["eval_alpha"].isna() & ~a["label"].map(is_worst)]
-    d = dif[(dif["model"] == model) & (dif["norm"] == norm)] if not dif.empty else dif
+    d = select_rows(dif, model=model, norm=norm)
     out = []
     for base in sorted(set(a["pair"]), key=label_order):
         mine = a[a["pair"] == base]
@@ -99,15 +95,11 @@ def attack_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, s
 
 def tier_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, sizes: dict) -> list[ReportTable]:
     """The worst cases over the attacks run on at least N images (larger tiers trade attacks for images)."""
-    a = _select(acc, model, norm)
+    a = select_rows(acc, model=model, norm=norm)
     a = a[a["eval_alpha"].isna() & a["label"].map(is_worst) & (a["label"] != WORST)]
     if a.empty:
         return []
-    d = (
-        dif[(dif["model"] == model) & (dif["norm"] == norm) & (dif["family"] == "worst-case tiers")]
-        if not dif.empty
-        else dif
-    )
+    d = select_rows(dif, model=model, norm=norm, family="worst-case tiers")
     out = []
     for label in sorted(set(a["label"]), key=lambda s: int("".join(ch for ch in s if ch.isdigit()) or 0)):
         notes = [
@@ -143,11 +135,11 @@ def alpha_tables(
 ) -> list[ReportTable]:
     """The cells scored with evaluation-time alpha ``alpha``, per attack setting, beside the same setting's ordinary
     cells (the corrected protocol), and the worst case over the attacks scored with that alpha."""
-    a = _select(acc, model, norm)
+    a = select_rows(acc, model=model, norm=norm)
     scored = a[a["eval_alpha"] == alpha]
     if scored.empty:
         return []
-    d = dif[(dif["model"] == model) & (dif["norm"] == norm)] if not dif.empty else dif
+    d = select_rows(dif, model=model, norm=norm)
     prefix = f"eval alpha {alpha:g} "
     out = []
     for base in sorted({strip_alpha(p) for p in scored["pair"] if not is_worst(strip_alpha(p))}, key=label_order):
@@ -231,6 +223,6 @@ def sanity_radii(acc: pd.DataFrame) -> pd.DataFrame:
 
 def attack_list(acc: pd.DataFrame, model: str, norm: str, arms: tuple[str, ...]) -> list[str]:
     """The attack settings the all-attacks worst case of ``arms`` covers (ordinary cells)."""
-    a = _select(acc, model, norm)
+    a = select_rows(acc, model=model, norm=norm)
     a = a[a["arm"].isin(arms) & (a["kind"] == "attack") & a["eval_alpha"].isna()]
     return [str(p) for p in sorted(set(a["pair"]), key=label_order)]

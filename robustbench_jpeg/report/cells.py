@@ -292,14 +292,33 @@ def aggregate_seeds(frame: pd.DataFrame, keys: list[str], value: str) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def adaptive_radii(cells: pd.DataFrame, model: str, norm: str, arm: str) -> set[float]:
-    """The eps keys at which an adaptive attack (BPDA, surrogate gradient, transfer) was run against ``arm``
-    (corrected protocol only): elsewhere its worst case holds adaptive attacks only from smaller radii."""
-    c = cells[
-        (cells["model"] == model)
-        & (cells["norm"] == norm)
-        & (cells["arm"] == arm)
-        & (cells["kind"] == "attack")
-        & cells["eval_alpha"].isna()
-    ]
+def select_rows(frame: pd.DataFrame, *, trained_alpha: bool = False, **equal) -> pd.DataFrame:
+    """The rows of ``frame`` whose columns equal the given values (``model=..., norm=...``); with ``trained_alpha``,
+    only cells scored at the trained alpha (no ``eval_alpha``). An empty frame is returned as it is."""
+    if frame.empty:
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    for column, value in equal.items():
+        keep &= frame[column] == value
+    if trained_alpha:
+        keep &= frame["eval_alpha"].isna()
+    return frame[keep]
+
+
+def _attacked(cells: pd.DataFrame, model: str, norm: str, arms) -> pd.DataFrame:
+    c = select_rows(cells, model=model, norm=norm, kind="attack", trained_alpha=True)
+    return c[c["arm"].isin(list(arms))] if not c.empty else c
+
+
+def adaptive_radii(cells: pd.DataFrame, model: str, norm: str, arms) -> set[float]:
+    """The eps keys at which an adaptive attack (BPDA, surrogate gradient, transfer) was run against any of ``arms``
+    (corrected protocol only): elsewhere their worst case holds adaptive attacks only from smaller radii."""
+    c = _attacked(cells, model, norm, arms)
     return set(c.loc[c["grad"].isin(ADAPTIVE_GRADS) | c["transfer"].astype(bool), "eps_key"]) if not c.empty else set()
+
+
+def unchecked_radii(cells: pd.DataFrame, model: str, norm: str, arms) -> set[float]:
+    """The attacked radii (eps > 0) of ``arms`` at which no adaptive attack was run against them."""
+    c = _attacked(cells, model, norm, arms)
+    attacked = set(c.loc[c["eps_key"] > 0, "eps_key"]) if not c.empty else set()
+    return attacked - adaptive_radii(cells, model, norm, arms)

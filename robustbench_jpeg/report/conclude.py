@@ -16,7 +16,7 @@ from ..attack.checks import ADAPTIVE_GRADS, ALPHA, compare
 from ..attack.verdict import assess_masking
 from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
-from .cells import WORST, adaptive_radii, is_worst
+from .cells import WORST, adaptive_radii, is_worst, select_rows
 from .clean import clean_comparison
 from .compare import controls, diff_name
 from .fmt import eps_header, eps_text, interval, signed
@@ -146,21 +146,11 @@ def conclusion(
     """Bullet points and a closing verdict for one model and norm (JPEG-DL vs baseline), from the numbers only.
     Cells scored with an evaluation-time alpha are left out (they have their own section)."""
     unit = "/255" if norm == "linf" else f" ({norm.upper()})"
-    c = cells[(cells["model"] == model) & (cells["norm"] == norm) & cells["eval_alpha"].isna()]
+    c = select_rows(cells, model=model, norm=norm, trained_alpha=True)
     if not {BASELINE, JPEGDL} <= set(c["arm"]):
         arms = ", ".join(arm_display(a) for a in sorted(set(c["arm"]), key=arm_order))
         return [], f"**Conclusion:** no JPEG-DL vs baseline comparison: the arms attacked are {arms}."
-    d = (
-        dif[
-            (dif["model"] == model)
-            & (dif["norm"] == norm)
-            & (dif["arm"] == JPEGDL)
-            & (dif["partner"] == BASELINE)
-            & dif["eval_alpha"].isna()
-        ]
-        if not dif.empty
-        else dif
-    )
+    d = select_rows(dif, model=model, norm=norm, arm=JPEGDL, partner=BASELINE, trained_alpha=True)
     adaptive = adaptive[adaptive["arm"] == JPEGDL] if not adaptive.empty else adaptive
     seeds = sorted(c["train_seed"].unique())
     bullets = []
@@ -254,7 +244,7 @@ def conclusion(
         up = [e for e, v in dirs.items() if v > 0]
         down = [e for e, v in dirs.items() if v < 0]
         # a worst case is adaptive only at eps where a BPDA or transfer attack was run against JPEG-DL
-        adaptive_eps = adaptive_radii(cells, model, norm, JPEGDL)
+        adaptive_eps = adaptive_radii(cells, model, norm, [JPEGDL])
         checked = [e for e in up if e in adaptive_eps]
         soft_only = [e for e in up if e not in adaptive_eps]
         gains = {
@@ -354,15 +344,8 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
     if dif.empty:
         return out
     for control in controls(cells.loc[(cells["model"] == model) & (cells["norm"] == norm), "arm"]):
-        d = dif[
-            (dif["model"] == model)
-            & (dif["norm"] == norm)
-            & (dif["arm"] == JPEGDL)
-            & (dif["partner"] == control)
-            & (dif["label"] == WORST)
-            & dif["eval_alpha"].isna()
-            & (dif["eps_key"] > 0)
-        ].sort_values("eps_key")
+        d = select_rows(dif, model=model, norm=norm, arm=JPEGDL, partner=control, label=WORST, trained_alpha=True)
+        d = d[d["eps_key"] > 0].sort_values("eps_key")
         if d.empty:
             out.append(f"{diff_name(JPEGDL, control)}: no worst case shared by both arms, so nothing to compare.")
             continue

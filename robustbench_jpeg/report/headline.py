@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..run_format import BASELINE, JPEGDL, arm_display
 from . import fmt
-from .cells import WORST
+from .cells import WORST, select_rows
 from .compare import diff_name
 from .paper import PAPER_CLAIM_NOTE, paper_claim
 from .views import (
@@ -56,18 +56,8 @@ def headline_table(
     """Rows eps; robust accuracy of both arms under the worst case over every attack, their difference with its
     interval, raw and Holm p-values, and (JPEG-DL vs baseline, L-inf) the paper's claim, labelled as the paper's.
     Radii in ``unchecked`` (no adaptive attack against ``arm`` there) are marked with a dagger and a note."""
-    a = acc[(acc["model"] == model) & (acc["norm"] == norm) & (acc["label"] == WORST) & acc["eval_alpha"].isna()]
-    d = (
-        dif[
-            (dif["model"] == model)
-            & (dif["norm"] == norm)
-            & (dif["label"] == WORST)
-            & (dif["arm"] == arm)
-            & (dif["partner"] == partner)
-        ]
-        if not dif.empty
-        else dif
-    )
+    a = select_rows(acc, model=model, norm=norm, label=WORST, trained_alpha=True)
+    d = select_rows(dif, model=model, norm=norm, label=WORST, arm=arm, partner=partner)
     mine, theirs = a[a["arm"] == arm], a[a["arm"] == partner]
     if mine.empty or theirs.empty:
         return None
@@ -175,17 +165,8 @@ def control_table(
     acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, control: str, sizes: dict
 ) -> ReportTable | None:
     """Worst case over every attack: the control arm, JPEG-DL, JPEG-DL - control and control - baseline."""
-    a = acc[(acc["model"] == model) & (acc["norm"] == norm) & (acc["label"] == WORST) & acc["eval_alpha"].isna()]
-    d = (
-        dif[
-            (dif["model"] == model)
-            & (dif["norm"] == norm)
-            & (dif["label"] == WORST)
-            & (dif["family"] == f"control {control}")
-        ]
-        if not dif.empty
-        else dif
-    )
+    a = select_rows(acc, model=model, norm=norm, label=WORST, trained_alpha=True)
+    d = select_rows(dif, model=model, norm=norm, label=WORST, family=f"control {control}")
     arms = [x for x in (control, JPEGDL) if not a[a["arm"] == x].empty]
     if control not in arms:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 
 import matplotlib
 import numpy as np
@@ -20,7 +21,7 @@ from ..provenance import atomic_write_bytes
 from ..run_format import BASELINE, JPEG_FROZEN, JPEG_STANDARD, JPEGDL, arm_display, arm_order
 from . import fmt
 from .attack_tables import informative
-from .cells import WORST, is_worst
+from .cells import WORST, is_worst, select_rows
 from .compare import diff_name
 from .tables import label_order
 from .views import variant
@@ -106,16 +107,6 @@ def _accuracy_lines(ax, data: pd.DataFrame, pair: str, mark_unchecked: set[float
     ax.grid(True, alpha=0.3)
 
 
-def _unchecked_eps(group: pd.DataFrame, quantizers: set[str]) -> set[float]:
-    """Attacked eps at which no adaptive attack (BPDA, surrogate, transfer) was run against a JPEG arm, when one was
-    run at some other eps (otherwise the whole worst case is unchecked and the text says so)."""
-    jp = group[group["arm"].isin(quantizers) & ~group["label"].map(is_worst) & (group["eps_key"] > 0)]
-    adaptive = jp["label"].str.contains(r"\((?:bpda|bpda-hard|surrogate)\)") | jp["transfer"].astype(bool)
-    if not adaptive.any():
-        return set()
-    return set(jp["eps_key"]) - set(jp.loc[adaptive, "eps_key"])
-
-
 def _difference_lines(ax, d: pd.DataFrame) -> list[tuple[str, str]]:
     shown = []
     for (arm, partner), line in sorted(
@@ -140,10 +131,8 @@ def _difference_lines(ax, d: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _worst_diffs(dif: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
-    if dif.empty:
-        return dif
-    d = dif[(dif["model"] == model) & (dif["norm"] == norm) & (dif["label"] == WORST) & dif["eval_alpha"].isna()]
-    return d[d["arm"] == JPEGDL] if (d["arm"] == JPEGDL).any() else d
+    d = select_rows(dif, model=model, norm=norm, label=WORST, trained_alpha=True)
+    return d[d["arm"] == JPEGDL] if not d.empty and (d["arm"] == JPEGDL).any() else d
 
 
 def _title(model: str, text: str, norm: str, models: int) -> str:
@@ -188,9 +177,10 @@ def band_caption(acc: pd.DataFrame) -> str:
     )
 
 
-def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set[str], png, svg) -> None:
+def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapping, png, svg) -> None:
     """One panel per attack setting, the worst case over every attack, and the worst-case difference, per model
-    and threat model; 3 columns, 7 in wide. Radii beyond the informative range are left out (see the tables)."""
+    and threat model; 3 columns, 7 in wide. Radii beyond the informative range are left out (see the tables).
+    ``unchecked``: per (model, norm), the radii drawn as open markers on the worst case (no adaptive attack there)."""
     main = acc[acc["eval_alpha"].isna()]
     groups = list(main[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
     models = main["model"].nunique()
@@ -217,7 +207,7 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set[s
                     ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
             else:
                 data = g[g["pair"] == pair] if kind == "attack" else g[g["label"] == WORST]
-                _accuracy_lines(ax, data, pair, _unchecked_eps(g, quantizers) if kind == "worst" else None)
+                _accuracy_lines(ax, data, pair, unchecked.get((model, norm)) if kind == "worst" else None)
                 ax.set_title(_title(model, "worst case, all attacks" if kind == "worst" else pair, norm, models))
                 ax.set_ylabel("accuracy (%)")
             ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
@@ -227,12 +217,12 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set[s
             fig,
             main,
             4,
-            any(_unchecked_eps(main[(main["model"] == m) & (main["norm"] == nm)], quantizers) for m, nm in groups),
+            any(unchecked.get(group) for group in groups),
         )
         save_figure(fig, png, svg)
 
 
-def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set[str], stem) -> list[str]:
+def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapping, stem) -> list[str]:
     """The worst case and its difference, stacked, 3.4 in wide (one paper column): ``stem``.pdf/.png/.svg."""
     main = acc[acc["eval_alpha"].isna() & (acc["label"] == WORST)]
     groups = list(main[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
@@ -245,9 +235,8 @@ def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set
         axes = np.atleast_1d(fig.subplots(max(len(rows), 1), 1, squeeze=False)).ravel()
         for ax, (model, norm, kind) in zip(axes, rows, strict=False):
             if kind == "worst":
-                g = acc[(acc["model"] == model) & (acc["norm"] == norm) & acc["eval_alpha"].isna()]
                 _accuracy_lines(
-                    ax, main[(main["model"] == model) & (main["norm"] == norm)], WORST, _unchecked_eps(g, quantizers)
+                    ax, main[(main["model"] == model) & (main["norm"] == norm)], WORST, unchecked.get((model, norm))
                 )
                 ax.set_title(_title(model, "worst case, all attacks", norm, models))
                 ax.set_ylabel("accuracy (%)")
@@ -257,13 +246,7 @@ def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, quantizers: set
                 if len(pairs) > 1:
                     ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
             ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
-        whole = acc[acc["eval_alpha"].isna()]
-        _legend(
-            fig,
-            main,
-            3,
-            any(_unchecked_eps(whole[(whole["model"] == m) & (whole["norm"] == nm)], quantizers) for m, nm in groups),
-        )
+        _legend(fig, main, 3, any(unchecked.get(group) for group in groups))
         paths = [f"{stem}.{ext}" for ext in ("pdf", "png", "svg")]
         save_figure(fig, *paths)
     return paths

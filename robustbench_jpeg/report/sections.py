@@ -14,7 +14,7 @@ from ..run_format import BASELINE, JPEGDL
 from ..stats import CI_METHOD, P_METHOD
 from . import fmt
 from .attack_tables import alpha_tables, attack_list, attack_tables, eval_alphas, sanity_radii, tier_tables
-from .cells import adaptive_radii
+from .cells import unchecked_radii
 from .clean import alpha_clean_sentences
 from .compare import arm_pairs, controls
 from .conclude import conclusion, control_sentences, masking_sentences
@@ -88,11 +88,7 @@ def collect_tables(data: ReportData) -> dict[str, dict]:
 
 def _unchecked(data: ReportData, model: str, norm: str, arm: str) -> set[float]:
     """Attacked radii of a quantizer arm at which no adaptive attack ran against it (none for other arms)."""
-    if arm not in data.quantizers:
-        return set()
-    c = data.cells
-    attacked = set(c.loc[(c["model"] == model) & (c["norm"] == norm) & (c["arm"] == arm), "eps_key"])
-    return {e for e in attacked if e > 0} - adaptive_radii(c, model, norm, arm)
+    return unchecked_radii(data.cells, model, norm, [arm]) if arm in data.quantizers else set()
 
 
 def all_tables(tables: dict[str, dict]) -> list[ReportTable]:
