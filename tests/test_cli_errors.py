@@ -42,30 +42,30 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
+def fgsm_attack(run: Path, eps: str = "1", n_examples: str = "4") -> list[str]:
+    """The CLI arguments of a small FGSM attack on CPU against ``run``."""
+    return [
+        "attack",
+        "--run",
+        str(run),
+        "--method",
+        "fgsm",
+        "--eps",
+        eps,
+        "--n-examples",
+        n_examples,
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny trained and attacked pair (a report can be built from it)."""
     run = tmp_path_factory.mktemp("cli") / "run"
     assert main([*TINY_TRAIN, "--out", str(run)]) == 0
-    assert (
-        main(
-            [
-                "attack",
-                "--run",
-                str(run),
-                "--method",
-                "fgsm",
-                "--eps",
-                "2",
-                "--n-examples",
-                "8",
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(fgsm_attack(run, eps="2", n_examples="8")) == 0
     return run
 
 
@@ -120,20 +120,7 @@ def test_a_card_with_a_wrong_field_type_names_file_and_field(tmp_path, capsys, t
     card["num_classes"] = "abc"
     (run / "jpegdl" / "card.json").write_text(json.dumps(card))
     code, err = run_cli(
-        [
-            "attack",
-            "--run",
-            str(run),
-            "--method",
-            "fgsm",
-            "--eps",
-            "1",
-            "--n-examples",
-            "4",
-            "--device",
-            "cpu",
-            "--no-progress",
-        ],
+        fgsm_attack(run),
         capsys,
     )
     line = one_line(err)
@@ -155,20 +142,7 @@ def test_damaged_run_files_are_named(tmp_path, capsys, trained, name, content, m
     shutil.copytree(trained, run)
     (run / name).write_bytes(content)
     code, err = run_cli(
-        [
-            "attack",
-            "--run",
-            str(run),
-            "--method",
-            "fgsm",
-            "--eps",
-            "1",
-            "--n-examples",
-            "4",
-            "--device",
-            "cpu",
-            "--no-progress",
-        ],
+        fgsm_attack(run),
         capsys,
     )
     assert code == EXIT_USAGE and message in one_line(err)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from run_helpers import write_arm
 
 from robustbench_jpeg import distributed
 from robustbench_jpeg.attack.crafting import craft
@@ -27,7 +28,7 @@ from robustbench_jpeg.attack.random_starts import PerSampleRandom, start_seed
 from robustbench_jpeg.attack.spec import AttackSpec
 from robustbench_jpeg.attack.store import RunStore
 from robustbench_jpeg.attack.sweep import run_sweep
-from robustbench_jpeg.checkpoint import load_checkpoint, load_model, save_checkpoint, write_card
+from robustbench_jpeg.checkpoint import load_checkpoint, load_model
 from robustbench_jpeg.cli import main as cli_main
 from robustbench_jpeg.data import load_split
 from robustbench_jpeg.jpeg import JpegConfig
@@ -248,23 +249,7 @@ def _overfit_tiny() -> dict[str, torch.Tensor]:
 
 def _write_run(run_dir: Path, state: dict[str, torch.Tensor]) -> None:
     for arm in ("baseline", "jpegdl"):
-        jpeg = JpegConfig(paper_table="resnet56") if arm == "jpegdl" else None
-        model = create_model("tiny", jpeg=jpeg)
-        model.load_state_dict(state, strict=False)
-        arm_dir = run_dir / arm
-        arm_dir.mkdir(parents=True)
-        save_checkpoint(arm_dir, {"model": model.state_dict()})
-        write_card(
-            arm_dir,
-            {
-                "model": "tiny",
-                "arm": arm,
-                "dataset": "cifar100-mini",
-                "num_classes": 100,
-                "jpeg": jpeg.to_dict() if jpeg else None,
-                "seed": 0,
-            },
-        )
+        write_arm(run_dir, arm, state=state)
 
 
 @pytest.mark.slow

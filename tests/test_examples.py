@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_helpers import write_arm
 
 from robustbench_jpeg import JpegConfig, create_model
-from robustbench_jpeg.checkpoint import save_checkpoint, write_card
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "reproduce_figure.py"
@@ -41,19 +41,7 @@ def test_the_examples_worst_case_equals_the_reports():
 def test_script_redraws_the_figure_and_attacks_a_model(tmp_path):
     pytest.importorskip("torchattacks")
     run = tmp_path / "run"
-    torch_model = create_model("tiny", jpeg=JpegConfig())
-    (run / "jpegdl").mkdir(parents=True)
-    save_checkpoint(run / "jpegdl", {"model": torch_model.state_dict()})
-    write_card(
-        run / "jpegdl",
-        {
-            "model": "tiny",
-            "arm": "jpegdl",
-            "dataset": "cifar100-mini",
-            "num_classes": 100,
-            "jpeg": JpegConfig().to_dict(),
-        },
-    )
+    write_arm(run, "jpegdl", model=create_model("tiny", jpeg=JpegConfig()))
     figure = tmp_path / "figure.png"
     done = subprocess.run([sys.executable, str(SCRIPT), "--run", str(run), "--n", "4", "--steps", "2", "--out",
                            str(figure)], capture_output=True, text=True, timeout=300, cwd=tmp_path,

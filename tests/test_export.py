@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from run_helpers import write_arm
 
 from robustbench_jpeg import JpegConfig, create_model, load_model
-from robustbench_jpeg.checkpoint import save_checkpoint, write_card
 from robustbench_jpeg.cli import main
 from robustbench_jpeg.export import ExportError, export_run
 from robustbench_jpeg.jpeg.tables import ZIGZAG
@@ -107,18 +107,7 @@ def test_steps_below_one_are_clipped_with_a_warning(tmp_path):
     luma = torch.full((8, 8), 3.4)
     luma[0, :3] = torch.tensor([0.3, 0.7, 1.2])
     model.jpeg.set_quantization_tables(luma, torch.full((8, 8), 5.0))
-    (run / "jpegdl").mkdir(parents=True)
-    save_checkpoint(run / "jpegdl", {"model": model.state_dict()})
-    write_card(
-        run / "jpegdl",
-        {
-            "model": "tiny",
-            "arm": "jpegdl",
-            "dataset": "cifar100-mini",
-            "num_classes": 100,
-            "jpeg": JpegConfig(chroma_offset=0.0).to_dict(),
-        },
-    )
+    write_arm(run, "jpegdl", model=model)
     _, warnings = export_run(run, "tables", tmp_path / "t")
     payload = json.loads((tmp_path / "t" / "jpegdl" / "qtables.json").read_text())
     assert payload["luma_int"][0][:4] == [1, 1, 1, 3]

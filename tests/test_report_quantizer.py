@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from run_helpers import write_arm
 
 from robustbench_jpeg.attack import AttackSpec, run_sweep
-from robustbench_jpeg.checkpoint import save_checkpoint, write_card
-from robustbench_jpeg.jpeg import JpegConfig
-from robustbench_jpeg.models import create_model
 from robustbench_jpeg.report import build_report
 
 
@@ -17,21 +15,7 @@ from robustbench_jpeg.report import build_report
 def test_the_report_puts_the_quantizer_in_numbers_and_a_heat_map(tmp_path):
     run = tmp_path / "run"
     for arm in ("baseline", "jpegdl"):
-        jpeg = JpegConfig(paper_table="resnet56") if arm == "jpegdl" else None
-        model = create_model("tiny", jpeg=jpeg)
-        (run / arm).mkdir(parents=True)
-        save_checkpoint(run / arm, {"model": model.state_dict()})
-        write_card(
-            run / arm,
-            {
-                "model": "tiny",
-                "arm": arm,
-                "dataset": "cifar100-mini",
-                "num_classes": 100,
-                "jpeg": jpeg.to_dict() if jpeg else None,
-                "seed": 0,
-            },
-        )
+        write_arm(run, arm)
     run_sweep(run, AttackSpec(method="fgsm", eps=(2 / 255,), n_examples=8), progress=False)
     diagnostics = json.loads((run / "diagnostics.json").read_text())
     assert (

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from run_helpers import write_arm
 
-from robustbench_jpeg.checkpoint import save_checkpoint, write_card
 from robustbench_jpeg.data import load_split
-from robustbench_jpeg.jpeg import JpegConfig
 from robustbench_jpeg.models import create_model
 
 N_TEST = 64  # test images the sweeps use: small, so every test stays fast on CPU
@@ -37,37 +36,6 @@ def tiny_state(mini_test) -> dict[str, torch.Tensor]:
         opt.step()
     model.eval()
     return {k: v.clone() for k, v in model.state_dict().items()}
-
-
-def write_arm(
-    run_dir: Path,
-    arm: str,
-    state: dict | None = None,
-    dataset: str = "cifar100-mini",
-    model_name: str = "tiny",
-    seed: int = 0,
-    extra_card: dict | None = None,
-) -> Path:
-    """Write ``run_dir/arm`` (checkpoint + card) holding ``model_name`` with ``state`` (backbone weights) loaded."""
-    jpeg = JpegConfig(paper_table="resnet56") if arm == "jpegdl" else None
-    model = create_model(model_name, jpeg=jpeg)
-    if state is not None:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        assert not unexpected and all(k.startswith("jpeg.") for k in missing)
-    arm_dir = Path(run_dir) / arm
-    arm_dir.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(arm_dir, {"model": model.state_dict()})
-    card = {
-        "model": model_name,
-        "arm": arm,
-        "dataset": dataset,
-        "num_classes": 100,
-        "jpeg": jpeg.to_dict() if jpeg else None,
-        "seed": seed,
-        **(extra_card or {}),
-    }
-    write_card(arm_dir, card)
-    return arm_dir
 
 
 @pytest.fixture
