@@ -417,6 +417,26 @@ def test_error_same_seed_twice(tmp_path):
         build_report([a, a], tmp_path / "out")
 
 
+def test_error_rows_of_one_arm_from_two_checkpoints(tmp_path):
+    """Format-2 rows record the checkpoint's fingerprint: an arm whose rows come from two checkpoints is refused."""
+    run = single_run(tmp_path / "a")
+    table = pd.read_csv(run / "results.csv")
+    table["row_format"] = 2
+    table["fingerprint"] = ["old" if arm == "jpegdl" and i % 2 else "new" for i, arm in enumerate(table["arm"])]
+    table.to_csv(run / "results.csv", index=False)
+    with pytest.raises(ReportInputError, match="rows of arm jpegdl come from 2 different checkpoints"):
+        build_report([run], tmp_path / "out")
+
+
+def test_error_rows_of_two_row_formats(tmp_path):
+    run = single_run(tmp_path / "a")
+    table = pd.read_csv(run / "results.csv")
+    table["row_format"] = [1 + i % 2 for i in range(len(table))]
+    table.to_csv(run / "results.csv", index=False)
+    with pytest.raises(ReportInputError, match="mixes row formats"):
+        build_report([run], tmp_path / "out")
+
+
 def test_cli_handler(tmp_path, capsys, monkeypatch):
     import argparse
 
