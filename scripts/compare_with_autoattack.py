@@ -1,7 +1,7 @@
 """Is the toolkit's worst case at least as strong as AutoAttack run directly with torchattacks?
 
 For one arm of an attacked run folder, on the first N test images: the toolkit's worst case over every attack in
-``results.csv`` (all specs, every radius up to eps; :mod:`robustbench_jpeg.attack.worst_case`) against
+``results.csv`` (all specs, every radius up to eps; :mod:`robustbench_jpeg.evaluation.worst_case`) against
 ``torchattacks.AutoAttack(version="standard", n_classes=100)`` run directly on the deployed model (eval mode, the
 soft quantizer as trained). Prints, per L-inf eps, the robust images under each and the images only one of them
 leaves robust. Usage:
@@ -31,10 +31,10 @@ def main() -> None:
 
     from robustbench_jpeg import load_model
     from robustbench_jpeg.attack.store import RunStore
-    from robustbench_jpeg.attack.worst_case import worst_cases
     from robustbench_jpeg.checkpoint import read_model_card
     from robustbench_jpeg.data import load_split
     from robustbench_jpeg.device import exact_fp32
+    from robustbench_jpeg.evaluation.worst_case import worst_cases
 
     torch.set_num_threads(1)
     store = RunStore(args.run)

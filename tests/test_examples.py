@@ -25,7 +25,7 @@ def _example():
 
 
 def test_the_examples_worst_case_equals_the_reports():
-    """The example's few lines of numpy against the report's cells (attack.worst_case), on the published data."""
+    """The example's few lines of numpy against the report's cells (evaluation.worst_case), on the published data."""
     from robustbench_jpeg.report.cells import WORST, build_cells
     from robustbench_jpeg.report.load import load_runs
 

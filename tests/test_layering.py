@@ -1,8 +1,9 @@
-"""The package's imports flow one way: data -> jpeg -> models -> train -> attack -> report -> cli.
+"""The package's imports flow one way: data -> jpeg -> models -> train -> evaluation -> attack -> report -> cli.
 
 Every import inside ``robustbench_jpeg`` (module level and inside functions) is read from the source and checked
 against the layer order below; the shared foundations (run format, provenance, devices, statistics, processes)
-may be imported by everyone and import no layer above data.
+may be imported by everyone and import no layer above data. Two rules on top of the order: the judgement
+(``evaluation``) imports only the foundations, and the report and export never import attack crafting or training.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ LAYERS = {
     "config": 3,
     "checkpoint": 3,
     "train": 4,
-    "attack": 5,
-    "report": 6,
-    "export": 6,
-    "cli": 7,
-    "__main__": 7,
-    "__init__": 7,
+    "evaluation": 5,
+    "attack": 6,
+    "report": 7,
+    "export": 7,
+    "cli": 8,
+    "__main__": 8,
+    "__init__": 8,
 }
+FOUNDATIONS = {name for name, layer in LAYERS.items() if layer == 0}
+# what the report and export may not import: how attacks are crafted and run, and training
+CRAFTING = {("attack", "crafting"), ("attack", "compute"), ("attack", "sweep"), ("attack", "gradients")}
 
 
 def _layer(parts: tuple[str, ...]) -> tuple[str, int]:
@@ -79,8 +84,32 @@ def test_imports_flow_one_way(path):
         top, layer = _layer(target)
         assert layer <= own or top == own_top, (
             f"{path.relative_to(PACKAGE)}:{line} imports {'.'.join(target)} ({top}, layer {layer}) from layer {own} "
-            f"({own_top}): imports must flow data -> jpeg -> models -> train -> attack -> report -> cli"
+            f"({own_top}): imports must flow data -> jpeg -> models -> train -> evaluation -> attack -> report -> cli"
         )
+
+
+def _targets(top: str) -> list[tuple[Path, int, tuple[str, ...]]]:
+    return [(p, line, t) for p in MODULES if p.relative_to(PACKAGE).parts[0] == top for line, t in _imports(p)]
+
+
+def test_the_judgement_imports_only_the_foundations():
+    """evaluation/ (worst case, comparisons, checks, verdict) imports nothing from attack, train or report."""
+    bad = [
+        f"{p.relative_to(PACKAGE)}:{line} imports {'.'.join(t)}"
+        for p, line, t in _targets("evaluation")
+        if t[0] not in FOUNDATIONS and t[0] != "evaluation"
+    ]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("top", ["report", "export"])
+def test_report_and_export_never_import_crafting_or_training(top):
+    bad = [
+        f"{p.relative_to(PACKAGE)}:{line} imports {'.'.join(t)}"
+        for p, line, t in _targets(top)
+        if t[0] == "train" or t[:2] in CRAFTING or t == ("attack",)
+    ]
+    assert not bad, bad
 
 
 def test_no_module_is_too_long_to_read():

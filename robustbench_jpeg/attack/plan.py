@@ -14,6 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
+from ..evaluation import CellTerms
 from ..run_format import ROW_FORMAT, arm_display
 from .gradients import crafting_mode
 from .methods import METHODS, get_method
@@ -134,6 +137,21 @@ def attack_name(attack: str, norm: str, steps: int, restarts: int) -> str:
 
 def radius_text(eps: float, norm: str) -> str:
     return f"{eps * 255:.4g}/255" if norm == "linf" else f"{eps:.4g} (L2)"
+
+
+def row_label(r: Any) -> str:
+    """A results row's name in the sanity checks' texts: ``PGD-20 (bpda) from baseline at 4/255 (n=500)``."""
+    name = attack_name(r.attack, r.norm, int(r.steps), int(r.restarts))
+    grad = f" ({r.grad})" if r.grad not in ("none", "") else ""
+    src = f" from {r.source_arm}" if r.source_arm != r.arm else ""
+    chained = " (chained)" if r.after else ""
+    alpha = f" [eval alpha {r.eval_alpha:g}]" if pd.notna(r.eval_alpha) else ""
+    return f"{name}{grad}{src}{chained} at {radius_text(float(r.eps), r.norm)}{alpha} (n={int(r.n)})"
+
+
+def cell_terms() -> CellTerms:
+    """What the judgement (:mod:`robustbench_jpeg.evaluation`) needs to know about the attack methods."""
+    return CellTerms(row_label, frozenset(m.name for m in METHODS.values() if not m.uses_gradient))
 
 
 def resolve_n(n_examples: int | None, test_size: int) -> int:

@@ -29,16 +29,15 @@ import torch
 from .. import distributed
 from ..checkpoint import find_arms, read_model_card
 from ..device import exact_fp32, resolve_device
+from ..evaluation import checks_payload, run_checks, verdict, verdict_status
 from ..provenance import now_iso, read_json_file
 from ..run_format import CONFIG_NAME, ModelCard
-from .checks import run_checks
 from .compute import Evaluator
 from .diagnostics import refresh_diagnostics
-from .plan import ArmInfo, Cell, clean_cell, plan_spec
+from .plan import ArmInfo, Cell, cell_terms, clean_cell, plan_spec
 from .spec import AttackSpec, SpecFile
 from .spec_files import as_specfile, load_spec
 from .store import RunStore, SpecEntry, StoreWarning
-from .verdict import checks_payload, verdict, verdict_status
 
 __all__ = ["SpecChangedError", "SanityCheckWarning", "run_sweep", "quick_sweep"]
 
@@ -143,9 +142,8 @@ def _finish(
         entry.finished, entry.updated = finished, now_iso()
         store.write_state(state)
     quantizer = [a for a, i in arms.items() if i.has_jpeg]
-    checks = run_checks(
-        results, samples, store.diagnostics(), {a: c.to_dict() for a, c in cards.items()}, test_size, quantizer
-    )
+    diagnostics, card_dicts = store.diagnostics(), {a: c.to_dict() for a, c in cards.items()}
+    checks = run_checks(results, samples, diagnostics, card_dicts, test_size, quantizer, terms=cell_terms())
     payload = checks_payload(checks, quantizer)
     store.write_checks(payload)
     order = {cid: i for i, cid in enumerate(plan.planned)}

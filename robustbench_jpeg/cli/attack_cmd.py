@@ -287,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"checks: {table.attrs['verdict']}")
     for check in table.attrs.get("checks", []):
-        if check["status"] in ("fail", "warn"):
+        if check["status"] not in ("pass", "skip"):
             print(f"  {check['status'].upper()} {check['name']} [{check['arm']}]: {check['detail']}")
             if check["status"] == "fail":
                 print(f"       -> {check['meaning']}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..attack.verdict import assess_masking
+from ..evaluation import assess_masking
 from ..provenance import atomic_write_text
 from ..run_format import ARMS, arm_display
 from .common import ExportError, arm_cards, checked_name, worst_points

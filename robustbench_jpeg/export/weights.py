@@ -147,7 +147,7 @@ def export_weights(run_dir: Path, out: Path, arms: tuple[str, ...] | None) -> tu
     if (run_dir / "results.csv").is_file():
         try:
             points, run = worst_points(run_dir)
-            from ..attack.verdict import assess_masking
+            from ..evaluation import assess_masking
 
             checks = {arm: assess_masking(run.checks_now or [], arm).status for arm in cards}
         except ExportError as exc:

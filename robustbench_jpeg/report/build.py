@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..attack.checks import run_checks
+from ..attack.plan import cell_terms
 from ..attack.store import pack_record
 from ..data import TEST_SIZES
+from ..evaluation import run_checks
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
 from ..run_format import ARMS, JPEGDL, RunFormatError, arm_display, arm_order, safe_name
 from .cells import adaptive_radii, build_cells, unchecked_radii
@@ -150,11 +151,13 @@ def _swap(new: Path, target: Path) -> None:
 
 
 def recompute_checks(run: Run) -> list:
-    """The sanity checks of :mod:`robustbench_jpeg.attack.checks` over this run's rows and per-sample vectors (the
+    """The sanity checks of :mod:`robustbench_jpeg.evaluation.checks` over this run's rows and per-sample vectors (the
     same function the sweep uses, so the report and checks.json cannot disagree on the same data)."""
     quantizer = [arm for arm, card in run.cards.items() if card.get("jpeg")]
     test_size = TEST_SIZES.get(run.dataset)
-    return run_checks(run.results, run.samples, run.diagnostics, run.cards or None, test_size, quantizer)
+    return run_checks(
+        run.results, run.samples, run.diagnostics, run.cards or None, test_size, quantizer, terms=cell_terms()
+    )
 
 
 def default_title(runs: list[Run]) -> str:

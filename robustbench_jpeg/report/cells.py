@@ -11,7 +11,7 @@ A *cell* is one (run, arm, attack setting, eps) evaluation with its per-sample c
 * ``[eval alpha 1]`` marks cells scored with an evaluation-time alpha (the official script's protocol).
 
 Eps 0 is the clean accuracy (the arm's ``clean`` cell, on the same first-n images as the attack column). The
-worst case comes from :func:`robustbench_jpeg.attack.worst_case.worst_cases`: every attack at eps' <= eps.
+worst case comes from :func:`robustbench_jpeg.evaluation.worst_cases`: every attack at eps' <= eps.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..attack.checks import ADAPTIVE_GRADS
 from ..attack.plan import attack_name
-from ..attack.worst_case import worst_cases
+from ..evaluation import ADAPTIVE_GRADS, worst_cases
 from ..run_format import arm_display
 from ..stats import mean_std
 from .load import Run

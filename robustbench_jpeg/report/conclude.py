@@ -12,8 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..attack.checks import ADAPTIVE_GRADS, ALPHA, compare
-from ..attack.verdict import assess_masking
+from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare
 from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
 from .cells import WORST, adaptive_radii, is_worst, select_rows
@@ -33,7 +32,7 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
 
     ``diff`` = accuracy under the adaptive attack minus accuracy under the soft white-box attack; ``stronger`` when
     the adaptive attack is lower beyond the checks' tolerance with exact McNemar p < 0.05 (the same rule as the
-    ``adaptive_not_stronger`` check, :func:`robustbench_jpeg.attack.checks.compare`).
+    ``adaptive_not_stronger`` check, :func:`robustbench_jpeg.evaluation.compare`).
     """
     jp = cells[cells["arm"].isin(quantizers) & (cells["kind"] == "attack") & (cells["eps_key"] > 0)]
     soft = jp[~jp["transfer"] & jp["grad"].isin(["soft", "none"])]
@@ -61,7 +60,7 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
                 "acc_reference": float(vectors[ref.sid][:m].mean()),
                 "acc_adaptive": float(vectors[r.sid][:m].mean()),
                 **stat.as_dict(),
-                "stronger": rule.significant,
+                "stronger": rule.violated,
             }
         )
     return pd.DataFrame(out)
@@ -319,7 +318,7 @@ def _range_text(values: list[float]) -> str:
 
 
 def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list[str]:
-    """One sentence per JPEG arm: is its soft white-box number masked? (:func:`~robustbench_jpeg.attack.verdict.
+    """One sentence per JPEG arm: is its soft white-box number masked? (:func:`~robustbench_jpeg.evaluation.verdict.
     assess_masking` over the checks recomputed from the per-sample data, per run.)"""
     out = []
     mine = [run for run in runs if run.model == model and run.checks_now is not None]

@@ -7,8 +7,8 @@ import json
 
 import pandas as pd
 
-from ..attack.verdict import assess_masking
-from ..attack.verdict import verdict as checks_verdict
+from ..evaluation import assess_masking
+from ..evaluation import verdict as checks_verdict
 from ..run_format import arm_display, arm_order
 from .conclude import adaptive_table
 from .load import Run

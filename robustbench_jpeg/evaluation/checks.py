@@ -1,10 +1,13 @@
 """Sanity checks over attack results: do the numbers behave like a sound attack on an unmasked model?
 
 Every check compares cells **per image** on the images two cells share, whatever their n, steps or seeds
-(:mod:`.comparison`). A significant violation fails the check; a violation that could be noise makes it a warning;
-a check with nothing to compare is a warning too (``skip`` only where the check does not apply, e.g. adaptive
-attacks on an arm without a quantizer). docs/attacks.md explains every check; :mod:`.verdict` turns them into
-one verdict.
+(:mod:`.comparison`), with the exact McNemar p-values Holm-adjusted over the comparisons of that one check, so that
+each check's family-wise error rate is at most 5%. A violation significant after Holm fails the check; a violation
+that is not significant, or a comparison that could not have failed (too few images), makes it *inconclusive*; a
+check with nothing to compare warns, and one whose cells attacked nothing (no clean-correct image) says so (``skip``
+only where the check does not apply, e.g. adaptive attacks on an arm without a quantizer). docs/attacks.md explains
+every check; :mod:`.verdict` turns them into one verdict. The checks are a pure function of the results rows and
+their per-image vectors.
 """
 
 from __future__ import annotations
@@ -16,11 +19,24 @@ import numpy as np
 import pandas as pd
 
 from ..run_format import arm_order
-from .check_record import MEANINGS, Check
-from .comparison import ALPHA, Comparison, attack_cells, compare, paired_comparisons, tolerance
+from .check_record import MEANINGS, Check, CheckStatus
+from .comparison import (
+    ALPHA,
+    POWER_MARGIN,
+    CellTerms,
+    Comparison,
+    Outcome,
+    attack_cells,
+    compare,
+    compare_cells,
+    judge,
+    paired_comparisons,
+    tolerance,
+)
 
 __all__ = [
     "Check",
+    "CheckStatus",
     "Comparison",
     "MEANINGS",
     "tolerance",
@@ -32,6 +48,7 @@ __all__ = [
     "ALPHA",
     "attack_cells",
     "CHECKS",
+    "run_checks",
 ]
 
 LARGE_EPS = {"linf": 32 / 255, "l2": 4.0}
@@ -39,6 +56,14 @@ LARGE_SURVIVAL = 0.05  # at most this share of the clean-correct images may surv
 ZERO_GRAD_MAX_FRACTION = 0.10
 CARD_TOLERANCE = 0.01
 ADAPTIVE_GRADS = ("bpda", "bpda-hard", "surrogate")
+NOTHING_ATTACKED_TEXT = (
+    "nothing was attacked: no test image is classified correctly, so every robust accuracy is 0 by default and no "
+    "comparison can fail"
+)
+RULE = (
+    f"tolerance max(1/m, 0.5%); exact McNemar, Holm over the check's comparisons at {ALPHA:g}; each comparison "
+    f"able to fail: a violation of {100 * POWER_MARGIN:g}% of its images would be significant"
+)
 
 
 def _arms(df: pd.DataFrame, extra: Iterable[str] = ()) -> list[str]:
@@ -46,44 +71,41 @@ def _arms(df: pd.DataFrame, extra: Iterable[str] = ()) -> list[str]:
     return sorted(arms, key=arm_order)
 
 
+def _listed(comparisons: list[Comparison]) -> str:
+    shown = "; ".join(c.text() for c in comparisons[:4])
+    return shown + (f" ({len(comparisons)} in all)" if len(comparisons) > 4 else "")
+
+
 def _summarise(name: str, arm: str, comparisons: list[Comparison], what: str) -> Check:
-    evidence = tuple(c.as_dict() for c in comparisons if c.violated)
+    """One check's status from its comparisons, judged together (Holm within the check)."""
     if not comparisons:
-        return Check(name, arm, "warn", f"could not compare anything: no {what}", MEANINGS[name])
-    bad = [c for c in comparisons if c.significant]
-    maybe = [c for c in comparisons if c.violated and not c.significant]
-    shown = "; ".join(c.text() for c in (bad or maybe)[:4])
-    more = f" ({len(bad or maybe)} in all)" if len(bad or maybe) > 4 else ""
+        return Check(name, arm, CheckStatus.WARN, f"could not compare anything: no {what}", MEANINGS[name])
+    judged = judge(comparisons)
+    k = len(judged)
+    if all(c.attackable == 0 for c in judged):
+        return Check(name, arm, CheckStatus.NOTHING_ATTACKED, NOTHING_ATTACKED_TEXT, MEANINGS[name], (), k)
+    by = {o: [c for c in judged if c.outcome is o] for o in Outcome}
+    evidence = tuple(c.as_dict() for c in judged if c.outcome is not Outcome.HOLDS)
+    bad, unclear, weak = by[Outcome.VIOLATED], by[Outcome.NOT_SIGNIFICANT], by[Outcome.NO_POWER]
     if bad:
-        return Check(
-            name,
-            arm,
-            "fail",
-            f"{len(bad)} of {len(comparisons)} comparisons violate significantly: {shown}{more}",
-            MEANINGS[name],
-            evidence,
-            len(comparisons),
+        detail = f"{len(bad)} of {k} comparisons violate significantly (Holm over {k}): {_listed(bad)}"
+        return Check(name, arm, CheckStatus.FAIL, detail, MEANINGS[name], evidence, k)
+    parts = []
+    if unclear:
+        parts.append(
+            f"{len(unclear)} of {k} comparisons exceed the tolerance but not significantly (Holm-adjusted p >= "
+            f"{ALPHA:g} over {k}): {_listed(unclear)}"
         )
-    if maybe:
-        return Check(
-            name,
-            arm,
-            "warn",
-            f"{len(maybe)} of {len(comparisons)} comparisons exceed the tolerance but "
-            f"not significantly (p >= {ALPHA}): {shown}{more}",
-            MEANINGS[name],
-            evidence,
-            len(comparisons),
+    if weak:
+        smallest = min(c.m for c in weak)
+        parts.append(
+            f"{len(weak)} of {k} comparisons could not have failed (as few as {smallest} common images; a violation "
+            f"of {100 * POWER_MARGIN:g}% of them would not be significant after Holm over {k}): {_listed(weak)}"
         )
-    return Check(
-        name,
-        arm,
-        "pass",
-        f"{len(comparisons)} comparisons hold on common images (tolerance max(1/m, 0.5%), McNemar at 0.05)",
-        MEANINGS[name],
-        (),
-        len(comparisons),
-    )
+    if parts:
+        return Check(name, arm, CheckStatus.INCONCLUSIVE, "; ".join(parts), MEANINGS[name], evidence, k)
+    detail = f"{k} comparisons hold on common images ({RULE})"
+    return Check(name, arm, CheckStatus.PASS, detail, MEANINGS[name], (), k)
 
 
 # --- the checks ----------------------------------------------------------------------------------------------------
@@ -118,11 +140,7 @@ def check_pgd_not_weaker_than_fgsm(cells: pd.DataFrame, samples: Mapping[str, np
     for _, group in sub.groupby(["_eps", "grad", "source_arm", "_alpha"]):
         fgsm = group[group["attack"] == "fgsm"]
         iterative = group[group["attack"].isin(["pgd", "apgd-ce", "apgd-dlr"])]
-        comps += [
-            compare(samples[p["cell_id"]], samples[f["cell_id"]], p["_label"], f["_label"])
-            for _, p in iterative.iterrows()
-            for _, f in fgsm.iterrows()
-        ]
+        comps += [compare_cells(p, f, samples) for _, p in iterative.iterrows() for _, f in fgsm.iterrows()]
     return _summarise("pgd_not_weaker_than_fgsm", arm, comps, "PGD/APGD and FGSM cells at equal eps")
 
 
@@ -153,7 +171,7 @@ def check_large_eps_near_zero(cells: pd.DataFrame, samples: Mapping[str, np.ndar
         return Check(
             name,
             arm,
-            "warn",
+            CheckStatus.WARN,
             "could not compare anything: no white-box gradient attack at >= 32/255 "
             "(L-inf) or >= 4 (L2); the standard-linf spec has one",
             MEANINGS[name],
@@ -169,18 +187,12 @@ def check_large_eps_near_zero(cells: pd.DataFrame, samples: Mapping[str, np.ndar
         )
         if bad:
             evidence.append({"cell": r["_label"], "survivors": int(r["n_correct"]), "clean_correct": clean})
-    if (sub["n_clean_correct"].astype(int) == 0).all():
-        return Check(
-            name,
-            arm,
-            "warn",
-            "could not compare anything: no clean-correct image in the large-eps cells",
-            MEANINGS[name],
-        )
+    if (sub["_attackable"] == 0).all():
+        return Check(name, arm, CheckStatus.NOTHING_ATTACKED, NOTHING_ATTACKED_TEXT, MEANINGS[name], (), len(sub))
     return Check(
         name,
         arm,
-        "fail" if failed else "pass",
+        CheckStatus.FAIL if failed else CheckStatus.PASS,
         "; ".join(parts) + f" (at most {100 * LARGE_SURVIVAL:g}%)",
         MEANINGS[name],
         tuple(evidence),
@@ -202,12 +214,14 @@ def check_adaptive_not_stronger(
             return Check(
                 name,
                 arm,
-                "warn",
+                CheckStatus.WARN,
                 "no adaptive attack (BPDA, surrogate or transfer) was run against this "
                 "arm: its white-box numbers are unchecked for gradient masking",
                 MEANINGS[name],
             )
-        return Check(name, arm, "skip", "no quantizer and no transfer attack: nothing to check", MEANINGS[name])
+        return Check(
+            name, arm, CheckStatus.SKIP, "no quantizer and no transfer attack: nothing to check", MEANINGS[name]
+        )
     comps = []
     for _, a in adaptive.iterrows():
         peers = white[
@@ -216,9 +230,7 @@ def check_adaptive_not_stronger(
             & (white["_alpha"] == a["_alpha"])
             & (white["_budget"] >= a["_budget"])
         ]
-        comps += [
-            compare(samples[w["cell_id"]], samples[a["cell_id"]], w["_label"], a["_label"]) for _, w in peers.iterrows()
-        ]
+        comps += [compare_cells(w, a, samples) for _, w in peers.iterrows()]
     return _summarise(name, arm, comps, "white-box cell with at least the budget of an adaptive cell at its eps")
 
 
@@ -230,7 +242,7 @@ def check_square_not_stronger(
     sub = cells[cells["arm"] == arm]
     square = sub[~sub["_gradient"]]
     if square.empty:
-        status = "warn" if has_quantizer else "skip"
+        status = CheckStatus.WARN if has_quantizer else CheckStatus.SKIP
         return Check(
             name,
             arm,
@@ -245,19 +257,15 @@ def check_square_not_stronger(
         if s["after"]:
             if s["after"] in by_id.index:
                 prev = by_id.loc[s["after"]]
-                comps.append(
-                    compare(
-                        samples[s["after"]],
-                        samples[s["cell_id"]],
-                        f"the attacks before it ({prev['_label']})",
-                        s["_label"],
-                    )
-                )
+                before = {
+                    **prev.to_dict(),
+                    "cell_id": s["after"],
+                    "_label": f"the attacks before it ({prev['_label']})",
+                }
+                comps.append(compare_cells(before, s, samples))
             continue
         peers = white[(white["norm"] == s["norm"]) & (white["_eps"] == s["_eps"]) & (white["_alpha"] == s["_alpha"])]
-        comps += [
-            compare(samples[w["cell_id"]], samples[s["cell_id"]], w["_label"], s["_label"]) for _, w in peers.iterrows()
-        ]
+        comps += [compare_cells(w, s, samples) for _, w in peers.iterrows()]
     return _summarise(name, arm, comps, "white-box gradient cell at the eps of a Square cell")
 
 
@@ -268,7 +276,11 @@ def check_zero_input_gradients(diagnostics: Mapping[str, Any] | None, arm: str) 
     stats = (diagnostics or {}).get(arm, {}).get("gradients")
     if not stats:
         return Check(
-            name, arm, "warn", "could not compare anything: no gradient statistics for this arm", MEANINGS[name]
+            name,
+            arm,
+            CheckStatus.WARN,
+            "could not compare anything: no gradient statistics for this arm",
+            MEANINGS[name],
         )
     pixel = float(stats["pixel_zero_fraction"])
     parts = [
@@ -291,7 +303,7 @@ def check_zero_input_gradients(diagnostics: Mapping[str, Any] | None, arm: str) 
         if dead:
             parts.append(f"entirely zero: {', '.join(dead)}")
     detail = "; ".join(parts) + f" (fail above {100 * ZERO_GRAD_MAX_FRACTION:g}% or when a band is entirely zero)"
-    return Check(name, arm, "fail" if failed else "pass", detail, MEANINGS[name], (), 1)
+    return Check(name, arm, CheckStatus.FAIL if failed else CheckStatus.PASS, detail, MEANINGS[name], (), 1)
 
 
 def check_clean_matches_card(df: pd.DataFrame, card: Mapping[str, Any] | None, arm: str, test_size: int) -> Check:
@@ -307,21 +319,25 @@ def check_clean_matches_card(df: pd.DataFrame, card: Mapping[str, Any] | None, a
     if "eval_alpha" in clean:
         clean = clean[clean["eval_alpha"].isna()]
     if top1 is None:
-        return Check(name, arm, "skip", "the card records no clean_top1", MEANINGS[name])
+        return Check(name, arm, CheckStatus.SKIP, "the card records no clean_top1", MEANINGS[name])
     if not card.get("finished", True):
         return Check(
-            name, arm, "skip", "training unfinished: the checkpoint may be newer than clean_top1", MEANINGS[name]
+            name,
+            arm,
+            CheckStatus.SKIP,
+            "training unfinished: the checkpoint may be newer than clean_top1",
+            MEANINGS[name],
         )
     if clean.empty:
         return Check(
             name,
             arm,
-            "warn",
+            CheckStatus.WARN,
             f"could not compare anything: no clean cell over the whole test set ({test_size} images)",
             MEANINGS[name],
         )
     acc = float(clean.iloc[-1]["clean_acc"])
-    status = "pass" if abs(acc - float(top1)) <= CARD_TOLERANCE else "fail"
+    status = CheckStatus.PASS if abs(acc - float(top1)) <= CARD_TOLERANCE else CheckStatus.FAIL
     return Check(
         name,
         arm,
@@ -346,6 +362,24 @@ CHECKS = (
 )
 
 
+def _comparison_checks(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str, q: bool) -> list[Check]:
+    """The six checks that compare attack cells, for one arm."""
+    mine = cells[cells["arm"] == arm] if not cells.empty else cells
+    if mine.empty:
+        text = "could not compare anything: no attack cell for this arm"
+        return [Check(n, arm, CheckStatus.WARN, text, MEANINGS[n]) for n in CHECKS[:6]]
+    if (mine["_attackable"] == 0).all():
+        return [Check(n, arm, CheckStatus.NOTHING_ATTACKED, NOTHING_ATTACKED_TEXT, MEANINGS[n]) for n in CHECKS[:6]]
+    return [
+        check_monotone_in_eps(cells, samples, arm),
+        check_pgd_not_weaker_than_fgsm(cells, samples, arm),
+        check_large_eps_near_zero(cells, samples, arm),
+        check_more_iterations_not_weaker(cells, samples, arm),
+        check_adaptive_not_stronger(cells, samples, arm, q),
+        check_square_not_stronger(cells, samples, arm, q),
+    ]
+
+
 def run_checks(
     df: pd.DataFrame,
     samples: Mapping[str, np.ndarray],
@@ -353,29 +387,20 @@ def run_checks(
     cards: Mapping[str, Mapping[str, Any]] | None = None,
     test_size: int | None = None,
     quantizer_arms: Iterable[str] = (),
+    *,
+    terms: CellTerms,
 ) -> list[Check]:
-    """Every check for every arm over the current rows of a run (``df``) and their per-sample vectors."""
+    """Every check for every arm over the current rows of a run (``df``) and their per-sample vectors.
+
+    ``terms`` says what the checks need to know about the attack methods (:class:`~.comparison.CellTerms`).
+    """
     df = df if df is not None else pd.DataFrame(columns=["arm", "attack"])
-    cells = attack_cells(df)
+    cells = attack_cells(df, terms)
     cells = cells[cells["cell_id"].astype(str).isin(samples.keys())] if not cells.empty else cells
     quantizer = set(quantizer_arms)
     out: list[Check] = []
     for arm in _arms(df, (cards or {}).keys()):
-        q = arm in quantizer
-        if cells.empty or (cells["arm"] != arm).all():
-            out += [
-                Check(n, arm, "warn", "could not compare anything: no attack cell for this arm", MEANINGS[n])
-                for n in CHECKS[:6]
-            ]
-        else:
-            out += [
-                check_monotone_in_eps(cells, samples, arm),
-                check_pgd_not_weaker_than_fgsm(cells, samples, arm),
-                check_large_eps_near_zero(cells, samples, arm),
-                check_more_iterations_not_weaker(cells, samples, arm),
-                check_adaptive_not_stronger(cells, samples, arm, q),
-                check_square_not_stronger(cells, samples, arm, q),
-            ]
+        out += _comparison_checks(cells, samples, arm, arm in quantizer)
         out.append(check_zero_input_gradients(diagnostics, arm))
         if cards is not None and test_size:
             out.append(check_clean_matches_card(df, cards.get(arm), arm, test_size))

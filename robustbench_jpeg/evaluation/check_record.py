@@ -1,10 +1,11 @@
-"""What a sanity check reports (:class:`Check`) and what each check means (:data:`MEANINGS`, shown beside every
-failure and in docs/attacks.md)."""
+"""What a sanity check reports (:class:`Check`, :class:`CheckStatus`) and what each check means (:data:`MEANINGS`,
+shown beside every failure and in docs/attacks.md)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 MEANINGS = {
@@ -28,13 +29,24 @@ MEANINGS = {
 }
 
 
+class CheckStatus(StrEnum):
+    """The outcome of one check on one arm (docs/attacks.md, "Sanity checks")."""
+
+    PASS = "pass"  # every comparison held and each one could have failed
+    FAIL = "fail"  # a violation significant after Holm within the check, or a hard threshold crossed
+    INCONCLUSIVE = "inconclusive"  # a violation not significant after Holm, or a comparison that could not fail
+    NOTHING_ATTACKED = "nothing attacked"  # no test image was classified correctly, so no attack had anything to do
+    WARN = "warn"  # nothing to compare, or an arm with a quantizer that faced no adaptive attack
+    SKIP = "skip"  # the check does not apply
+
+
 @dataclass(frozen=True)
 class Check:
-    """One check on one arm. ``status``: ``pass``, ``fail``, ``warn`` or ``skip`` (does not apply)."""
+    """One check on one arm, with a :class:`CheckStatus`."""
 
     name: str
     arm: str
-    status: str
+    status: CheckStatus
     detail: str
     meaning: str
     evidence: tuple[dict, ...] = ()
@@ -42,5 +54,6 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        out["status"] = str(self.status)
         out["evidence"] = list(self.evidence)
         return out

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustbench_jpeg.attack.worst_case import worst_cases
+from robustbench_jpeg.evaluation import worst_cases
 
 
 def rows_and_samples(cells):
