@@ -260,3 +260,65 @@ def test_masking_verdict_is_one_function_of_the_checks():
     sound.add(vec(20, 500), attack="pgd", steps=5, eps=4)
     sound.add(vec(20, 300), attack="pgd", steps=5, eps=4, grad="bpda")
     assert assess_masking(checks_of(sound.rows, sound.samples), "jpegdl").status == "not detected"
+
+
+def test_a_large_gap_on_few_images_is_inconclusive_never_not_detected():
+    """The defect: on 20 images BPDA breaking 25 points more than the soft attack (b=5, c=0, p=0.06) warned and the
+    masking status read "not detected"."""
+    t = Table()
+    t.add(vec(10, 20), attack="pgd", steps=20, eps=8)
+    t.add(vec(5, 20), attack="pgd", steps=20, eps=8, grad="bpda")  # the first 5 of the soft attack's 10 survivors
+    checks = checks_of(t.rows, t.samples)
+    adaptive = next(c for c in checks if c.name == "adaptive_not_stronger")
+    assert (adaptive.evidence[0]["b"], adaptive.evidence[0]["c"]) == (5, 0)
+    assert adaptive.status == "inconclusive" and "not significantly" in adaptive.detail
+    assert assess_masking(checks, "jpegdl").status == "inconclusive"
+
+
+def test_a_comparison_that_could_not_fail_does_not_pass():
+    """On one image no comparison can fail (a one-image gap is within the tolerance, and p >= 0.05 anyway)."""
+    t = Table()
+    t.add(vec(1, 1), attack="pgd", steps=20, eps=8)
+    t.add(vec(1, 1), attack="pgd", steps=20, eps=8, grad="bpda")
+    t.add(vec(1, 1), attack="pgd", steps=20, eps=16)
+    checks = checks_of(t.rows, t.samples)
+    by_name = {c.name: c for c in checks}
+    for name in ("adaptive_not_stronger", "monotone_in_eps"):
+        assert by_name[name].status == "inconclusive" and "could not have failed" in by_name[name].detail
+    assert assess_masking(checks, "jpegdl").status == "inconclusive"
+    assert verdict_status(checks) == "WARN" and "inconclusive" in verdict(checks)
+
+
+def test_holm_within_a_check_one_p_just_under_005_among_many_does_not_fail():
+    """The defect: a check failed when any of its comparisons had p < 0.05 unadjusted. Fourteen radii of equally
+    strong FGSM and PGD, one of them with PGD leaving 7 more images robust (b=8, c=1, p=0.039): Holm over the
+    check's 14 comparisons does not call it significant, so the check is inconclusive, not failed."""
+    t = Table()
+    for eps in range(1, 15):
+        t.add(vec(50, 200), attack="fgsm", eps=eps)
+        weaker = vec(50, 200)
+        if eps == 7:
+            weaker[[0]] = False  # c = 1: PGD breaks one image FGSM left
+            weaker[50:58] = True  # b = 8: PGD leaves 8 images robust that FGSM broke
+        t.add(weaker, attack="pgd", steps=10, eps=eps)
+    check = check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl")
+    (unclear,) = check.evidence
+    assert (unclear["b"], unclear["c"]) == (8, 1) and 0.03 < unclear["p"] < 0.05
+    assert unclear["p_holm"] >= 0.05 and unclear["family"] == 14
+    assert check.status == "inconclusive" and "Holm" in check.detail
+
+
+def test_nothing_attacked_is_said_never_passed():
+    """The defect: when no test image is classified correctly every attack cell is all-zero, every comparison holds
+    trivially, and the checks read "8 passed"."""
+    t = Table()
+    for eps in (1, 2, 4, 8):
+        t.add(vec(0, 100), attack="fgsm", eps=eps, clean=0)
+        t.add(vec(0, 100), attack="pgd", steps=10, eps=eps, clean=0)
+        t.add(vec(0, 100), attack="pgd", steps=10, eps=eps, grad="bpda", clean=0)
+    checks = checks_of(t.rows, t.samples)
+    compared = [c for c in checks if c.name not in ("zero_input_gradients", "clean_matches_card")]
+    assert compared and all(c.status == "nothing attacked" for c in compared)
+    assert not any(c.status == "pass" for c in checks)
+    assert assess_masking(checks, "jpegdl").status == "nothing attacked"
+    assert verdict_status(checks) == "WARN" and "nothing attacked" in verdict(checks)

@@ -88,3 +88,38 @@ def test_eval_alpha_cells_get_their_own_worst_case():
     found = worst_cases(rows, samples)
     assert points(found)[2].acc == pytest.approx(1.0)
     assert points(found, alpha=1.0)[2].acc == pytest.approx(0.0)
+
+
+def test_the_baseline_worst_case_counts_its_eval_alpha_cells():
+    """The defect: the baseline (no quantizer, so no alpha) had its eval-alpha cells set apart, although they are
+    attacks on the same weights; they enter its one worst case. A JPEG arm's stay apart."""
+    rows, samples = rows_and_samples(
+        [
+            ("baseline", 2, "1111", {}),
+            ("baseline", 2, "0011", {"eval_alpha": 1.0}),  # the same weights, attacked by a spec with eval alpha
+            ("jpegdl", 2, "1111", {}),
+            ("jpegdl", 2, "0000", {"eval_alpha": 1.0}),
+        ]
+    )
+    found = worst_cases(rows, samples)
+    assert points(found, arm="baseline")[2].vector.tolist() == [False, False, True, True]
+    assert not points(found, arm="baseline", alpha=1.0)
+    assert points(found)[2].acc == pytest.approx(1.0) and points(found, alpha=1.0)[2].acc == pytest.approx(0.0)
+
+
+def test_an_l2_break_at_r_is_an_linf_break_at_every_eps_from_r():
+    """||d||_inf <= ||d||_2: an L2 cell at radius r enters the L-inf worst case at every eps >= r, per image."""
+    r = 6 / 255  # between the L-inf radii 4/255 and 8/255
+    rows, samples = rows_and_samples(
+        [
+            ("jpegdl", 4, "1111", {}),
+            ("jpegdl", 8, "1110", {}),
+            ("jpegdl", 0, "0111", {"norm": "l2", "eps": r}),  # breaks image 0 within an L2 ball of radius 6/255
+        ]
+    )
+    found = worst_cases(rows, samples, label=lambda row: f"{row.norm} {row.cell_id}")
+    linf = {round(w.eps * 255, 6): w for w in found if w.norm == "linf"}
+    assert linf[4].vector.tolist() == [True, True, True, True]  # 4/255 < r: the L2 cell does not count
+    assert linf[8].vector.tolist() == [False, True, True, False] and "l2 c2" in linf[8].components
+    l2 = [w for w in found if w.norm == "l2"]
+    assert len(l2) == 1 and l2[0].vector.tolist() == [False, True, True, True]  # L-inf cells never enter L2
