@@ -362,6 +362,29 @@ CHECKS = (
 )
 
 
+def _with_clean_vectors(cells: pd.DataFrame, df: pd.DataFrame, samples: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """``_attackable`` bounded by the arm's clean cell (same eval alpha), where one covers the attack cell's images:
+    only images classified correctly can be attacked."""
+    if cells.empty or "attack" not in df:
+        return cells
+    clean = df[(df["attack"] == "clean") & df["cell_id"].astype(str).isin(samples.keys())]
+    if clean.empty:
+        return cells
+    alpha = clean["eval_alpha"].astype(float).fillna(-1.0) if "eval_alpha" in clean else pd.Series(-1.0, clean.index)
+    vectors = {}
+    for r, a in zip(clean.itertuples(index=False), alpha, strict=True):
+        vec = np.asarray(samples[r.cell_id], dtype=bool)
+        if vec.size > vectors.get((r.arm, a), np.zeros(0)).size:
+            vectors[(r.arm, a)] = vec
+    cells = cells.copy()
+    bounds = []
+    for arm, a, n, known in zip(cells["arm"], cells["_alpha"], cells["n"], cells["_attackable"], strict=True):
+        vec = vectors.get((arm, a))
+        bounds.append(min(int(known), int(vec[: int(n)].sum())) if vec is not None and vec.size >= n else known)
+    cells["_attackable"] = bounds
+    return cells
+
+
 def _comparison_checks(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str, q: bool) -> list[Check]:
     """The six checks that compare attack cells, for one arm."""
     mine = cells[cells["arm"] == arm] if not cells.empty else cells
@@ -397,6 +420,7 @@ def run_checks(
     df = df if df is not None else pd.DataFrame(columns=["arm", "attack"])
     cells = attack_cells(df, terms)
     cells = cells[cells["cell_id"].astype(str).isin(samples.keys())] if not cells.empty else cells
+    cells = _with_clean_vectors(cells, df, samples)
     quantizer = set(quantizer_arms)
     out: list[Check] = []
     for arm in _arms(df, (cards or {}).keys()):

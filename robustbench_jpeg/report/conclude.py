@@ -7,8 +7,6 @@ as "not shown", never as "no effect".
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -18,10 +16,19 @@ from ..stats import mean_std, paired_from_samples
 from .cells import WORST, adaptive_radii, is_worst, select_rows
 from .clean import clean_comparison
 from .compare import controls, diff_name
+from .findings import (
+    MaskingFindings,
+    direction,
+    eps_list,
+    masking_findings,
+    nothing_correct,
+    radius_findings,
+    range_text,
+    worst_case_text,
+)
 from .fmt import eps_header, eps_text, interval, signed
 from .load import Run
 from .tables import label_order
-from .views import excludes_zero
 
 ADAPTIVE = ADAPTIVE_GRADS
 
@@ -97,18 +104,9 @@ def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _direction(row) -> int:
-    """+1 / -1 when the paired interval excludes zero (all seeds on the same side), else 0."""
-    return excludes_zero(row)
-
-
-def _eps_list(values) -> str:
-    return ", ".join(eps_text(v) for v in values) if len(values) else "none"
-
-
 def _summarise(grp: pd.DataFrame, unit: str) -> str:
     grp = grp.sort_values("eps_key")
-    dirs = [_direction(r) for _, r in grp.iterrows()]
+    dirs = [direction(r) for _, r in grp.iterrows()]
     up = [e for e, d in zip(grp["eps_key"], dirs, strict=True) if d > 0]
     down = [e for e, d in zip(grp["eps_key"], dirs, strict=True) if d < 0]
     lo, hi = signed(grp["mean"].min()), signed(grp["mean"].max())
@@ -125,12 +123,96 @@ def _summarise(grp: pd.DataFrame, unit: str) -> str:
             return f"{span}; at no eps does every seed's 95% paired interval exclude zero"
         return f"{span}; the 95% paired interval includes zero at every eps"
     sides = [
-        f"{side} at {len(where)} of {len(grp)} eps ({_eps_list(where)})"
+        f"{side} at {len(where)} of {len(grp)} eps ({eps_list(where)})"
         for side, where in (("in JPEG-DL's favour", up), ("against JPEG-DL", down))
         if where
     ]
     text = f"{span}; {which} excludes zero " + " and ".join(sides)
     return text
+
+
+def _scope_bullets(c: pd.DataFrame) -> list[str]:
+    seeds = sorted(c["train_seed"].unique())
+    n_min, n_max = int(c["n"].min()), int(c["n"].max())
+    scope = f"{n_min}" if n_min == n_max else f"{n_min} to {n_max}"
+    out = [
+        f"Scope: {len(seeds)} training seed(s) ({', '.join(map(str, seeds))}); the first {scope} test "
+        "images in test-set order; differences are JPEG-DL minus baseline in percentage points on the "
+        "same images."
+    ]
+    if len(seeds) == 1:
+        out.append(
+            "With one training seed, the paired interval covers the sampling of test images only, not the "
+            "variation between training runs; more seeds are needed before a difference can be generalised."
+        )
+    return out
+
+
+def _clean_bullet(runs: list[Run], model: str) -> list[str]:
+    clean = clean_comparison([run for run in runs if run.model == model])
+    if clean.empty:
+        return []
+    mean, std, k = mean_std(clean["diff"])
+    r = {
+        "mean": mean,
+        "std": std,
+        "seeds": k,
+        "lo_all": list(clean["ci_low"]),
+        "hi_all": list(clean["ci_high"]),
+        "ci_low": clean["ci_low"].iloc[0],
+        "ci_high": clean["ci_high"].iloc[0],
+        "p_mcnemar": clean["p_mcnemar"].iloc[0],
+    }
+    which = "every seed's 95% paired interval" if k > 1 else "the 95% paired interval"
+    verdict = {
+        1: f"{which} excludes zero, JPEG-DL higher",
+        -1: f"{which} excludes zero, JPEG-DL lower",
+        0: f"{which} does not exclude zero, so no clean-accuracy difference is shown",
+    }[direction(r)]
+    n = sorted(set(clean["n"]))
+    return [
+        f"Clean accuracy (first {'/'.join(map(str, n))} test images): baseline "
+        f"{100 * clean['acc_baseline'].mean():.2f}%, JPEG-DL {100 * clean['acc_jpegdl'].mean():.2f}%"
+        f"{' (means over seeds)' if k > 1 else ''}; {_diff_text(r)}: {verdict}."
+    ]
+
+
+def _attack_bullets(c, attacked, adaptive, masking: MaskingFindings, unit: str) -> list[str]:
+    out = []
+    labels = sorted({lb for lb in attacked["label"] if not is_worst(lb)}, key=label_order) if not attacked.empty else []
+    for label in labels:
+        out.append(f"{label} (white-box): " + _summarise(attacked[attacked["label"] == label], unit) + ".")
+    worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked
+    if not worst.empty:
+        out.append("Worst case over all attacks run at each eps: " + _summarise(worst, unit) + ".")
+    jp = c[(c["arm"] == JPEGDL) & (c["kind"] == "attack")]
+    stronger = adaptive[adaptive["stronger"]] if not adaptive.empty else adaptive
+    if not jp.empty and not stronger.empty:
+        out.append(
+            f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
+            f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
+            f"{eps_list(sorted(set(stronger['eps_key'])))}"
+            f"{unit}, by up to {-100 * stronger['diff'].min():.2f} points (exact McNemar p < {ALPHA})."
+        )
+    if masking.failed:
+        out.append(f"Failed sanity checks (recomputed from the per-sample data): {', '.join(masking.failed)}.")
+    if not jp.empty and masking.unchecked:
+        out.append(
+            "No adaptive (BPDA, surrogate, transfer) or gradient-free attack was run against JPEG-DL: its "
+            "white-box numbers use gradients through the soft quantizer only and have not been checked "
+            "for gradient masking."
+        )
+    elif not jp.empty and masking.inconclusive and not masking.masked:
+        out.append(
+            "Adaptive or gradient-free attacks were run against JPEG-DL, but on too few images to tell whether its "
+            "white-box numbers are masked (see the sanity checks: inconclusive)."
+        )
+    elif not jp.empty and not masking.masked:
+        out.append(
+            "Adaptive or gradient-free attacks were run against JPEG-DL and no sign of gradient masking "
+            "failed (see the sanity checks)."
+        )
+    return out
 
 
 def conclusion(
@@ -149,149 +231,32 @@ def conclusion(
     if not {BASELINE, JPEGDL} <= set(c["arm"]):
         arms = ", ".join(arm_display(a) for a in sorted(set(c["arm"]), key=arm_order))
         return [], f"**Conclusion:** no JPEG-DL vs baseline comparison: the arms attacked are {arms}."
+    empty = nothing_correct(c)
+    if empty:
+        which = " and ".join(arm_display(a) for a in empty)
+        return _scope_bullets(c), (
+            f"**Conclusion:** nothing was attacked: no test image is classified correctly by {which}, so every "
+            "robust accuracy there is zero by default and no robustness conclusion can be drawn."
+        )
     d = select_rows(dif, model=model, norm=norm, arm=JPEGDL, partner=BASELINE, trained_alpha=True)
-    adaptive = adaptive[adaptive["arm"] == JPEGDL] if not adaptive.empty else adaptive
-    seeds = sorted(c["train_seed"].unique())
-    bullets = []
-    n_min, n_max = int(c["n"].min()), int(c["n"].max())
-    scope = f"{n_min}" if n_min == n_max else f"{n_min} to {n_max}"
-    bullets.append(
-        f"Scope: {len(seeds)} training seed(s) ({', '.join(map(str, seeds))}); the first {scope} test "
-        "images in test-set order; differences are JPEG-DL minus baseline in percentage points on the "
-        "same images."
-    )
-    if len(seeds) == 1:
-        bullets.append(
-            "With one training seed, the paired interval covers the sampling of test images only, not the "
-            "variation between training runs; more seeds are needed before a difference can be generalised."
-        )
-    clean = clean_comparison([run for run in runs if run.model == model])
-    if not clean.empty:
-        mean, std, k = mean_std(clean["diff"])
-        r = {
-            "mean": mean,
-            "std": std,
-            "seeds": k,
-            "lo_all": list(clean["ci_low"]),
-            "hi_all": list(clean["ci_high"]),
-            "ci_low": clean["ci_low"].iloc[0],
-            "ci_high": clean["ci_high"].iloc[0],
-            "p_mcnemar": clean["p_mcnemar"].iloc[0],
-        }
-        which = "every seed's 95% paired interval" if k > 1 else "the 95% paired interval"
-        verdict = {
-            1: f"{which} excludes zero, JPEG-DL higher",
-            -1: f"{which} excludes zero, JPEG-DL lower",
-            0: f"{which} does not exclude zero, so no clean-accuracy difference is shown",
-        }[_direction(r)]
-        n = sorted(set(clean["n"]))
-        bullets.append(
-            f"Clean accuracy (first {'/'.join(map(str, n))} test images): baseline "
-            f"{100 * clean['acc_baseline'].mean():.2f}%, JPEG-DL {100 * clean['acc_jpegdl'].mean():.2f}%"
-            f"{' (means over seeds)' if k > 1 else ''}; {_diff_text(r)}: {verdict}."
-        )
+    a = select_rows(adaptive, arm=JPEGDL, model=model, norm=norm)
     attacked = d[d["eps_key"] > 0] if not d.empty else d
-    for label in (
-        sorted({lb for lb in attacked["label"] if not is_worst(lb)}, key=label_order) if not attacked.empty else []
-    ):
-        bullets.append(f"{label} (white-box): " + _summarise(attacked[attacked["label"] == label], unit) + ".")
-    worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked
-    if not worst.empty:
-        bullets.append("Worst case over all attacks run at each eps: " + _summarise(worst, unit) + ".")
-
-    jp = c[(c["arm"] == JPEGDL) & (c["kind"] == "attack")]
-    has_adaptive = bool(jp["grad"].isin(ADAPTIVE).any() or jp["transfer"].any())
-    a = adaptive[(adaptive["model"] == model) & (adaptive["norm"] == norm)] if not adaptive.empty else adaptive
-    stronger = a[a["stronger"]] if not a.empty else a
-    if not jp.empty and not stronger.empty:
-        worst_gap = -100 * stronger["diff"].min()
-        bullets.append(
-            f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
-            f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
-            f"{_eps_list(sorted(set(stronger['eps_key'])))}"
-            f"{unit}, by up to {worst_gap:.2f} points (exact McNemar p < {ALPHA})."
-        )
-    model_runs = [run for run in runs if run.model == model]
-    assessments = [assess_masking(run.checks_now, JPEGDL) for run in model_runs if run.checks_now is not None]
-    masked = [m for m in assessments if m.status == "masked"]
-    unchecked = not assessments or all(m.status == "unchecked" for m in assessments)
-    failed = sorted(
-        {f"{ch.name} ({ch.arm})" for run in model_runs for ch in (run.checks_now or []) if ch.status == "fail"}
-    )
-    if failed:
-        bullets.append(f"Failed sanity checks (recomputed from the per-sample data): {', '.join(failed)}.")
-    if not jp.empty and unchecked:
-        bullets.append(
-            "No adaptive (BPDA, surrogate, transfer) or gradient-free attack was run against JPEG-DL: its "
-            "white-box numbers use gradients through the soft quantizer only and have not been checked "
-            "for gradient masking."
-        )
-    elif not jp.empty and not masked:
-        bullets.append(
-            "Adaptive or gradient-free attacks were run against JPEG-DL and no sign of gradient masking "
-            "failed (see the sanity checks)."
-        )
+    masking = masking_findings(runs, model)
+    bullets = _scope_bullets(c) + _clean_bullet(runs, model) + _attack_bullets(c, attacked, a, masking, unit)
     parts = []
-    if masked:
-        why = "; ".join(sorted({m.reason for m in masked}))
+    if masking.masked:
+        why = "; ".join(sorted({m.reason for m in masking.masked}))
         parts.append(
             "The white-box soft-quantizer numbers for JPEG-DL are likely inflated by gradient masking "
             f"({why}); the adaptive / worst-case numbers are the ones to trust."
         )
+    worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked
+    jp = c[(c["arm"] == JPEGDL) & (c["kind"] == "attack")]
+    has_adaptive = bool(jp["grad"].isin(ADAPTIVE).any() or jp["transfer"].any())
     if not worst.empty:
-        dirs = {e: _direction(r) for e, (_, r) in zip(worst["eps_key"], worst.iterrows(), strict=True)}
-        up = [e for e, v in dirs.items() if v > 0]
-        down = [e for e, v in dirs.items() if v < 0]
-        # a worst case is adaptive only at eps where a BPDA or transfer attack was run against JPEG-DL
         adaptive_eps = adaptive_radii(cells, model, norm, [JPEGDL])
-        checked = [e for e in up if e in adaptive_eps]
-        soft_only = [e for e in up if e not in adaptive_eps]
-        gains = {
-            e: 100 * float(r["mean"] if "mean" in r else r["diff"])
-            for e, (_, r) in zip(worst["eps_key"], worst.iterrows(), strict=True)
-        }
-        if up:
-            text = ""
-            if checked:
-                text = (
-                    f"Under the worst case over the attacks run, adaptive attacks included, JPEG-DL's robust "
-                    f"accuracy exceeds the baseline's beyond the 95% paired interval at eps {_eps_list(checked)}"
-                    f"{unit} (by {_range_text([gains[e] for e in checked])} points)."
-                )
-            if soft_only and adaptive_eps:
-                text += (
-                    f" At eps {_eps_list(soft_only)}{unit} JPEG-DL's worst case also exceeds the baseline's "
-                    f"(by {_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at "
-                    "that radius itself (the worst case there holds adaptive attacks only from smaller radii), so "
-                    "that gain is not fully checked for gradient masking"
-                    + (" and should be read in the light of the masking found above." if masked else ".")
-                )
-            elif soft_only:
-                text += (
-                    f" Under the worst case over the attacks run, JPEG-DL's robust accuracy exceeds the "
-                    f"baseline's beyond the 95% paired interval at eps {_eps_list(soft_only)}{unit} (by "
-                    f"{_range_text([gains[e] for e in soft_only])} points), but no adaptive attack was run at any "
-                    "radius, so the gain is not checked for gradient masking."
-                )
-            text += f" It falls below the baseline at eps {_eps_list(down)}{unit}." if down else ""
-            text += " This worst case covers only the attacks listed; stronger attacks could lower either arm."
-            if not has_adaptive or unchecked:
-                text += (
-                    " Because gradient masking has not been ruled out (no adaptive attack), this gain is not yet "
-                    "evidence of robustness."
-                )
-            text = text.strip()
-        elif down:
-            text = (
-                f"Under the worst case over the attacks run, JPEG-DL is less robust than the baseline beyond the "
-                f"95% paired interval at eps {_eps_list(down)}{unit}, and no eps shows a gain beyond the interval."
-            )
-        else:
-            text = (
-                "Under the worst case over the attacks run, no robustness difference beyond the 95% paired "
-                "interval is shown at any eps: these data do not support a robustness gain from JPEG-DL."
-            )
-        parts.append(text)
+        checked = has_adaptive and not masking.unchecked
+        parts.append(worst_case_text(radius_findings(worst), adaptive_eps, checked, bool(masking.masked), unit))
     elif not attacked.empty:
         parts.append("No worst-case comparison is available.")
     else:
@@ -309,12 +274,6 @@ def _diff_text(r) -> str:
         f"difference {signed(r['mean'])} points, 95% CI {interval(r['ci_low'], r['ci_high'])}, "
         f"McNemar p = {r['p_mcnemar']:.3g}"
     )
-
-
-def _range_text(values: list[float]) -> str:
-    """Points (already x100) as ``+1.50`` or ``\u22122.10 to +1.50``."""
-    low, high = min(values) / 100, max(values) / 100
-    return signed(low) if math.isclose(low, high) else f"{signed(low)} to {signed(high)}"
 
 
 def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list[str]:
@@ -348,19 +307,19 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
         if d.empty:
             out.append(f"{diff_name(JPEGDL, control)}: no worst case shared by both arms, so nothing to compare.")
             continue
-        dirs = {e: _direction(r) for e, (_, r) in zip(d["eps_key"], d.iterrows(), strict=True)}
+        dirs = {e: direction(r) for e, (_, r) in zip(d["eps_key"], d.iterrows(), strict=True)}
         parts = []
         up = [e for e, v in dirs.items() if v > 0]
         down = [e for e, v in dirs.items() if v < 0]
         none = [e for e, v in dirs.items() if v == 0]
         name = arm_display(control)
         if up:
-            parts.append(f"JPEG-DL exceeds {name} beyond the interval at eps {_eps_list(up)}{unit}")
+            parts.append(f"JPEG-DL exceeds {name} beyond the interval at eps {eps_list(up)}{unit}")
         if down:
-            parts.append(f"JPEG-DL falls below {name} beyond the interval at eps {_eps_list(down)}{unit}")
+            parts.append(f"JPEG-DL falls below {name} beyond the interval at eps {eps_list(down)}{unit}")
         if none:
-            parts.append(f"a difference is not shown at eps {_eps_list(none)}{unit}")
-        spread = _range_text([100 * v for v in d["mean"]])
+            parts.append(f"a difference is not shown at eps {eps_list(none)}{unit}")
+        spread = range_text([100 * v for v in d["mean"]])
         noun = "differences" if len(d) > 1 else "difference"
         out.append(
             f"{diff_name(JPEGDL, control)}, worst case over every attack ({noun} {spread} points): "
