@@ -22,7 +22,6 @@ from ..run_format import arm_order
 from .check_record import MEANINGS, Check, CheckStatus
 from .comparison import (
     ALPHA,
-    POWER_MARGIN,
     CellTerms,
     Comparison,
     Outcome,
@@ -60,10 +59,7 @@ NOTHING_ATTACKED_TEXT = (
     "nothing was attacked: no test image is classified correctly, so every robust accuracy is 0 by default and no "
     "comparison can fail"
 )
-RULE = (
-    f"tolerance max(1/m, 0.5%); exact McNemar, Holm over the check's comparisons at {ALPHA:g}; each comparison "
-    f"able to fail: a violation of {100 * POWER_MARGIN:g}% of its images would be significant"
-)
+RULE = f"tolerance max(1/m, 0.5%); exact McNemar, Holm over the check's comparisons at {ALPHA:g}; each could fail"
 
 
 def _arms(df: pd.DataFrame, extra: Iterable[str] = ()) -> list[str]:
@@ -97,10 +93,11 @@ def _summarise(name: str, arm: str, comparisons: list[Comparison], what: str) ->
             f"{ALPHA:g} over {k}): {_listed(unclear)}"
         )
     if weak:
-        smallest = min(c.m for c in weak)
+        fewest = min(c.attackable for c in weak)
         parts.append(
-            f"{len(weak)} of {k} comparisons could not have failed (as few as {smallest} common images; a violation "
-            f"of {100 * POWER_MARGIN:g}% of them would not be significant after Holm over {k}): {_listed(weak)}"
+            f"{len(weak)} of {k} comparisons could not have failed (as few as {fewest} images that could be broken: "
+            f"even all of them the wrong way would not be a violation significant after Holm over {k}): "
+            f"{_listed(weak)}"
         )
     if parts:
         return Check(name, arm, CheckStatus.INCONCLUSIVE, "; ".join(parts), MEANINGS[name], evidence, k)

@@ -9,9 +9,10 @@ comparisons (:func:`judge`):
 * **violated**: (b - c) / m exceeds :func:`tolerance` and the Holm-adjusted p is below :data:`ALPHA`;
 * **not significant**: (b - c) / m exceeds the tolerance, but the Holm-adjusted p does not reach :data:`ALPHA`
   (a gap that may be real: the sample is too small to tell);
-* **no power**: within the tolerance, but the comparison could not have failed: a violation of
-  :data:`POWER_MARGIN` of its m images, every one of them going the wrong way (b = that many, c = 0), would not be
-  significant after Holm, or there are not that many images that could be attacked (clean-correct ones);
+* **no power**: within the tolerance, but the comparison could not have failed: even had every image that can be
+  broken at all (the clean-correct ones among the m) gone the wrong way (b = all of them, c = 0), the violation
+  would not be beyond the tolerance and significant after Holm (one image, a handful of images, or nothing
+  classified correctly);
 * **holds**: within the tolerance, and it could have failed.
 
 :mod:`.checks` builds its checks from these: one violated comparison fails a check; a check with a comparison that
@@ -34,19 +35,11 @@ import pandas as pd
 from ..stats import holm_adjust, mcnemar_exact_p
 
 ALPHA = 0.05  # family-wise error rate of each check (exact McNemar, two-sided, Holm within the check)
-POWER_MARGIN = 0.10  # a comparison has power when a violation of this share of its images would be significant
 
 
 def tolerance(m: int) -> float:
     """Accuracy slack when comparing two cells on ``m`` images: one image or 0.5 points, whichever is larger."""
     return max(1.0 / max(int(m), 1), 0.005)
-
-
-def smallest_violation(m: int) -> int:
-    """The number of images (b with c = 0) that a violation on ``m`` images needs before a comparison could call it:
-    :data:`POWER_MARGIN` of them, and more than :func:`tolerance`."""
-    beyond_tolerance = math.floor(tolerance(m) * m + 1e-9) + 1
-    return max(math.ceil(POWER_MARGIN * m - 1e-9), beyond_tolerance)
 
 
 class Outcome(StrEnum):
@@ -91,11 +84,11 @@ class Comparison:
 
     @property
     def powered(self) -> bool:
-        """Could this comparison have failed? (module docstring)"""
-        if self.m == 0:
+        """Could this comparison have failed? Had all ``attackable`` images gone the wrong way (module docstring)."""
+        worst = self.attackable
+        if self.m == 0 or worst / self.m <= tolerance(self.m):
             return False
-        needed = smallest_violation(self.m)
-        return needed <= self.attackable and self.family * mcnemar_exact_p(needed, 0) < ALPHA
+        return self.family * mcnemar_exact_p(worst, 0) < ALPHA
 
     @property
     def outcome(self) -> Outcome:

@@ -9,9 +9,9 @@ the tier of n images ANDs every cell that covers at least the first n images; th
 cells. The tier of the smallest n includes every attack ("all attacks"); larger tiers trade attacks for images and
 are labelled with their n. Within a tier the image set is fixed and the set of attacks only grows with eps, so its
 robust accuracy never rises with eps (checked as an invariant). Cells scored with an evaluation-time alpha (the
-official script's protocol) on an arm with a quantizer get worst cases of their own and never enter the corrected
-one; on an arm without one (the baseline has no alpha) they are ordinary attacks on the same weights and enter its
-worst case.
+official script's protocol) get worst cases of their own; on an arm with a quantizer they never enter the corrected
+one, while on an arm without one (the baseline has no alpha) they are ordinary attacks on the same weights and enter
+its worst case as well.
 """
 
 from __future__ import annotations
@@ -47,14 +47,22 @@ class WorstCase:
         return float(self.vector.mean()) if self.vector.size else float("nan")
 
 
-def _alpha_groups(rows: pd.DataFrame, quantizer_arms: Collection[str] | None) -> pd.Series:
-    """The eval alpha a cell's worst case is kept under: its own on an arm with a quantizer, -1 (none) otherwise."""
-    alpha = rows["eval_alpha"].astype(float) if "eval_alpha" in rows else pd.Series(np.nan, index=rows.index)
+def _groups(rows: pd.DataFrame, quantizer_arms: Collection[str] | None) -> list[tuple[tuple, pd.DataFrame]]:
+    """The cells behind each worst case, keyed (arm, eval alpha or None). Cells of one eval alpha form their own
+    group; the ordinary group of an arm without a quantizer holds every cell of that arm, eval alpha or not."""
+    alpha = rows["eval_alpha"].astype(float).fillna(-1.0) if "eval_alpha" in rows else pd.Series(-1.0, rows.index)
+    arms = rows["arm"].astype(str)
     if quantizer_arms is None:
-        has_alpha = [ARMS[a].has_jpeg if a in ARMS else True for a in rows["arm"].astype(str)]
+        alpha_free = {a for a in set(arms) if a in ARMS and not ARMS[a].has_jpeg}
     else:
-        has_alpha = rows["arm"].astype(str).isin(set(quantizer_arms)).to_list()
-    return alpha.where(has_alpha, np.nan).fillna(-1.0)
+        alpha_free = set(arms) - set(quantizer_arms)
+    keys = list(dict.fromkeys(zip(arms, alpha, strict=True)))
+    keys += [(a, -1.0) for a in dict.fromkeys(arms) if a in alpha_free and (a, -1.0) not in keys]
+    out = []
+    for arm, a in keys:
+        mine = arms == arm if (a == -1.0 and arm in alpha_free) else (arms == arm) & (alpha == a)
+        out.append(((arm, None if a == -1.0 else float(a)), rows[mine]))
+    return out
 
 
 def _contributors(group: pd.DataFrame, norm: str) -> pd.DataFrame:
@@ -102,11 +110,9 @@ def worst_cases(
     if rows.empty:
         return []
     rows["_eps"] = rows["eps"].astype(float).round(EPS_ROUND)
-    rows["_alpha"] = _alpha_groups(rows, quantizer_arms)
     name = label or (lambda r: str(r.cell_id))
     out: list[WorstCase] = []
-    for (arm, alpha), group in rows.groupby(["arm", "_alpha"], sort=False):
-        key = (arm, None if alpha == -1.0 else float(alpha))
+    for key, group in _groups(rows, quantizer_arms):
         for norm in dict.fromkeys(group["norm"].astype(str)):
             tiers = sorted({int(n) for n in group.loc[group["norm"] == norm, "n"]})
             for tier in tiers:

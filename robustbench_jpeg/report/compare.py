@@ -87,9 +87,8 @@ def paired_differences(
     no quantizer, so its PGD is the partner of both soft and BPDA PGD on JPEG-DL); when both have one, the gradient
     modes must match. A cell scored with an evaluation-time alpha is paired with a partner scored with the same
     alpha, or, for an arm without a JPEG layer (which has no alpha), with its ordinary cell of the same setting;
-    likewise a worst case with its partner's worst case of the same alpha, or the one worst case of a partner
-    without a JPEG layer (whose eval-alpha cells enter its ordinary worst case). Transfer cells are not paired (the
-    two arms face different examples). p-values get their Holm adjustment within their family (:func:`family_of`).
+    worst cases are paired only with worst cases of the same alpha. Transfer cells are not paired (the two arms face
+    different examples). p-values get their Holm adjustment within their family (:func:`family_of`).
     """
     out = []
     whitebox = cells[~cells["transfer"].astype(bool)] if not cells.empty else cells
@@ -104,7 +103,7 @@ def paired_differences(
         for r in mine.itertuples():
             grad = r.grad if both_quantized else ""
             other = index.get((r.run, r.norm, r.pair, r.eps_key, grad))
-            if other is None and partner not in quantizers:
+            if other is None and partner not in quantizers and r.kind != "worst":
                 other = index.get((r.run, r.norm, strip_alpha(r.pair), r.eps_key, grad))
             if other is None:
                 continue
