@@ -1,6 +1,7 @@
 """The attack harness: typed specs, the attack methods (torchattacks as the engine), the resumable sweep, the
 worst case over attacks and the sanity checks. torchattacks is imported only when an attack is built."""
 
+from ..runfolder.store import SweepLockedError, read_results
 from .checks import Check, run_checks
 from .crafting import craft, run_attack
 from .gradients import GRAD_MODES, jpeg_mode
@@ -8,7 +9,6 @@ from .methods import METHODS, get_method
 from .plan import ArmInfo, Cell, plan_cells, plan_spec
 from .spec import AttackSpec, AttackSpecError, SpecFile
 from .spec_files import attacks_dir, list_specs, load_spec
-from .store import SweepLockedError, read_results
 from .sweep import SanityCheckWarning, SpecChangedError, quick_sweep, run_sweep
 from .verdict import assess_masking, verdict, verdict_status
 from .worst_case import WorstCase, worst_cases

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..run_format import arm_order
+from ..runfolder import arm_order
 from .check_record import MEANINGS, Check
 from .comparison import ALPHA, Comparison, attack_cells, compare, paired_comparisons, tolerance
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..run_format import ROW_FORMAT, arm_display
+from ..runfolder import ROW_FORMAT, arm_display
 from .gradients import crafting_mode
 from .methods import METHODS, get_method
 from .spec import DEFAULT_BATCH_SIZE, AttackSpec, AttackSpecError, SpecFile, resolve_step_size

@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _is_user_error(exc: RuntimeError) -> bool:
     """RuntimeErrors that report the user's situation, not a bug (a locked folder, a non-finite loss)."""
-    from ..attack.store import SweepLockedError
+    from ..runfolder.store import SweepLockedError
     from ..train import NonFiniteLossError, TrainLockedError
 
     return isinstance(exc, (SweepLockedError, TrainLockedError, NonFiniteLossError))

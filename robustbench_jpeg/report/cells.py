@@ -22,7 +22,7 @@ import pandas as pd
 from ..attack.checks import ADAPTIVE_GRADS
 from ..attack.plan import attack_name
 from ..attack.worst_case import worst_cases
-from ..run_format import arm_display
+from ..runfolder import arm_display
 from ..stats import mean_std
 from .load import Run
 

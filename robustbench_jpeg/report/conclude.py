@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..attack.checks import ADAPTIVE_GRADS, ALPHA, compare
 from ..attack.verdict import assess_masking
-from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
+from ..runfolder import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
 from .cells import WORST, adaptive_radii, is_worst, select_rows
 from .clean import clean_comparison

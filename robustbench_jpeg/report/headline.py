@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..run_format import BASELINE, JPEGDL, arm_display
+from ..runfolder import BASELINE, JPEGDL, arm_display
 from . import fmt
 from .cells import WORST, select_rows
 from .compare import diff_name

@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from ..run_format import arm_display, arm_order
+from ..runfolder import arm_display, arm_order
 from ..stats import wilson_interval
 from .cells import CLEAN, WORST, aggregate_seeds, is_worst
 
