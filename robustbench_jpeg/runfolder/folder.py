@@ -226,11 +226,15 @@ class RunFolder:
         rows = self.all_results()
         stale = stale_rows(rows, self.fingerprints())
         self.stale = rows[stale].reset_index(drop=True)
+        prints = self.fingerprints()
         for arm, group in self.stale.groupby("arm", sort=False):
+            changed = {str(arm)} if any(str(f) != prints.get(str(arm)) for f in group["fingerprint"]) else set()
+            changed |= {str(s) for s, f in zip(group["source_arm"], group["source_fingerprint"], strict=True)
+                        if prints.get(str(s)) and str(f) != prints.get(str(s))}  # fmt: skip
             self._notice(
-                f"{self.path}: {len(group)} row(s) of arm {arm} were computed from other weights than its current "
-                f"{arm}/{CARD_NAME} (the arm, or the arm an attack was crafted on, was retrained); they are set aside; "
-                f"rerun `jpeg-robust attack --run {self.path}` to recompute them"
+                f"{self.path}: {len(group)} row(s) of arm {arm} were computed from other weights of "
+                f"{' and '.join(sorted(changed))} than its {CARD_NAME} holds now (retrained since); they are set "
+                f"aside; rerun `jpeg-robust attack --run {self.path}` to recompute them"
             )
         return rows[~stale].reset_index(drop=True)
 
