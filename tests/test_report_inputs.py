@@ -206,3 +206,12 @@ def test_a_fifo_in_a_run_folder_is_refused_without_hanging(tmp_path, name):
         timeout=300,  # a guard only: 0.2 blocked here forever
     )
     assert done.returncode == 2 and "is a FIFO" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_damaged_record_names_the_spec_to_rerun(tmp_path):
+    run = binary_run(tmp_path / "run", [cell(a, "clean", 0, bools("1111111100")) for a in ("baseline", "jpegdl")])
+    data = bytearray((run / "samples.bin").read_bytes())
+    data[-1] ^= 0xFF  # the last record fails its CRC
+    (run / "samples.bin").write_bytes(bytes(data))
+    with pytest.raises(ReportInputError, match=r"missing or damaged: samples.bin record s0c001 .*spec test"):
+        build_report([run], tmp_path / "out")

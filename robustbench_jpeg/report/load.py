@@ -273,10 +273,8 @@ def _read_samples(run: Run, folder: RunFolder) -> dict[str, np.ndarray]:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         specs = sorted({spec for _, spec in missing if spec})
         rerun = (
-            f"; rerun `jpeg-robust attack --run {run.path} --spec {specs[0]}` to recompute them"
-            + (f" (and the same for spec(s) {', '.join(specs[1:])})" if len(specs) > 1 else "")
-            if specs
-            else "; rerun the attack that made them"
+            f"; rerun `jpeg-robust attack --run {run.path}` with the spec that made them (spec {', '.join(specs)}; "
+            "for an ad-hoc cli-... spec, the same command again, see commands.txt): it recomputes just these cells"
         )
         raise ReportFileNotFoundError(
             f"run {run.name} ({run.path}): per-sample records referenced by results.csv are missing or damaged: "
