@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from robustbench_jpeg.attack.store import RunStore
+from robustbench_jpeg.runfolder.store import RunStore
 from robustbench_jpeg.stats import wilson_interval
 
 REPO = Path(__file__).resolve().parents[1]

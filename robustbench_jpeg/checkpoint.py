@@ -17,7 +17,7 @@ import torch
 from .jpeg import JpegConfig
 from .models import RobustNet, create_model
 from .provenance import atomic_torch_save, atomic_write_json
-from .run_format import ARMS, CARD_NAME, CHECKPOINT_NAME, CardError, ModelCard
+from .runfolder import ARMS, CARD_NAME, CHECKPOINT_NAME, CardError, ModelCard
 
 __all__ = [
     "ARMS",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .jpeg import JpegConfig
-from .run_format import ARMS, DEFAULT_ARMS
+from .runfolder import ARMS, DEFAULT_ARMS
 
 __all__ = [
     "TrainConfig",
@@ -83,7 +83,7 @@ class TrainConfig:
         jpeg_lr_schedule: ``constant`` (the paper's most likely setting) or ``step`` (same milestones as the CNN).
         jpeg: the JPEG layer of the ``jpegdl`` arm.
         seed: seeds weights, data order and augmentation; every arm shares it.
-        arms: which arms to train (``run_format.ARMS``).
+        arms: which arms to train (``runfolder.ARMS``).
         jpeg_standard_quality: IJG quality of the ``jpeg-standard`` control arm's fixed tables.
     """
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .run_format import RunFormatError, dumps_json
+from .runfolder import RunFormatError, dumps_json
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -30,11 +30,11 @@ def main() -> None:
     import torchattacks
 
     from robustbench_jpeg import load_model
-    from robustbench_jpeg.attack.store import RunStore
     from robustbench_jpeg.checkpoint import read_model_card
     from robustbench_jpeg.data import load_split
     from robustbench_jpeg.device import exact_fp32
     from robustbench_jpeg.evaluation.worst_case import worst_cases
+    from robustbench_jpeg.runfolder.store import RunStore
 
     torch.set_num_threads(1)
     store = RunStore(args.run)

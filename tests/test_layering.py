@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "robustbench_jpeg"
 LAYERS = {
     # the foundations
-    "run_format": 0,
+    "runfolder": 0,
     "provenance": 0,
     "device": 0,
     "stats": 0,

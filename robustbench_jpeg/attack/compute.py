@@ -23,7 +23,7 @@ import torch
 
 from ..checkpoint import load_model, weights_fingerprint
 from ..provenance import device_name, git_sha, library_versions, now_iso
-from ..run_format import ROW_FORMAT
+from ..runfolder import ROW_FORMAT
 from .crafting import run_attack
 from .gradients import has_jpeg
 from .methods import get_method

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..evaluation import CellTerms
-from ..run_format import ROW_FORMAT, arm_display
+from ..runfolder import ROW_FORMAT, arm_display
 from .gradients import crafting_mode
 from .methods import METHODS, get_method
 from .spec import DEFAULT_BATCH_SIZE, AttackSpec, AttackSpecError, SpecFile, resolve_step_size

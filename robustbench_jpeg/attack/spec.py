@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..run_format import ARMS
+from ..runfolder import ARMS
 from .gradients import GRAD_MODES
 from .methods import METHODS, get_method
 from .spec_values import (

@@ -27,17 +27,17 @@ import pandas as pd
 import torch
 
 from .. import distributed
-from ..checkpoint import find_arms, read_model_card
+from ..checkpoint import find_arms
 from ..device import exact_fp32, resolve_device
 from ..evaluation import checks_payload, run_checks, verdict, verdict_status
-from ..provenance import now_iso, read_json_file
-from ..run_format import CONFIG_NAME, ModelCard
+from ..provenance import now_iso
+from ..runfolder import ModelCard, RunFolder
+from ..runfolder.store import RunStore, SpecEntry, StoreWarning
 from .compute import Evaluator
 from .diagnostics import refresh_diagnostics
 from .plan import ArmInfo, Cell, cell_terms, clean_cell, plan_spec
 from .spec import AttackSpec, SpecFile
 from .spec_files import as_specfile, load_spec
-from .store import RunStore, SpecEntry, StoreWarning
 
 __all__ = ["SpecChangedError", "SanityCheckWarning", "run_sweep", "quick_sweep"]
 
@@ -59,10 +59,8 @@ class _Plan:
 
 def _arms(run_dir: Path, arms: Sequence[str] | None) -> tuple[dict[str, Path], dict[str, ModelCard]]:
     arm_dirs = find_arms(run_dir, tuple(arms) if arms else None)
-    cards = {arm: read_model_card(d) for arm, d in arm_dirs.items()}
-    for arm, card in cards.items():
-        if card.arm != arm:
-            raise ValueError(f"{arm_dirs[arm]}/card.json says arm={card.arm!r} but lives in folder {arm!r}")
+    folder = RunFolder(run_dir)
+    cards = {arm: folder.card(arm) for arm in arm_dirs}
     datasets = {c.dataset for c in cards.values()}
     if len(datasets) > 1:
         detail = ", ".join(f"{a}: {c.dataset}" for a, c in cards.items())
@@ -201,8 +199,8 @@ def run_sweep(
     dev = resolve_device(device)
     main = distributed.init_from_env(dev).is_main
     dev = distributed.local_device(dev)
-    if data_dir is None and (run_dir / CONFIG_NAME).is_file():
-        data_dir = read_json_file(run_dir / CONFIG_NAME).get("data_dir")
+    if data_dir is None:
+        data_dir = (RunFolder(run_dir).config() or {}).get("data_dir")
     store = RunStore(run_dir)
     num_classes = next(iter(cards.values())).num_classes
     evaluator = Evaluator(arm_dirs, infos, num_classes, dev, None if data_dir is None else str(data_dir))

@@ -75,9 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 def record_command(run_dir: str | Path, argv: Sequence[str] | None = None) -> None:
     """Append the command line to ``RUN/commands.txt`` (atomically), so reports can show what was run."""
     from ..provenance import atomic_write_text
+    from ..runfolder import COMMANDS_NAME
+    from ..runfolder.files import read_bytes
 
-    path = Path(run_dir) / "commands.txt"
-    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    path = Path(run_dir) / COMMANDS_NAME
+    previous = (read_bytes(path) or b"").decode("utf-8", "replace")  # a link or FIFO there is refused
     args = list(sys.argv[1:] if argv is None else argv)
     line = f"{now_iso()}\tjpeg-robust {shlex.join(args)}\n"
     atomic_write_text(path, previous + line)
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _is_user_error(exc: RuntimeError) -> bool:
     """RuntimeErrors that report the user's situation, not a bug (a locked folder, a non-finite loss)."""
-    from ..attack.store import SweepLockedError
+    from ..runfolder.store import SweepLockedError
     from ..train import NonFiniteLossError, TrainLockedError
 
     return isinstance(exc, (SweepLockedError, TrainLockedError, NonFiniteLossError))

@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
     from ..attack.methods import METHODS
     from ..attack.spec import DEFAULT_BATCH_SIZE, DEFAULT_STEP_RULE
     from ..attack.spec_files import list_specs
-    from ..run_format import ARMS
+    from ..runfolder import ARMS
 
     p = subparsers.add_parser(
         "attack",
@@ -249,8 +249,8 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import distributed
     from ..attack.methods import engine
-    from ..attack.store import SweepLockedError
     from ..attack.sweep import SanityCheckWarning, run_sweep
+    from ..runfolder.store import SweepLockedError
     from . import record_command
 
     spec = specs_from_args(args)

@@ -16,7 +16,7 @@ EXAMPLES = Examples(
 
 
 def _arms(text: str) -> tuple[str, ...]:
-    from ..run_format import ARMS
+    from ..runfolder import ARMS
 
     arms = tuple(a.strip() for a in text.split(",") if a.strip())
     bad = [a for a in arms if a not in ARMS]

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from ..config import RunOptions, TrainConfig
-from ..run_format import ARMS, DEFAULT_ARMS
+from ..runfolder import ARMS, DEFAULT_ARMS
 from . import Examples, positive_int
 
 QUICKSTART_MODEL = "resnet8"

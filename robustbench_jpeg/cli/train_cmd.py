@@ -13,7 +13,7 @@ from ..config import COMPILE_MODES, RunOptions, TrainConfig, default_of
 from ..data import DATASETS
 from ..jpeg import JpegConfig
 from ..jpeg.layer import Q_INITS
-from ..run_format import ARMS
+from ..runfolder import ARMS
 from . import EXIT_PAUSED, Examples, finite_float, positive_int
 
 EXAMPLES = Examples(

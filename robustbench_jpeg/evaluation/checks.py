@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..run_format import arm_order
+from ..runfolder import arm_order
 from .check_record import MEANINGS, Check, CheckStatus
 from .comparison import (
     ALPHA,

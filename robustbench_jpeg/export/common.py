@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from ..run_format import ARMS, CARD_NAME, RunFormatError, arm_order, safe_name
+from ..runfolder import CARD_NAME, RunFolder, RunFormatError, safe_name
 
 
 class ExportError(ValueError):
@@ -16,7 +15,7 @@ class ExportError(ValueError):
 
 
 def checked_name(name: str, what: str) -> str:
-    """``name`` if it is a safe single path component (run_format.safe_name), else an ExportError."""
+    """``name`` if it is a safe single path component (runfolder.safe_name), else an ExportError."""
     try:
         return safe_name(name, what)
     except RunFormatError as exc:
@@ -27,14 +26,10 @@ def arm_cards(run_dir: Path, arms: tuple[str, ...] | None) -> dict[str, dict]:
     """Arm name -> card of every arm folder with a card (in registry order), or only ``arms``."""
     if not run_dir.is_dir():
         raise ExportError(f"{run_dir}: no such folder (expected a run folder made by `jpeg-robust train`)")
-    found = {}
-    for arm in sorted(ARMS, key=arm_order):
-        path = run_dir / arm / CARD_NAME
-        if path.is_file():
-            try:
-                found[arm] = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ExportError(f"{path}: not valid JSON ({exc}); restore it or retrain the arm") from None
+    try:  # every card validated as a ModelCard; handed on as its JSON data (exactly the fields it holds)
+        found = {arm: card.to_dict() for arm, card in RunFolder(run_dir).cards().items()}
+    except RunFormatError as exc:
+        raise ExportError(str(exc)) from None
     if arms:
         missing = [a for a in arms if a not in found]
         if missing:

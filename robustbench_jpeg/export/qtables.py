@@ -24,7 +24,7 @@ import numpy as np
 
 from ..jpeg.tables import ZIGZAG
 from ..provenance import atomic_write_bytes, atomic_write_text
-from ..run_format import ARMS
+from ..runfolder import ARMS
 from .common import ExportError, arm_cards
 
 ORDER = "natural (row-major): row = vertical frequency u, column = horizontal frequency v"

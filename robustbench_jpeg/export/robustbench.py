@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..evaluation import assess_masking
 from ..provenance import atomic_write_text
-from ..run_format import ARMS, arm_display
+from ..runfolder import ARMS, arm_display
 from .common import ExportError, arm_cards, checked_name, worst_points
 
 PAPER_LINK = "https://arxiv.org/abs/2410.07081"

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..run_format import arm_display
+from ..runfolder import arm_display
 from .common import ExportError, arm_cards, worst_points
 
 LOAD_SNIPPET = """```python

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from ..evaluation import LARGE_EPS
-from ..run_format import BASELINE, arm_display, arm_order
+from ..runfolder import BASELINE, arm_display, arm_order
 from . import fmt
 from .cells import WORST, is_worst, select_rows
 from .compare import strip_alpha

@@ -12,11 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..attack.plan import cell_terms
-from ..attack.store import pack_record
 from ..data import TEST_SIZES
 from ..evaluation import run_checks
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
-from ..run_format import ARMS, JPEGDL, RunFormatError, arm_display, arm_order, safe_name
+from ..runfolder import ARMS, CARD_NAME, JPEGDL, RunFormatError, arm_display, arm_order, safe_name
+from ..runfolder.folder import FolderKind, folder_kind
+from ..runfolder.records import pack_record
 from .cells import adaptive_radii, build_cells, unchecked_radii
 from .compare import PAIR_COLUMNS, arm_pairs, family_sizes, paired_differences, quantizer_arms
 from .conclude import adaptive_comparisons
@@ -38,7 +39,7 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     Args:
         run_dirs: run folders (docs/run-format.md), a previous report's ``data/`` folder, or a report folder.
             Runs of one model with different train seeds are pooled as seeds (mean ± std); different models get
-            their own sections; different datasets are an error. Any set of arms (run_format.ARMS) is handled.
+            their own sections; different datasets are an error. Any set of arms (runfolder.ARMS) is handled.
         out_dir: the report folder (created). Its ``data/`` and ``tables/`` are replaced; other files overwritten.
         title: report title; a default naming model(s), dataset and seeds otherwise.
 
@@ -58,10 +59,16 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportInputError(f"--out {out} is a file, not a folder; choose a folder for the report")
-    if (out / "results.csv").exists():
-        raise ReportInputError(
-            f"{out} holds a results.csv: refusing to write a report into a run folder; choose another --out"
-        )
+    if out.is_dir():
+        try:
+            is_run = folder_kind(out) == FolderKind.RUN
+        except RunFormatError as exc:
+            raise ReportInputError(f"--out {exc}") from None
+        if is_run:
+            raise ReportInputError(
+                f"{out} is a run folder (results, config or arm folders): refusing to write a report into it, "
+                "where it would shadow the run; choose another --out"
+            )
     out.mkdir(parents=True, exist_ok=True)
     quantizers = quantizer_arms(runs)
     cells, vectors = build_cells(runs)
@@ -153,11 +160,10 @@ def _swap(new: Path, target: Path) -> None:
 def recompute_checks(run: Run) -> list:
     """The sanity checks of :mod:`robustbench_jpeg.evaluation.checks` over this run's rows and per-sample vectors (the
     same function the sweep uses, so the report and checks.json cannot disagree on the same data)."""
-    quantizer = [arm for arm, card in run.cards.items() if card.get("jpeg")]
+    quantizer = [arm for arm, card in run.cards.items() if card.jpeg]
     test_size = TEST_SIZES.get(run.dataset)
-    return run_checks(
-        run.results, run.samples, run.diagnostics, run.cards or None, test_size, quantizer, terms=cell_terms()
-    )
+    cards = {arm: card.to_dict() for arm, card in run.cards.items()}
+    return run_checks(run.results, run.samples, run.diagnostics, cards or None, test_size, quantizer, terms=cell_terms())
 
 
 def default_title(runs: list[Run]) -> str:
@@ -174,12 +180,12 @@ def qtable_blocks(runs: list[Run]) -> list[dict]:
         for run in sorted((r for r in runs if r.model == model), key=lambda r: r.seed):
             for arm in sorted(run.cards, key=arm_order):
                 card = run.cards[arm]
-                if card.get("qtables") and ARMS.get(arm, ARMS[JPEGDL]).learns_tables:
+                if card.qtables and ARMS.get(arm, ARMS[JPEGDL]).learns_tables:
                     blocks.append(
                         {
                             "title": f"{model}, {arm_display(arm)} (train seed {run.seed}, run {run.name})",
-                            "learned": card["qtables"],
-                            "init": card.get("qtables_init"),
+                            "learned": card.qtables,
+                            "init": card.qtables_init,
                         }
                     )
             if blocks and blocks[-1]["title"].startswith(f"{model},"):
@@ -202,7 +208,7 @@ def write_data(runs: list[Run], out: Path) -> None:
             frames.append(pd.read_csv(io.BytesIO(run.raw_results), dtype={"cell_id": str}).assign(run=run.name))
             atomic_write_bytes(dest / "samples.bin", b"".join(pack_record(c, v) for c, v in run.samples.items()))
             for arm, card in run.cards.items():
-                atomic_write_json(dest / arm / "card.json", card)
+                atomic_write_json(dest / arm / CARD_NAME, card.to_dict())
             for arm, history in run.histories.items():
                 atomic_write_bytes(dest / arm / "history.csv", history)
             for name, obj in (

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..attack.plan import attack_name
 from ..evaluation import ADAPTIVE_GRADS, worst_cases
-from ..run_format import arm_display
+from ..runfolder import arm_display
 from ..stats import mean_std
 from .load import Run
 
@@ -250,13 +250,17 @@ def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
                 primary=w.primary,
             )
             base = clean_of(run.name, w.arm, w.eval_alpha)
-            if base is not None and not any(
-                rec.get("label") == label
-                and rec.get("run") == run.name
-                and rec.get("arm") == w.arm
-                and rec.get("norm") == w.norm
-                and rec["eps_key"] == 0
-                for rec in records
+            if (
+                base is not None
+                and w.eps > 0
+                and not any(  # an attack at eps 0 is its own eps-0 point
+                    rec.get("label") == label
+                    and rec.get("run") == run.name
+                    and rec.get("arm") == w.arm
+                    and rec.get("norm") == w.norm
+                    and rec["eps_key"] == 0
+                    for rec in records
+                )
             ):
                 add(meta_of[w.arm], base[: w.tier], eps_key=0.0, eps=0.0, components=CLEAN, **common)
             add(
@@ -272,9 +276,12 @@ def build_cells(runs: list[Run]) -> tuple[pd.DataFrame, list[np.ndarray]]:
 
 def aggregate_seeds(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
     """Mean, sample std (ddof=1) and number of seeds of ``value`` over runs, per ``keys``; ``n_correct`` is the sum
-    over runs (with one seed: the correct images behind the accuracy, for its Wilson interval)."""
+    over runs (with one seed: the correct images behind the accuracy, for its Wilson interval). The number of seeds
+    is the number of distinct training seeds; a group holds one value per seed (two are an internal error)."""
     rows = []
     for key, grp in frame.groupby(keys, sort=False, dropna=False):
+        if grp["train_seed"].duplicated().any():
+            raise RuntimeError(f"internal error: two cells of one training seed in the group {key} of {value}")
         mean, std, k = mean_std(grp[value])
         correct = int(grp["n_correct"].sum()) if "n_correct" in grp else -1
         rows.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..run_format import ARMS, BASELINE, JPEGDL, arm_display, arm_order
+from ..runfolder import ARMS, BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import paired_from_samples
 from .cells import CLEAN
 from .fmt import pct, pvalue
@@ -56,7 +56,8 @@ def alpha_clean_sentences(runs: list[Run], alpha: float) -> list[str]:
                 continue
             m = min(at_alpha[arm].size, trained[arm].size)
             d = paired_from_samples(at_alpha[arm][:m], trained[arm][:m])
-            card_alpha = run.cards.get(arm, {}).get("jpeg", {}).get("alpha")
+            card = run.cards.get(arm)
+            card_alpha = (card.jpeg or {}).get("alpha") if card is not None else None
             trained_text = f"the trained alpha {card_alpha:g}" if card_alpha is not None else "the trained alpha"
             out.append(
                 f"{arm_display(arm)}{where}, clean accuracy on the first {m} test images: "

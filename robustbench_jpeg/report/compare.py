@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..run_format import ARMS, BASELINE, JPEGDL, arm_display, arm_order
+from ..runfolder import ARMS, BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import holm_adjust, paired_from_samples
 from .cells import WORST, is_worst
 from .load import Run
@@ -37,7 +37,7 @@ def quantizer_arms(runs: list[Run]) -> set[str]:
     """Arms with a JPEG front end: from the registry, or from a card's ``jpeg`` field for arms it does not know."""
     arms = {str(a) for run in runs for a in run.results["arm"].unique()}
     out = {a for a in arms if a in ARMS and ARMS[a].has_jpeg}
-    out |= {arm for run in runs for arm, card in run.cards.items() if arm not in ARMS and card.get("jpeg")}
+    out |= {arm for run in runs for arm, card in run.cards.items() if arm not in ARMS and card.jpeg}
     return out
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare
-from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
+from ..runfolder import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
 from .cells import WORST, adaptive_radii, is_worst, select_rows
 from .clean import clean_comparison

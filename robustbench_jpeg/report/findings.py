@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..evaluation import ALPHA, Masking, MaskingStatus, assess_masking
-from ..run_format import BASELINE, JPEGDL
+from ..runfolder import BASELINE, JPEGDL
 from .fmt import eps_text, signed
 from .load import Run
 from .views import excludes_zero

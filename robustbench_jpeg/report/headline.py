@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..run_format import BASELINE, JPEGDL, arm_display
+from ..runfolder import BASELINE, JPEGDL, arm_display
 from . import fmt
 from .cells import WORST, select_rows
 from .compare import diff_name
@@ -40,6 +40,28 @@ def _claim_spans(norm: str, eps_values: list[float]) -> list[tuple[str, list[flo
 def _eps_span(values: list[float]) -> str:
     text = fmt.eps_text(values[0]) if len(values) == 1 else f"{fmt.eps_text(values[0])}\u2013{fmt.eps_text(values[-1])}"
     return text + ("/255" if values[-1] > 0 else "")
+
+
+def _common_images(d: pd.DataFrame) -> dict[float, int]:
+    """eps -> the number of first test images both arms' worst cases cover there (the paired difference's n)."""
+    return {} if d.empty else {float(e): int(n) for e, n in zip(d["eps_key"], d["n_min"], strict=True)}
+
+
+def _accuracies(eps: float, frames: tuple[pd.DataFrame, pd.DataFrame], d: pd.DataFrame, seeds: int) -> list[str]:
+    """Partner and arm accuracy at ``eps``: from the paired difference (the images both cover) when there is one,
+    else each arm's own worst case."""
+    hit = d[d["eps_key"] == eps] if not d.empty else d
+    if not hit.empty:
+        r = hit.iloc[0]
+        return [
+            acc_text({"mean": r[f"{side}_mean"], "std": r[f"{side}_std"], "seeds": r["seeds"]}, seeds)
+            for side in ("acc_partner", "acc_arm")
+        ]
+    out = []
+    for frame in frames:
+        own = frame[frame["eps_key"] == eps]
+        out.append(acc_text(own.iloc[0], seeds) if not own.empty else fmt.DASH)
+    return out
 
 
 def headline_table(
@@ -85,12 +107,13 @@ def headline_table(
         ]
     if claims:
         columns.append(("Paper (not ours)", "claimed gain"))
+    common = _common_images(d)
+    n = sorted(set(common.values())) or sorted({int(v) for v in pd.concat([mine["n_min"], theirs["n_min"]])})
     rows = []
     for eps in eps_rows([mine, theirs]):
-        row = [eps_cell(eps) + (" \u2020" if eps in unchecked else "")]
-        for frame in (theirs, mine):
-            hit = frame[frame["eps_key"] == eps]
-            row.append(acc_text(hit.iloc[0], seeds) if not hit.empty else fmt.DASH)
+        where = f" (n = {common[eps]})" if len(n) > 1 and eps in common else ""
+        row = [eps_cell(eps) + where + (" \u2020" if eps in unchecked else "")]
+        row += _accuracies(eps, (theirs, mine), d, seeds)
         hit = d[d["eps_key"] == eps] if not d.empty else d
         if hit.empty:
             row += [fmt.DASH] * 4
@@ -113,7 +136,6 @@ def headline_table(
         if claims:
             row.append(paper_claim(norm, eps) or "")
         rows.append(row)
-    n = sorted({int(v) for v in pd.concat([mine["n_min"], theirs["n_min"]])})
     family = "headline" if (arm, partner) == (JPEGDL, BASELINE) else f"control {arm}"
     notes = [
         f"Robust accuracy under the worst case over every attack run ({', '.join(attacks) or 'none'}): an image "

@@ -1,6 +1,8 @@
 """Read run folders (docs/run-format.md) or a published report's ``data/`` folder into memory, and validate them.
 
-Accepted inputs for each path:
+Every file is read through :class:`~robustbench_jpeg.runfolder.RunFolder` (regular files only, never written): rows
+computed from other weights than their arm's current card are set aside with a notice, and a folder that holds both
+a run and a report is refused. Accepted inputs for each path:
 
 * a run folder: ``RUN/results.csv``, the per-sample records (``RUN/samples.bin``, or ``RUN/samples/<cell_id>.npy``
   of row format 1), ``RUN/<arm>/card.json``, ``RUN/checks.json``, ``RUN/diagnostics.json``, ``RUN/commands.txt``,
@@ -15,7 +17,7 @@ checkpoints (fingerprints), is refused: its numbers would describe different mod
 
 from __future__ import annotations
 
-import json
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -24,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..attack.store import RunStore, StoreWarning, read_results
-from ..run_format import ARMS, MANIFEST_NAME, RunFormatError, safe_name
+from ..runfolder import ARMS, MANIFEST_NAME, RESULTS_NAME, ModelCard, RunFormatError, safe_name
+from ..runfolder.files import check_entry, is_folder
+from ..runfolder.folder import FolderKind, RunFolder, StoreWarning, folder_kind
 
 MANIFEST = MANIFEST_NAME
 DATA_FORMAT = "robustbench_jpeg report data"
@@ -53,7 +56,7 @@ class Run:
     path: Path
     results: pd.DataFrame
     samples: dict[str, np.ndarray]
-    cards: dict[str, dict] = field(default_factory=dict)
+    cards: dict[str, ModelCard] = field(default_factory=dict)
     checks: dict | None = None
     commands: list[str] | None = None
     config: dict | None = None
@@ -62,6 +65,7 @@ class Run:
     raw_results: bytes = b""
     diagnostics: dict | None = None
     checks_now: list | None = None  # the checks recomputed from this run's data (see build_report)
+    stale: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows set aside: computed from other weights
 
     @property
     def row_format(self) -> int:
@@ -85,25 +89,19 @@ def expand_inputs(paths) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     for raw in paths:
         path = Path(raw)
-        if not path.is_dir():
-            raise ReportFileNotFoundError(f"{path}: no such folder (expected a run folder or a report's data/ folder)")
-        data = path if (path / MANIFEST).is_file() else path / "data" if (path / "data" / MANIFEST).is_file() else None
-        if data is not None:
-            manifest = _read_json(data / MANIFEST)
-            names = manifest.get("runs") if isinstance(manifest, dict) else None
-            if names is None:
-                names = sorted(p.name for p in (data / "runs").iterdir() if p.is_dir())
-            for name in names:
-                try:
-                    safe_name(name, f"run name in {data / MANIFEST}")
-                except RunFormatError as exc:
-                    raise ReportInputError(str(exc)) from None
-                found.append((name, data / "runs" / name))
-        elif (path / "results.csv").is_file():
+        try:
+            kind = folder_kind(path)
+        except FileNotFoundError as exc:
+            raise ReportFileNotFoundError(str(exc)) from None
+        except RunFormatError as exc:
+            raise ReportInputError(str(exc)) from None
+        if kind in (FolderKind.REPORT_DATA, FolderKind.REPORT):
+            found += _data_runs(path if kind == FolderKind.REPORT_DATA else path / "data")
+        elif kind == FolderKind.RUN and check_entry(path / RESULTS_NAME):
             found.append((path.resolve().name, path))
         else:
             raise ReportFileNotFoundError(
-                f"{path}: no results.csv, so this is not a run folder (see docs/run-format.md) "
+                f"{path}: no results.csv, so this is not an attacked run folder (see docs/run-format.md) "
                 f"and no {MANIFEST}, so it is not a report data folder either; run `jpeg-robust attack` on it first"
             )
     names: dict[str, int] = {}
@@ -112,6 +110,25 @@ def expand_inputs(paths) -> list[tuple[str, Path]]:
         names[name] = names.get(name, 0) + 1
         unique.append((name if names[name] == 1 else f"{name}_{names[name]}", path))
     return unique
+
+
+def _data_runs(data: Path) -> list[tuple[str, Path]]:
+    """The (name, folder) of each run a report's data folder holds (its manifest lists them)."""
+    try:
+        manifest = RunFolder(data).read_json(MANIFEST)
+    except RunFormatError as exc:
+        raise ReportInputError(str(exc)) from None
+    names = manifest.get("runs") if isinstance(manifest, dict) else None
+    if names is None:
+        names = sorted(p.name for p in (data / "runs").iterdir() if is_folder(p)) if is_folder(data / "runs") else []
+    out = []
+    for name in names:
+        try:
+            safe_name(name, f"run name in {data / MANIFEST}")
+        except RunFormatError as exc:
+            raise ReportInputError(str(exc)) from None
+        out.append((name, data / "runs" / name))
+    return out
 
 
 def load_runs(paths) -> list[Run]:
@@ -125,27 +142,41 @@ def load_runs(paths) -> list[Run]:
 
 
 def load_run(name: str, path: Path) -> Run:
-    results = _read_results(name, path / "results.csv")
-    run = Run(name=name, path=path, results=results, samples={}, raw_results=(path / "results.csv").read_bytes())
+    """One run, read only through :class:`RunFolder` (rows checked against the cards; nothing written)."""
+    folder = RunFolder(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StoreWarning)
+        try:
+            run = _read_run(name, folder)
+        except RunFormatError as exc:
+            raise ReportInputError(f"run {name}: {exc}") from None
+    for w in caught:
+        if issubclass(w.category, StoreWarning):
+            run.warnings.append(f"run {name}: {w.message}")
+            warnings.warn(f"run {name}: {w.message}", StoreWarning, stacklevel=2)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return run
+
+
+def _read_run(name: str, folder: RunFolder) -> Run:
+    path = folder.path
+    results = _read_results(name, folder)
+    run = Run(name=name, path=path, results=results, samples={}, raw_results=_current_bytes(folder, results))
+    run.stale = folder.stale
     _check_consistent(run)
-    run.samples = _read_samples(run)
+    run.samples = _read_samples(run, folder)
+    run.cards = {arm: card for arm, card in folder.cards().items()}
     for arm in ARMS:
-        card_path = path / arm / "card.json"
-        if card_path.is_file():
-            run.cards[arm] = _read_json(card_path)
-        elif arm in set(results["arm"]):
+        if arm in set(results["arm"]) and arm not in run.cards:
             run.warnings.append(f"run {name}: {arm}/card.json is missing (no recipe or provenance for that arm)")
-        history = path / arm / "history.csv"
-        if history.is_file():
-            run.histories[arm] = history.read_bytes()
-    if (path / "checks.json").is_file():
-        run.checks = _read_json(path / "checks.json")
-    if (path / "commands.txt").is_file():
-        run.commands = [line for line in (path / "commands.txt").read_text(encoding="utf-8").splitlines() if line]
-    if (path / "config.json").is_file():
-        run.config = _read_json(path / "config.json")
-    if (path / "diagnostics.json").is_file():
-        run.diagnostics = _read_json(path / "diagnostics.json")
+        history = folder.history(arm)
+        if history is not None:
+            run.histories[arm] = history
+    run.checks = folder.checks()
+    run.commands = folder.commands()
+    run.config = folder.config()
+    run.diagnostics = folder.diagnostics()
     if results["model"].nunique() != 1 or results["train_seed"].nunique() != 1:
         raise ReportInputError(
             f"run {name}: results.csv mixes models {sorted(results['model'].unique())} or train seeds "
@@ -154,34 +185,32 @@ def load_run(name: str, path: Path) -> Run:
     return run
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ReportInputError(f"{path}: not valid JSON ({err})") from err
+def _current_bytes(folder: RunFolder, results: pd.DataFrame) -> bytes:
+    """results.csv as read, or, when stale rows were set aside, the current rows only (what data/ may hold)."""
+    raw = folder.raw_results()
+    if folder.stale.empty:
+        return raw
+    table = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+    return table[table["cell_id"].isin(set(results["cell_id"]))].to_csv(index=False).encode("utf-8")
 
 
-def _read_results(name: str, path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise ReportFileNotFoundError(f"run {name}: {path} does not exist")
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ReportInputError(f"run {name}: {path} is not a readable CSV ({err})") from err
+def _read_results(name: str, folder: RunFolder) -> pd.DataFrame:
+    path = folder.results_path
+    raw = folder.raw_results()
+    if not raw:
+        raise ReportFileNotFoundError(f"run {name}: {path} does not exist or is empty")
+    header = raw.split(b"\n", 1)[0].decode("utf-8", "replace").strip().split(",")
     missing = [col for col in REQUIRED_COLUMNS if col not in header]
     if missing:
         raise ReportInputError(f"run {name}: {path} lacks required columns: {', '.join(missing)}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", StoreWarning)
-            df = read_results(path.parent)
-    except (RunFormatError, StoreWarning) as err:
-        raise ReportInputError(f"run {name}: {err}") from None
-    missing = [col for col in REQUIRED_COLUMNS if col not in df.columns]
-    if missing:
-        raise ReportInputError(f"run {name}: {path} lacks required columns: {', '.join(missing)}")
+    df = folder.results()
+    if folder.torn:
+        raise ReportInputError(
+            f"run {name}: {path}: the last line was cut short (an interrupted write); run `jpeg-robust attack` on "
+            "the run to repair it and recompute that cell"
+        )
     if df.empty:
-        raise ReportInputError(f"run {name}: {path} has no rows (no attack cell finished yet)")
+        raise ReportInputError(f"run {name}: {path} has no current rows (no attack cell finished yet)")
     for col, default in OPTIONAL_DEFAULTS.items():
         df[col] = df[col].fillna(default) if col in df.columns else default
     bad = df[df[list(REQUIRED_COLUMNS)].isna().any(axis=1)]
@@ -196,9 +225,12 @@ def _read_results(name: str, path: Path) -> pd.DataFrame:
         raise ReportInputError(f"run {name}: {path} holds cell ids that are not plain names, e.g. {bad_ids[0]!r}")
     legacy = df["row_format"] < 2
     df.loc[legacy & (df["grad"] == "bpda"), "grad"] = "bpda-hard"  # format 1: bpda was the hard-rounding forward
-    for col in ("n", "n_correct", "steps", "restarts", "train_seed"):
-        df[col] = df[col].astype(int)
-    df["eps"] = df["eps"].astype(float)
+    try:
+        for col in ("n", "n_correct", "steps", "restarts", "train_seed"):
+            df[col] = df[col].astype(int)
+        df["eps"] = df["eps"].astype(float)
+    except (TypeError, ValueError) as exc:
+        raise ReportInputError(f"run {name}: {path}: a numeric column holds text ({exc}); restore the file") from None
     return df.reset_index(drop=True)
 
 
@@ -222,18 +254,14 @@ def _check_consistent(run: Run) -> None:
                 )
 
 
-def _read_samples(run: Run) -> dict[str, np.ndarray]:
+def _read_samples(run: Run, folder: RunFolder) -> dict[str, np.ndarray]:
     missing, out = [], {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", StoreWarning)
-        stored = RunStore(run.path).samples()
-    for w in caught:
-        run.warnings.append(f"run {run.name}: {w.message}")
+    stored = folder.samples()
     for row in run.results.itertuples(index=False):
         arr = stored.get(row.cell_id)
         if arr is None:
             where = "samples/" + f"{row.cell_id}.npy" if row.row_format < 2 else f"samples.bin record {row.cell_id}"
-            missing.append(f"{where} ({row.arm} {row.attack} eps={row.eps:g})")
+            missing.append((f"{where} ({row.arm} {row.attack} eps={row.eps:g})", str(row.spec)))
             continue
         if arr.size != row.n or int(arr.sum()) != row.n_correct:
             raise ReportInputError(
@@ -243,9 +271,14 @@ def _read_samples(run: Run) -> dict[str, np.ndarray]:
         out[row.cell_id] = arr
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        specs = sorted({spec for _, spec in missing if spec})
+        rerun = (
+            f"; rerun `jpeg-robust attack --run {run.path}` with the spec that made them (spec {', '.join(specs)}; "
+            "for an ad-hoc cli-... spec, the same command again, see commands.txt): it recomputes just these cells"
+        )
         raise ReportFileNotFoundError(
-            f"run {run.name} ({run.path}): per-sample files referenced by results.csv are missing: "
-            f"{'; '.join(missing[:5])}{more}"
+            f"run {run.name} ({run.path}): per-sample records referenced by results.csv are missing or damaged: "
+            f"{'; '.join(m for m, _ in missing[:5])}{more}{rerun}"
         )
     return out
 
@@ -254,7 +287,7 @@ def _check_same_dataset(runs: list[Run]) -> None:
     seen: dict[str, str] = {}
     for run in runs:
         datasets = set(run.results["dataset"].astype(str))
-        datasets |= {str(c["dataset"]) for c in run.cards.values() if "dataset" in c}
+        datasets |= {card.dataset for card in run.cards.values()}
         for ds in sorted(datasets):
             seen.setdefault(ds, run.name)
     if len(seen) > 1:

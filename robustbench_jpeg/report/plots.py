@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..provenance import atomic_write_bytes
-from ..run_format import BASELINE, JPEG_FROZEN, JPEG_STANDARD, JPEGDL, arm_display, arm_order
+from ..runfolder import BASELINE, JPEG_FROZEN, JPEG_STANDARD, JPEGDL, arm_display, arm_order
 from . import fmt
 from .attack_tables import informative
 from .cells import WORST, is_worst, select_rows

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from ..run_format import arm_display
+from ..runfolder import arm_display
 from .load import Run
 from .plots import STYLE, save_figure
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..evaluation import assess_masking
 from ..evaluation import verdict as checks_verdict
-from ..run_format import arm_display, arm_order
+from ..runfolder import arm_display, arm_order
 from .conclude import adaptive_table
 from .load import Run
 from .render import Doc
@@ -23,7 +23,8 @@ def what_was_run(doc: Doc, runs: list[Run]) -> None:
     doc.h(2, "What was run")
     rows, full = [], []
     for run in runs:
-        for arm, card in sorted(run.cards.items(), key=lambda kv: arm_order(kv[0])):
+        for arm, model_card in sorted(run.cards.items(), key=lambda kv: arm_order(kv[0])):
+            card = model_card.to_dict()
             best = card.get("best_top1")
             rows.append(
                 {
@@ -60,7 +61,7 @@ def what_was_run(doc: Doc, runs: list[Run]) -> None:
     first = next((run for run in runs if run.cards), None)
     if first is not None:
         doc.h(3, "Recipe")
-        recipe = {arm: {k: card.get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
+        recipe = {arm: {k: card.to_dict().get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
         doc.p(f"From the cards of run `{first.name}` (identical across seeds unless noted below).")
         doc.details(f"recipe of each arm (JSON, from the cards of `{first.name}`)").code(
             json.dumps(recipe, indent=2, default=str)
@@ -104,7 +105,12 @@ def _differing(runs: list[Run]) -> list[str]:
         same = [run for run in runs if run.model == model]
         for arm in sorted({a for run in same for a in run.cards}, key=arm_order):
             for key in RECIPE_KEYS:
-                values = {json.dumps(run.cards.get(arm, {}).get(key), sort_keys=True, default=str) for run in same}
+                values = {
+                    json.dumps(
+                        run.cards[arm].to_dict().get(key) if arm in run.cards else None, sort_keys=True, default=str
+                    )
+                    for run in same
+                }
                 if len(values) > 1:
                     out.append(f"{model} {arm_display(arm)} `{key}`")
     return out
@@ -148,10 +154,7 @@ def _attack_settings(runs: list[Run]) -> pd.DataFrame:
 def _provenance(runs: list[Run]) -> list[str]:
     items = []
     versions = {
-        json.dumps(card.get("versions"), sort_keys=True)
-        for run in runs
-        for card in run.cards.values()
-        if card.get("versions")
+        json.dumps(card.versions, sort_keys=True) for run in runs for card in run.cards.values() if card.versions
     }
     for v in sorted(versions):
         items.append("Training library versions: " + ", ".join(f"{k} {val}" for k, val in json.loads(v).items()))
@@ -164,7 +167,7 @@ def _provenance(runs: list[Run]) -> list[str]:
     ):
         if col in rows.columns:
             items.append(f"{name}: " + ", ".join(sorted(map(str, rows[col].dropna().unique()))))
-    devices = sorted({str(card.get("device")) for run in runs for card in run.cards.values() if card.get("device")})
+    devices = sorted({str(card.device) for run in runs for card in run.cards.values() if card.device})
     if devices:
         items.append("Training device: " + ", ".join(devices))
     return items

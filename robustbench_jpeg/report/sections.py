@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..provenance import atomic_write_text, git_sha, now_iso
-from ..run_format import BASELINE, JPEGDL
+from ..runfolder import BASELINE, JPEGDL
 from ..stats import CI_METHOD, P_METHOD
 from . import fmt
 from .attack_tables import alpha_tables, attack_list, attack_tables, eval_alphas, sanity_radii, tier_tables

@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from ..run_format import arm_display, arm_order
+from ..runfolder import arm_display, arm_order
 from ..stats import wilson_interval
 from .cells import CLEAN, WORST, aggregate_seeds, is_worst
 
@@ -32,8 +32,9 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
     """Seed means of accuracy (per model, norm, eps, arm, label) and of the paired differences.
 
     ``acc`` gains ``wilson_low``/``wilson_high`` (95% Wilson interval of the accuracy; one seed only) and
-    ``column``/``order``; ``dif`` gains the single-seed interval and p-values (NaN with several seeds) and the lists
-    of every seed's interval (``lo_all``/``hi_all``) and p-values (``p_all``, ``holm_all``).
+    ``column``/``order``; ``dif`` gains the single-seed interval and p-values (NaN with several seeds), the lists
+    of every seed's interval (``lo_all``/``hi_all``) and p-values (``p_all``, ``holm_all``), and both arms' accuracy
+    on the images the difference was computed on (``acc_arm_mean``/``_std``, ``acc_partner_mean``/``_std``).
     """
     cells = cells.assign(eval_alpha=cells["eval_alpha"].astype(float))
     acc = aggregate_seeds(cells, ACC_KEYS, "acc")
@@ -65,6 +66,9 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
         .reset_index()
     )
     dif = dif.merge(lists, on=DIFF_KEYS, how="left")
+    for side in ("acc_arm", "acc_partner"):  # both accuracies on the images the difference was computed on
+        part = aggregate_seeds(diffs, DIFF_KEYS, side)[[*DIFF_KEYS, "mean", "std"]]
+        dif = dif.merge(part.rename(columns={"mean": f"{side}_mean", "std": f"{side}_std"}), on=DIFF_KEYS, how="left")
     for col in ("ci_low", "ci_high", "p_mcnemar", "p_holm"):
         dif.loc[dif["seeds"] > 1, col] = math.nan
     dif["column"] = [
@@ -99,6 +103,8 @@ def wide_csv(acc: pd.DataFrame, dif: pd.DataFrame) -> pd.DataFrame:
         for value in ("ci_low", "ci_high", "p_mcnemar", "p_holm", "n") + (("std", "seeds") if multi else ()):
             parts.append(_suffixed(dif, index, value))
     table = pd.concat(parts, axis=1)
+    present = pd.concat([f[index] for f in (acc, dif) if not f.empty]).drop_duplicates()
+    table = table[table.index.isin(pd.MultiIndex.from_frame(present))]  # not the norm x eps cross product
     ordered = []  # each column, then its statistics (a label may itself end in "[eval alpha 1]": match exactly)
     for col in _columns(acc) + (_columns(dif) if not dif.empty else []):
         ordered += [col] + [f"{col} [{v}]" for v in _STATISTICS if f"{col} [{v}]" in table.columns]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from ..run_format import arm_display, arm_order
+from ..runfolder import arm_display, arm_order
 from ..stats import CI_METHOD, P_METHOD
 from . import fmt
 from .compare import diff_name, strip_alpha

@@ -27,7 +27,7 @@ from ..config import ConfigError, RunOptions, TrainConfig
 from ..data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, to_float
 from ..device import autocast
 from ..models import RobustNet, create_model
-from ..run_format import ModelCard
+from ..runfolder import ModelCard
 from .arms import arm_jpeg_config, learns_tables
 from .card import arm_card
 from .evaluate import evaluate, qtables

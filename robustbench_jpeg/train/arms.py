@@ -1,4 +1,4 @@
-"""What each arm of a paired run puts in front of the shared backbone (the arms themselves: ``run_format.ARMS``).
+"""What each arm of a paired run puts in front of the shared backbone (the arms themselves: ``runfolder.ARMS``).
 
 Every arm is built from the same seed, recipe and data order; they differ only in the front end:
 
@@ -16,7 +16,7 @@ import dataclasses
 
 from ..config import ConfigError, TrainConfig
 from ..jpeg import JpegConfig
-from ..run_format import ARMS, BASELINE, JPEG_FROZEN, JPEG_STANDARD, JPEGDL
+from ..runfolder import ARMS, BASELINE, JPEG_FROZEN, JPEG_STANDARD, JPEGDL
 
 __all__ = ["arm_jpeg_config", "learns_tables", "TRAINABLE_ARMS"]
 

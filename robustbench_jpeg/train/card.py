@@ -1,4 +1,4 @@
-"""The model card of one trained arm (what :class:`~robustbench_jpeg.run_format.ModelCard` records beside the
+"""The model card of one trained arm (what :class:`~robustbench_jpeg.runfolder.ModelCard` records beside the
 checkpoint): recipe, accuracies, tables, sizes, data, provenance."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data import AUGMENTATION, NUM_CLASSES
 from ..provenance import provenance
-from ..run_format import ModelCard
+from ..runfolder import ModelCard
 from .evaluate import qtables
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from .. import distributed
 from ..checkpoint import checkpoint_path
 from ..config import ConfigError, RunOptions, TrainConfig
 from ..device import resolve_device, training_backend
-from ..run_format import JPEGDL, check_arm
+from ..runfolder import JPEGDL, check_arm
 from .arm import ArmTrainer
 from .pair import (
     ArmResult,

@@ -29,7 +29,7 @@ from ..device import resolve_device, training_backend
 from ..jpeg.sensitivity import sensitivity_tables
 from ..models import recipe_defaults
 from ..provenance import atomic_write_json, exclusive_lock, read_json_file
-from ..run_format import ARMS, BASELINE, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
+from ..runfolder import ARMS, BASELINE, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
 from .arm import ArmTrainer
 from .evaluate import qtables
 from .progress import write_history

@@ -14,10 +14,10 @@ import pytest
 from robustbench_jpeg.attack import compute as compute_mod
 from robustbench_jpeg.attack.plan import ArmInfo, plan_cells
 from robustbench_jpeg.attack.spec import AttackSpec, AttackSpecError, SpecFile
-from robustbench_jpeg.attack.store import RunStore, StoreWarning, SweepLockedError, read_results
 from robustbench_jpeg.attack.sweep import SpecChangedError, run_sweep
 from robustbench_jpeg.checkpoint import CheckpointError
-from robustbench_jpeg.run_format import RESULT_COLUMNS, ROW_FORMAT
+from robustbench_jpeg.runfolder import RESULT_COLUMNS, ROW_FORMAT
+from robustbench_jpeg.runfolder.store import RunStore, StoreWarning, SweepLockedError, read_results
 
 N = 32
 pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
@@ -359,7 +359,7 @@ def test_rows_of_the_previous_row_format_are_set_aside(make_run):
 
 def test_results_csv_grows_by_appending(make_run, monkeypatch):
     """results.csv is appended one line per cell: the bytes a sweep writes grow linearly with the cells."""
-    from robustbench_jpeg.attack import store as store_mod
+    from robustbench_jpeg.runfolder import store as store_mod
 
     rewrites = []
     real = store_mod.atomic_write_text

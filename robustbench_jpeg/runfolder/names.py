@@ -269,6 +269,7 @@ class ModelCard:
     device: str | None = None
     timestamp: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    source_keys: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # the keys read, in order
 
     @property
     def is_finished(self) -> bool:
@@ -288,9 +289,11 @@ class ModelCard:
         for key, (expected, ok) in _CARD_TYPES.items():
             if key in data and not ok(data[key]):
                 raise CardError(f"{where}: field {key!r} must be {expected}, got {data[key]!r}")
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "source_keys"}
         return cls(
-            **{k: v for k, v in data.items() if k in known}, extra={k: v for k, v in data.items() if k not in known}
+            **{k: v for k, v in data.items() if k in known},
+            extra={k: v for k, v in data.items() if k not in known},
+            source_keys=tuple(data),
         )
 
     @classmethod
@@ -305,6 +308,13 @@ class ModelCard:
         return cls.from_dict(data, where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        """The card as JSON data. A card read from a file gives back the fields it was read with, in their order
+        (plus any field set since), so a copy of it is the same file."""
+        out = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("extra", "source_keys")
+        }
         out.update(self.extra)
-        return out
+        if self.source_keys is None:
+            return out
+        ordered = {k: out[k] for k in self.source_keys if k in out}
+        return ordered | {k: v for k, v in out.items() if k not in ordered and v is not None}
