@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..run_format import ARMS
+from ..runfolder import ARMS
 
 __all__ = ["WorstCase", "worst_cases"]
 

@@ -163,7 +163,9 @@ def recompute_checks(run: Run) -> list:
     quantizer = [arm for arm, card in run.cards.items() if card.jpeg]
     test_size = TEST_SIZES.get(run.dataset)
     cards = {arm: card.to_dict() for arm, card in run.cards.items()}
-    return run_checks(run.results, run.samples, run.diagnostics, cards or None, test_size, quantizer, terms=cell_terms())
+    return run_checks(
+        run.results, run.samples, run.diagnostics, cards or None, test_size, quantizer, terms=cell_terms()
+    )
 
 
 def default_title(runs: list[Run]) -> str:
