@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare
+from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare, judge
 from ..run_format import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
 from .cells import WORST, adaptive_radii, is_worst, select_rows
@@ -38,22 +38,23 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
     setting, same images.
 
     ``diff`` = accuracy under the adaptive attack minus accuracy under the soft white-box attack; ``stronger`` when
-    the adaptive attack is lower beyond the checks' tolerance with exact McNemar p < 0.05 (the same rule as the
-    ``adaptive_not_stronger`` check, :func:`robustbench_jpeg.evaluation.compare`).
+    the adaptive attack is lower beyond the checks' tolerance with an exact McNemar p below 0.05 after Holm over the
+    arm's adaptive comparisons in the run (the rule of the ``adaptive_not_stronger`` check,
+    :func:`robustbench_jpeg.evaluation.judge`).
     """
     jp = cells[cells["arm"].isin(quantizers) & (cells["kind"] == "attack") & (cells["eps_key"] > 0)]
     soft = jp[~jp["transfer"] & jp["grad"].isin(["soft", "none"])]
     refs = {}
     for r in soft.itertuples():
         refs.setdefault((r.run, r.arm, r.norm, r.pair, r.eps_key), r)
-    out = []
+    out, rules = [], []
     for r in jp[jp["transfer"] | jp["grad"].isin(ADAPTIVE)].itertuples():
         ref = refs.get((r.run, r.arm, r.norm, r.pair, r.eps_key))
         if ref is None:
             continue
         m = min(r.n, ref.n)
         stat = paired_from_samples(vectors[r.sid][:m], vectors[ref.sid][:m])
-        rule = compare(vectors[ref.sid], vectors[r.sid], ref.label, r.label)
+        rules.append(compare(vectors[ref.sid], vectors[r.sid], ref.label, r.label))
         out.append(
             {
                 "run": r.run,
@@ -67,10 +68,15 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
                 "acc_reference": float(vectors[ref.sid][:m].mean()),
                 "acc_adaptive": float(vectors[r.sid][:m].mean()),
                 **stat.as_dict(),
-                "stronger": rule.violated,
             }
         )
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    if not frame.empty:
+        frame["stronger"] = False
+        for _, grp in frame.groupby(["run", "arm"], sort=False):
+            judged = judge([rules[i] for i in grp.index])
+            frame.loc[grp.index, "stronger"] = [c.violated for c in judged]
+    return frame
 
 
 def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
@@ -192,7 +198,7 @@ def _attack_bullets(c, attacked, adaptive, masking: MaskingFindings, unit: str) 
             f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
             f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
             f"{eps_list(sorted(set(stronger['eps_key'])))}"
-            f"{unit}, by up to {-100 * stronger['diff'].min():.2f} points (exact McNemar p < {ALPHA})."
+            f"{unit}, by up to {-100 * stronger['diff'].min():.2f} points (exact McNemar, Holm-adjusted p < {ALPHA})."
         )
     if masking.failed:
         out.append(f"Failed sanity checks (recomputed from the per-sample data): {', '.join(masking.failed)}.")
