@@ -302,7 +302,8 @@ def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list
 
 def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: str) -> list[str]:
     """Per control arm: where JPEG-DL's worst-case robust accuracy differs from the control's beyond the 95% paired
-    interval (every seed's, with several), per eps; everything else is "not shown", never "no effect"."""
+    interval (every seed's, with several) and after the Holm correction of its table, per eps; everything else is
+    "not shown", never "no effect", and radii where the interval and the corrected test disagree are named."""
     unit = "/255" if norm == "linf" else f" ({norm.upper()})"
     out = []
     if dif.empty:
@@ -313,18 +314,20 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
         if d.empty:
             out.append(f"{diff_name(JPEGDL, control)}: no worst case shared by both arms, so nothing to compare.")
             continue
-        dirs = {e: direction(r) for e, (_, r) in zip(d["eps_key"], d.iterrows(), strict=True)}
-        parts = []
-        up = [e for e, v in dirs.items() if v > 0]
-        down = [e for e, v in dirs.items() if v < 0]
-        none = [e for e, v in dirs.items() if v == 0]
-        name = arm_display(control)
+        found = radius_findings(d)
+        up = [f.eps for f in found if f.survives and f.interval > 0]
+        down = [f.eps for f in found if f.survives and f.interval < 0]
+        none = [f.eps for f in found if not f.survives]
+        name, parts, rule = arm_display(control), [], "beyond the interval and after Holm"
         if up:
-            parts.append(f"JPEG-DL exceeds {name} beyond the interval at eps {eps_list(up)}{unit}")
+            parts.append(f"JPEG-DL exceeds {name} {rule} at eps {eps_list(up)}{unit}")
         if down:
-            parts.append(f"JPEG-DL falls below {name} beyond the interval at eps {eps_list(down)}{unit}")
+            parts.append(f"JPEG-DL falls below {name} {rule} at eps {eps_list(down)}{unit}")
         if none:
             parts.append(f"a difference is not shown at eps {eps_list(none)}{unit}")
+        split = [f.eps for f in found if f.disagree]
+        if split:
+            parts.append(f"the interval and the Holm-corrected test disagree at eps {eps_list(split)}{unit}")
         spread = range_text([100 * v for v in d["mean"]])
         noun = "differences" if len(d) > 1 else "difference"
         out.append(
