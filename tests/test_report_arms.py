@@ -77,12 +77,12 @@ def test_every_arm_against_the_baseline_and_jpegdl_against_each_control(arms_rep
     assert (row["b"], row["c"], row["diff"]) == (40, 0, pytest.approx(expected.diff))
 
 
-def test_summary_says_per_control_whether_the_difference_exceeds_the_interval(arms_report):
+def test_summary_says_per_control_whether_the_difference_exceeds_the_interval_after_holm(arms_report):
     answer = (arms_report / "report.md").read_text(encoding="utf-8").split("## The answer", 1)[1].split("\n## ")[0]
     # 60 vs 20 kept: far beyond the interval; 60 vs 58 (b = 2, c = 0): not shown, and never "no effect"
     assert (
         "JPEG-DL \u2212 JPEG-DL (frozen tables), worst case over every attack (difference +33.33 points): "
-        "JPEG-DL exceeds JPEG-DL (frozen tables) beyond the interval at eps 2/255."
+        "JPEG-DL exceeds JPEG-DL (frozen tables) beyond the interval and after Holm at eps 2/255."
     ) in answer
     assert "JPEG-DL \u2212 standard JPEG" in answer and "a difference is not shown at eps 2/255" in answer
     assert "no effect" not in answer

@@ -29,6 +29,12 @@ MEANINGS = {
 }
 
 
+NOTHING_ATTACKED_TEXT = (
+    "nothing was attacked: no test image is classified correctly, so every robust accuracy is 0 by default and no "
+    "comparison can fail"
+)
+
+
 class CheckStatus(StrEnum):
     """The outcome of one check on one arm (docs/attacks.md, "Sanity checks")."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare
+from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare, judge
 from ..runfolder import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
 from .cells import WORST, adaptive_radii, is_worst, select_rows
@@ -38,22 +38,23 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
     setting, same images.
 
     ``diff`` = accuracy under the adaptive attack minus accuracy under the soft white-box attack; ``stronger`` when
-    the adaptive attack is lower beyond the checks' tolerance with exact McNemar p < 0.05 (the same rule as the
-    ``adaptive_not_stronger`` check, :func:`robustbench_jpeg.evaluation.compare`).
+    the adaptive attack is lower beyond the checks' tolerance with an exact McNemar p below 0.05 after Holm over the
+    arm's adaptive comparisons in the run (the rule of the ``adaptive_not_stronger`` check,
+    :func:`robustbench_jpeg.evaluation.judge`).
     """
     jp = cells[cells["arm"].isin(quantizers) & (cells["kind"] == "attack") & (cells["eps_key"] > 0)]
     soft = jp[~jp["transfer"] & jp["grad"].isin(["soft", "none"])]
     refs = {}
     for r in soft.itertuples():
         refs.setdefault((r.run, r.arm, r.norm, r.pair, r.eps_key), r)
-    out = []
+    out, rules = [], []
     for r in jp[jp["transfer"] | jp["grad"].isin(ADAPTIVE)].itertuples():
         ref = refs.get((r.run, r.arm, r.norm, r.pair, r.eps_key))
         if ref is None:
             continue
         m = min(r.n, ref.n)
         stat = paired_from_samples(vectors[r.sid][:m], vectors[ref.sid][:m])
-        rule = compare(vectors[ref.sid], vectors[r.sid], ref.label, r.label)
+        rules.append(compare(vectors[ref.sid], vectors[r.sid], ref.label, r.label))
         out.append(
             {
                 "run": r.run,
@@ -67,10 +68,15 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
                 "acc_reference": float(vectors[ref.sid][:m].mean()),
                 "acc_adaptive": float(vectors[r.sid][:m].mean()),
                 **stat.as_dict(),
-                "stronger": rule.violated,
             }
         )
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    if not frame.empty:
+        frame["stronger"] = False
+        for _, grp in frame.groupby(["run", "arm"], sort=False):
+            judged = judge([rules[i] for i in grp.index])
+            frame.loc[grp.index, "stronger"] = [c.violated for c in judged]
+    return frame
 
 
 def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
@@ -192,7 +198,7 @@ def _attack_bullets(c, attacked, adaptive, masking: MaskingFindings, unit: str) 
             f"Adaptive attacks are stronger than the soft white-box attack on JPEG-DL "
             f"({', '.join(sorted(set(stronger['adaptive'])))}) at eps "
             f"{eps_list(sorted(set(stronger['eps_key'])))}"
-            f"{unit}, by up to {-100 * stronger['diff'].min():.2f} points (exact McNemar p < {ALPHA})."
+            f"{unit}, by up to {-100 * stronger['diff'].min():.2f} points (exact McNemar, Holm-adjusted p < {ALPHA})."
         )
     if masking.failed:
         out.append(f"Failed sanity checks (recomputed from the per-sample data): {', '.join(masking.failed)}.")
@@ -296,7 +302,8 @@ def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list
 
 def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: str) -> list[str]:
     """Per control arm: where JPEG-DL's worst-case robust accuracy differs from the control's beyond the 95% paired
-    interval (every seed's, with several), per eps; everything else is "not shown", never "no effect"."""
+    interval (every seed's, with several) and after the Holm correction of its table, per eps; everything else is
+    "not shown", never "no effect", and radii where the interval and the corrected test disagree are named."""
     unit = "/255" if norm == "linf" else f" ({norm.upper()})"
     out = []
     if dif.empty:
@@ -307,18 +314,20 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
         if d.empty:
             out.append(f"{diff_name(JPEGDL, control)}: no worst case shared by both arms, so nothing to compare.")
             continue
-        dirs = {e: direction(r) for e, (_, r) in zip(d["eps_key"], d.iterrows(), strict=True)}
-        parts = []
-        up = [e for e, v in dirs.items() if v > 0]
-        down = [e for e, v in dirs.items() if v < 0]
-        none = [e for e, v in dirs.items() if v == 0]
-        name = arm_display(control)
+        found = radius_findings(d)
+        up = [f.eps for f in found if f.survives and f.interval > 0]
+        down = [f.eps for f in found if f.survives and f.interval < 0]
+        none = [f.eps for f in found if not f.survives]
+        name, parts, rule = arm_display(control), [], "beyond the interval and after Holm"
         if up:
-            parts.append(f"JPEG-DL exceeds {name} beyond the interval at eps {eps_list(up)}{unit}")
+            parts.append(f"JPEG-DL exceeds {name} {rule} at eps {eps_list(up)}{unit}")
         if down:
-            parts.append(f"JPEG-DL falls below {name} beyond the interval at eps {eps_list(down)}{unit}")
+            parts.append(f"JPEG-DL falls below {name} {rule} at eps {eps_list(down)}{unit}")
         if none:
             parts.append(f"a difference is not shown at eps {eps_list(none)}{unit}")
+        split = [f.eps for f in found if f.disagree]
+        if split:
+            parts.append(f"the interval and the Holm-corrected test disagree at eps {eps_list(split)}{unit}")
         spread = range_text([100 * v for v in d["mean"]])
         noun = "differences" if len(d) > 1 else "difference"
         out.append(

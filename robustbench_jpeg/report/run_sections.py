@@ -211,7 +211,8 @@ def sanity_checks(doc: Doc, runs: list[Run], adaptive: pd.DataFrame, groups, qua
             doc.p(
                 f"{model}, {norm}: accuracy of each JPEG arm under the adaptive attack minus under the soft "
                 "white-box attack of the same setting, in points on the same images (exact McNemar p); "
-                "'stronger' = lower beyond the checks' tolerance with p < 0.05, a sign of gradient masking."
+                "'stronger' = lower beyond the checks' tolerance with p < 0.05 after Holm over the arm's adaptive "
+                "comparisons, a sign of gradient masking."
             )
             doc.table(table)
     if not shown:
