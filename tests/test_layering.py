@@ -1,8 +1,9 @@
-"""The package's imports flow one way: data -> jpeg -> models -> train -> attack -> report -> cli.
+"""The package's imports flow one way: data -> jpeg -> models -> train -> attack -> sweep -> report -> cli.
 
 Every import inside ``robustbench_jpeg`` (module level and inside functions) is read from the source and checked
-against the layer order below; the shared foundations (run format, provenance, devices, statistics, processes)
-may be imported by everyone and import no layer above data.
+against the layer order below; the shared foundations (run format, the run folder's records, provenance, devices,
+statistics, processes) may be imported by everyone and import no layer above data. Report and export read what a
+sweep wrote; they never import how a sweep runs (``sweep/``) or how an attack crafts (``FORBIDDEN``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "robustbench_jpeg"
 LAYERS = {
     # the foundations
     "run_format": 0,
+    "runfolder": 0,
     "provenance": 0,
     "device": 0,
     "stats": 0,
@@ -28,12 +30,19 @@ LAYERS = {
     "checkpoint": 3,
     "train": 4,
     "attack": 5,
-    "report": 6,
-    "export": 6,
-    "cli": 7,
-    "__main__": 7,
-    "__init__": 7,
+    "sweep": 6,
+    "report": 7,
+    "export": 7,
+    "cli": 8,
+    "__main__": 8,
+    "__init__": 8,
 }
+# (importing package, imported module prefix) pairs the layer order alone would allow
+FORBIDDEN = [
+    (top, banned)
+    for top in ("report", "export")
+    for banned in (("sweep",), ("attack", "crafting"), ("attack", "gradients"), ("attack", "compute"))
+]
 
 
 def _layer(parts: tuple[str, ...]) -> tuple[str, int]:
@@ -79,8 +88,25 @@ def test_imports_flow_one_way(path):
         top, layer = _layer(target)
         assert layer <= own or top == own_top, (
             f"{path.relative_to(PACKAGE)}:{line} imports {'.'.join(target)} ({top}, layer {layer}) from layer {own} "
-            f"({own_top}): imports must flow data -> jpeg -> models -> train -> attack -> report -> cli"
+            f"({own_top}): imports must flow data -> jpeg -> models -> train -> attack -> sweep -> report -> cli"
         )
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_report_and_export_never_import_the_sweep_or_crafting(path):
+    own_top = path.relative_to(PACKAGE).parts[0]
+    for line, target in _imports(path):
+        for top, banned in FORBIDDEN:
+            assert not (own_top == top and target[: len(banned)] == banned), (
+                f"{path.relative_to(PACKAGE)}:{line} imports {'.'.join(target)}: {top}/ reads run folders and the "
+                "judgement, never how a sweep runs or how an attack crafts"
+            )
+
+
+def test_the_run_folder_records_import_no_layer():
+    for path in sorted((PACKAGE / "runfolder").rglob("*.py")):
+        for line, target in _imports(path):
+            assert _layer(target)[1] == 0, f"{path.relative_to(PACKAGE)}:{line} imports {'.'.join(target)}"
 
 
 def test_no_module_is_too_long_to_read():

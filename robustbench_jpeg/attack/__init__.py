@@ -1,15 +1,14 @@
-"""The attack harness: typed specs, the attack methods (torchattacks as the engine), the resumable sweep, the
-worst case over attacks and the sanity checks. torchattacks is imported only when an attack is built."""
+"""What an attack is: typed specs, the attack methods (torchattacks as the engine), crafting and scoring, gradients
+through a JPEG front end, random starts; the worst case over attacks and the sanity checks. How a sweep runs lives in
+:mod:`robustbench_jpeg.sweep`. torchattacks is imported only when an attack is built."""
 
 from .checks import Check, run_checks
-from .crafting import craft, run_attack
+from .crafting import attack_setting, craft, run_attack
 from .gradients import GRAD_MODES, jpeg_mode
 from .methods import METHODS, get_method
-from .plan import ArmInfo, Cell, plan_cells, plan_spec
 from .spec import AttackSpec, AttackSpecError, SpecFile
 from .spec_files import attacks_dir, list_specs, load_spec
 from .store import SweepLockedError, read_results
-from .sweep import SanityCheckWarning, SpecChangedError, quick_sweep, run_sweep
 from .verdict import assess_masking, verdict, verdict_status
 from .worst_case import WorstCase, worst_cases
 
@@ -25,21 +24,14 @@ __all__ = [
     "GRAD_MODES",
     "craft",
     "run_attack",
+    "attack_setting",
     "jpeg_mode",
     "Check",
     "run_checks",
     "verdict",
     "verdict_status",
     "assess_masking",
-    "ArmInfo",
-    "Cell",
-    "plan_cells",
-    "plan_spec",
-    "SpecChangedError",
-    "SanityCheckWarning",
     "SweepLockedError",
-    "run_sweep",
-    "quick_sweep",
     "read_results",
     "WorstCase",
     "worst_cases",

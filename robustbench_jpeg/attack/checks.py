@@ -38,7 +38,7 @@ LARGE_EPS = {"linf": 32 / 255, "l2": 4.0}
 LARGE_SURVIVAL = 0.05  # at most this share of the clean-correct images may survive a huge radius
 ZERO_GRAD_MAX_FRACTION = 0.10
 CARD_TOLERANCE = 0.01
-ADAPTIVE_GRADS = ("bpda", "bpda-hard", "surrogate")
+ADAPTIVE_GRADS = ("bpda", "bpda-hard", "surrogate", "surrogate-hard")
 
 
 def _arms(df: pd.DataFrame, extra: Iterable[str] = ()) -> list[str]:

@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import distributed
     from ..attack.methods import engine
     from ..attack.store import SweepLockedError
-    from ..attack.sweep import SanityCheckWarning, run_sweep
+    from ..sweep import SanityCheckWarning, run_sweep
     from . import record_command
 
     spec = specs_from_args(args)

@@ -3,7 +3,7 @@
 A *cell* is one (run, arm, attack setting, eps) evaluation with its per-sample correctness vector. Labels:
 
 * ``FGSM``, ``PGD-10``, ``PGD-10, 5 restarts``, ``APGD-T-100``, ``Square-5000`` (+ ``, L2`` for L2 attacks) name
-  the attack (:func:`robustbench_jpeg.attack.plan.attack_name`); a chained cell (AutoAttack) is named by its chain,
+  the attack (:func:`robustbench_jpeg.runfolder.cell.attack_name`); a chained cell (AutoAttack) is named by its chain,
   ``APGD-CE-100 → APGD-T-100``, since its accuracy is cumulative;
 * a step rule / random start qualifier is added only when several occur for the same family;
 * ``(soft)``, ``(bpda)``, ``(bpda-hard)``, ``(surrogate)`` is added when several gradient modes were run through
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ..attack.checks import ADAPTIVE_GRADS
-from ..attack.plan import attack_name
 from ..attack.worst_case import worst_cases
 from ..run_format import arm_display
+from ..runfolder.cell import Setting, attack_name
 from ..stats import mean_std
 from .load import Run
 
@@ -50,7 +50,7 @@ def eps_key(norm: str, eps: float) -> float:
 
 
 def _family(row, names: dict[str, str]) -> str:
-    own = attack_name(row.attack, row.norm, int(row.steps), int(row.restarts))
+    own = attack_name(Setting.from_row(row))
     after = str(row.after) if isinstance(row.after, str) else ""
     return f"{names[after]} → {own.removesuffix(', L2')}" if after and after in names else own
 

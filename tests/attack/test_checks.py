@@ -24,10 +24,10 @@ from robustbench_jpeg.attack.checks import (
     run_checks,
     tolerance,
 )
-from robustbench_jpeg.attack.diagnostics import gradient_statistics
 from robustbench_jpeg.attack.verdict import assess_masking, verdict, verdict_status
 from robustbench_jpeg.jpeg import JpegConfig
 from robustbench_jpeg.models import create_model
+from robustbench_jpeg.sweep.diagnostics import gradient_statistics
 
 
 def vec(robust: int, n: int, offset: int = 0) -> np.ndarray:

@@ -78,6 +78,7 @@ class Method:
         default_steps: iterations (queries for Square) when a spec gives none.
         steps_word: what ``steps`` counts ("steps" or "queries"), for labels and messages.
         takes_step_size: whether the spec's ``step_size`` applies (FGSM/PGD); APGD/FAB/Square choose their own.
+        single_step: one step of size eps, always (FGSM): ``steps`` must be 1, no step size, no count in its name.
         random_start: ``never``, ``optional`` (spec's ``random_start``, default on) or ``always``.
         uses_gradient: False for gradient-free attacks, which always run on the deployed model.
         per_sample_random: its random numbers can be drawn per image (results independent of batching).
@@ -94,12 +95,17 @@ class Method:
     default_steps: int
     steps_word: str = "steps"
     takes_step_size: bool = False
+    single_step: bool = False
     random_start: str = "always"
     uses_gradient: bool = True
     per_sample_random: bool = False
     scores_iterates: bool = False
     params: Mapping[str, Param] = field(default_factory=dict)
     paper: str = ""
+
+    def display_name(self, steps: int) -> str:
+        """The method with its budget as tables name it: ``FGSM``, ``PGD-20``, ``Square-5000``."""
+        return self.label if self.single_step else f"{self.label}-{int(steps)}"
 
     def check_params(self, given: Mapping[str, Any] | None) -> dict[str, int | float]:
         """Validated parameters with defaults filled in; unknown names are an error listing the valid ones."""

@@ -1,8 +1,9 @@
 """The attack sweep: plan the cells of a spec, compute the ones not done, write them, run the checks.
 
-Phases: rank 0 plans (:mod:`.plan`) against what the run folder holds (:mod:`.store`) and hands the plan to every
-rank; every rank computes its contiguous shard of each cell's images (:mod:`.compute`); the shards are gathered
-and rank 0 writes the cell's samples and its row; rank 0 runs the checks (:mod:`.checks`) and hands back the table.
+Phases: rank 0 plans (:mod:`.plan`) against what the run folder holds (the attack store) and hands the plan to
+every rank; every rank computes its contiguous shard of each cell's images with :func:`evaluate_cell` (the
+protocol: attack only the images still standing) on the models and data of :mod:`.compute`; the shards are gathered
+and rank 0 writes the cell's samples and its row; rank 0 runs the checks and hands back the table.
 Under ``torchrun`` the collectives are the two hand-overs and one gather per cell (docs/distributed.md).
 
 Rows of an older row format, or computed from another checkpoint than the arm's current one (the run was trained
@@ -21,24 +22,26 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .. import distributed
+from ..attack.checks import run_checks
+from ..attack.spec import AttackSpec, SpecFile
+from ..attack.spec_files import as_specfile, load_spec
+from ..attack.store import RunStore, SpecEntry, StoreWarning
+from ..attack.verdict import checks_payload, verdict, verdict_status
 from ..checkpoint import find_arms, read_model_card
 from ..device import exact_fp32, resolve_device
 from ..provenance import now_iso, read_json_file
 from ..run_format import CONFIG_NAME, ModelCard
-from .checks import run_checks
+from ..runfolder.cell import Cell
 from .compute import Evaluator
 from .diagnostics import refresh_diagnostics
-from .plan import ArmInfo, Cell, clean_cell, plan_spec
-from .spec import AttackSpec, SpecFile
-from .spec_files import as_specfile, load_spec
-from .store import RunStore, SpecEntry, StoreWarning
-from .verdict import checks_payload, verdict, verdict_status
+from .plan import ArmInfo, clean_cell, plan_spec
 
 __all__ = ["SpecChangedError", "SanityCheckWarning", "run_sweep", "quick_sweep"]
 
@@ -118,8 +121,8 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
     refresh_diagnostics(store, evaluator, arms)
     done = store.done()
     todo = [c for c in cells if c.cell_id not in done]
-    needed = {clean_cell(arms[c.arm], c.n, eval_alpha=c.eval_alpha).cell_id for c in todo if not c.is_clean}
-    needed |= {c.after for c in todo if c.after}
+    needed = {clean_cell(arms[c.arm], c.n, eval_alpha=c.setting.eval_alpha).cell_id for c in todo if not c.is_clean}
+    needed |= {c.setting.after for c in todo if c.setting.after}
     return _Plan(todo, {cid: done[cid] for cid in needed if cid in done}, planned)
 
 
@@ -225,6 +228,36 @@ def run_sweep(
     return table
 
 
+def evaluate_cell(
+    evaluator: Evaluator, cell: Cell, vectors: dict[str, np.ndarray], lo: int, hi: int, bar: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation protocol for images ``lo..hi-1`` of one cell (this rank's shard), as AutoAttack's
+    ``run_standard_evaluation``: returns (clean-correct, still correct) per image.
+
+    A clean cell classifies every image. An attack cell attacks only the images still standing: classified
+    correctly clean (its arm's clean cell on the same images and eval alpha), robust under the cell it follows (a
+    chain such as AutoAttack), and not yet fooled by an earlier restart. ``vectors`` holds the computed cells (full
+    length) by id.
+    """
+    if cell.is_clean:
+        correct = evaluator.clean_correct(cell, lo, hi, bar)
+        return correct, correct
+    setting = cell.setting
+    clean = vectors[_clean_id(evaluator, cell)]
+    standing = clean & vectors[setting.after][: cell.n] if setting.after else clean.copy()
+    standing = standing[lo:hi].copy()
+    for first in range(lo, hi, cell.batch_size):
+        batch = standing[first - lo : min(first + cell.batch_size, hi) - lo]  # a view: updated in place
+        for restart in range(setting.restarts if setting.eps > 0 else 0):
+            alive = np.nonzero(batch)[0]
+            if alive.size == 0:
+                break
+            batch[alive] &= ~evaluator.fooled(cell, restart, first, alive + first)
+        if bar is not None:
+            bar.update(1)
+    return clean[lo:hi], standing
+
+
 def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str, bar_on: bool, log) -> list[str]:
     """Every rank: compute the todo cells shard by shard; rank 0 writes each cell as soon as it is gathered."""
     from tqdm.auto import tqdm
@@ -240,15 +273,9 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
             start = time.perf_counter()
             lo, hi = distributed.shard_bounds(cell.n)
             bar.set_postfix_str(cell.label(), refresh=False)
-            clean = None
-            if cell.is_clean:
-                local = evaluator.compute(cell, None, lo, hi, bar)
-            else:
-                clean = vectors[clean_cell(evaluator.arms[cell.arm], cell.n, eval_alpha=cell.eval_alpha).cell_id]
-                alive = clean & vectors[cell.after][: cell.n] if cell.after else clean
-                local = evaluator.compute(cell, alive, lo, hi, bar)
+            _, local = evaluate_cell(evaluator, cell, vectors, lo, hi, bar)
             full = distributed.gather_shards(local, cell.n)
-            clean = full if clean is None else clean
+            clean = full if cell.is_clean else vectors[_clean_id(evaluator, cell)]
             if bool((full & ~clean).any()):
                 raise RuntimeError("internal error: a sample counted robust without being clean-correct")
             vectors[cell.cell_id] = full
@@ -265,6 +292,10 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
                         flush=True,
                     )
     return computed
+
+
+def _clean_id(evaluator: Evaluator, cell: Cell) -> str:
+    return clean_cell(evaluator.arms[cell.arm], cell.n, eval_alpha=cell.setting.eval_alpha).cell_id
 
 
 def quick_sweep(

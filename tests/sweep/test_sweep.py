@@ -11,16 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustbench_jpeg.attack import compute as compute_mod
-from robustbench_jpeg.attack.plan import ArmInfo, plan_cells
 from robustbench_jpeg.attack.spec import AttackSpec, AttackSpecError, SpecFile
 from robustbench_jpeg.attack.store import RunStore, StoreWarning, SweepLockedError, read_results
-from robustbench_jpeg.attack.sweep import SpecChangedError, run_sweep
 from robustbench_jpeg.checkpoint import CheckpointError
 from robustbench_jpeg.run_format import RESULT_COLUMNS, ROW_FORMAT
+from robustbench_jpeg.sweep import SpecChangedError, run_sweep
+from robustbench_jpeg.sweep import compute as compute_mod
+from robustbench_jpeg.sweep.plan import ArmInfo, plan_cells
 
 N = 32
-pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.sweep.SanityCheckWarning")
 
 
 def small_spec(name: str = "small", steps: int = 2) -> SpecFile:
