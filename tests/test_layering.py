@@ -109,6 +109,22 @@ def test_the_run_folder_records_import_no_layer():
             assert _layer(target)[1] == 0, f"{path.relative_to(PACKAGE)}:{line} imports {'.'.join(target)}"
 
 
+# regular expressions on markup (render, LaTeX) and on run-folder ids are fine; on labels they are not
+REGEX_ALLOWED = {"report/render.py", "report/latex.py", "report/load.py"}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_label_is_parsed(path):
+    """Tables, figures and exports group, pair and order cells by typed columns; no regex reads a label."""
+    rel = str(path.relative_to(PACKAGE))
+    if rel.split("/")[0] not in ("report", "export", "sweep", "runfolder") or rel in REGEX_ALLOWED:
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "re" not in imported, f"{rel} uses regular expressions; use the typed columns of the cell record"
+
+
 def test_no_module_is_too_long_to_read():
     long = {str(p.relative_to(PACKAGE)): n for p in MODULES if (n := len(p.read_text().splitlines())) > 400}
     assert not long, f"modules over 400 lines: {long}"

@@ -7,7 +7,6 @@ is split into parts. The same objects are rendered to Markdown, HTML and LaTeX (
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -248,4 +247,5 @@ def setting_table(
 
 def safe_key(text: str) -> str:
     """A file-name-safe slug of a label (letters, digits, dashes)."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "table"
+    slug = "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in text)
+    return "-".join(slug.split()).lower() or "table"
