@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..runfolder.cell import Setting, attack_name, eps_text
+from ..runfolder.cell import Setting, describe
 from ..stats import mcnemar_exact_p
 from .methods import METHODS
 
@@ -81,12 +81,7 @@ def compare(strong: np.ndarray, weak: np.ndarray, strong_label: str, weak_label:
 
 
 def cell_label(r: Any) -> str:
-    name = attack_name(Setting.from_row(r))
-    grad = f" ({r.grad})" if r.grad not in ("none", "") else ""
-    src = f" from {r.source_arm}" if r.source_arm != r.arm else ""
-    chained = " (chained)" if r.after else ""
-    alpha = f" [eval alpha {r.eval_alpha:g}]" if pd.notna(r.eval_alpha) else ""
-    return f"{name}{grad}{src}{chained} at {eps_text(float(r.eps), r.norm)}{alpha} (n={int(r.n)})"
+    return describe(Setting.from_row(r), str(r.arm), int(r.n))
 
 
 def attack_cells(df: pd.DataFrame) -> pd.DataFrame:

@@ -34,6 +34,7 @@ __all__ = [
     "eps_key",
     "eps_text",
     "attack_name",
+    "describe",
     "params_text",
     "parse_params",
 ]
@@ -188,19 +189,11 @@ class Cell:
         return hashlib.sha1(json.dumps(self.key(), sort_keys=True).encode()).hexdigest()[:16]
 
     def label(self) -> str:
-        """One line for logs and progress: ``JPEG-DL PGD-20 (bpda) eps 2/255``, ``baseline clean``."""
+        """One line for logs and progress: ``JPEG-DL PGD-20 (bpda) at 2/255 (n=500)``, ``baseline clean``."""
         s, arm = self.setting, arm_display(self.arm)
         if s.is_clean:
-            return f"{arm} clean" + (f" (eval alpha {s.eval_alpha:g})" if s.eval_alpha is not None else "")
-        grad = f" ({s.grad})" if s.grad != "none" else ""
-        src = f" from {arm_display(self.source_arm)}" if self.is_transfer else ""
-        chained = ""
-        if s.after:
-            chained = (
-                f" (chained after the {s.chain_grad} attacks)" if s.chain_grad not in ("", "none") else " (chained)"
-            )
-        alpha = f", eval alpha {s.eval_alpha:g}" if s.eval_alpha is not None else ""
-        return f"{arm} {attack_name(s)}{grad}{src}{chained} eps {eps_text(s.eps, s.norm)}{alpha}"
+            return f"{arm} clean" + (f" [eval alpha {s.eval_alpha:g}]" if s.eval_alpha is not None else "")
+        return f"{arm} {describe(s, self.arm, self.n)}"
 
     def row(self, result: CellResult) -> dict[str, Any]:
         """The results.csv row of this cell as computed (every column of :data:`COLUMNS`, in order)."""
@@ -291,6 +284,21 @@ def attack_name(setting: Setting) -> str:
     if int(setting.restarts) > 1:
         name += f", {int(setting.restarts)} restarts"
     return name + (", L2" if setting.norm == "l2" else "")
+
+
+def describe(setting: Setting, arm: str, n: int | None = None) -> str:
+    """The one label of an attack cell (logs, checks): ``PGD-20 (bpda) from baseline at 2/255 [eval alpha 1]
+    (n=500)``; a chained cell says ``(chained)``, or ``(chained after the soft attacks)`` when its chain's gradient
+    mode is known."""
+    s = setting
+    grad = f" ({s.grad})" if s.grad not in ("none", "") else ""
+    src = f" from {s.source_arm}" if s.source_arm not in ("", arm) else ""
+    chained = ""
+    if s.after:
+        chained = f" (chained after the {s.chain_grad} attacks)" if s.chain_grad not in ("", "none") else " (chained)"
+    alpha = f" [eval alpha {s.eval_alpha:g}]" if s.eval_alpha is not None else ""
+    size = f" (n={int(n)})" if n is not None else ""
+    return f"{attack_name(s)}{grad}{src}{chained} at {eps_text(s.eps, s.norm)}{alpha}{size}"
 
 
 def params_text(params: tuple[tuple[str, float], ...]) -> str:

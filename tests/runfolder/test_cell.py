@@ -16,6 +16,7 @@ from robustbench_jpeg.runfolder.cell import (
     CellResult,
     Setting,
     attack_name,
+    describe,
     eps_key,
     eps_text,
 )
@@ -101,9 +102,11 @@ def test_rows_written_before_the_label_column_get_the_names_0_2_printed():
 
 def test_labels_and_radii_come_from_typed_fields():
     pgd, bpda = [c for c in plan_cells(SPECS[0], ARMS, 1000) if c.arm == "jpegdl" and not c.is_clean]
-    assert bpda.label() == "JPEG-DL PGD-5 (bpda) eps 2/255"
+    assert bpda.label() == "JPEG-DL PGD-5 (bpda) at 2/255 (n=100)"
     transfer = [c for c in plan_cells(SPECS[2], ARMS, 1000) if not c.is_clean][0]
-    assert transfer.label() == "baseline PGD-5 (surrogate) from JPEG-DL eps 1/255, eval alpha 2"
+    assert transfer.label() == "baseline PGD-5 (surrogate) from jpegdl at 1/255 [eval alpha 2] (n=100)"
+    row = transfer.row(_result())
+    assert describe(Setting.from_row(row), row["arm"], row["n"]) == transfer.label().removeprefix("baseline ")
     assert eps_text(4 / 3 / 255, "linf") == "1.333/255" and eps_text(0.5, "l2") == "0.5 (L2)"
     assert eps_key("linf", 4 / 3 / 255) == 1.3333 and eps_key("l2", 0.5) == 0.5
     assert pgd.setting.eps_key == 2.0 and Setting.clean().eps_key == 0.0
