@@ -118,3 +118,18 @@ def test_a_hard_deployed_arm_records_the_hard_forward_modes():
     grads = [c.setting.grad for c in plan_cells(spec, arms, 100) if not c.is_clean]
     assert grads == ["hard", "bpda-hard", "surrogate-hard"]
     assert [c.setting.surrogate_alpha for c in plan_cells(spec, arms, 100) if not c.is_clean] == [None, None, 1.0]
+
+
+def test_the_record_needs_neither_torch_nor_the_attack_engine():
+    """cell.py imports the standard library and the run format only, so the report can read cells without torch."""
+    import ast
+    import sys
+
+    from robustbench_jpeg.runfolder import cell
+
+    tree = ast.parse(open(cell.__file__, encoding="utf-8").read())
+    modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level}
+    relative = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level}
+    assert modules - {"__future__"} <= set(sys.stdlib_module_names), modules
+    assert relative == {"run_format"}, relative
