@@ -109,21 +109,44 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
     if old is None or dataclasses.asdict(old) | {"path": None} != dataclasses.asdict(entry) | {"path": None}:
         state.specs[spec.name] = entry
         store.write_state(state)
-    fingerprints = {a: evaluator.fingerprint(a) for a in arms}
-    stale, why = store.set_aside_stale(fingerprints)
-    if why:
-        warnings.warn(
-            f"{store.results_path}: moved {len(stale)} stale row(s) to results-stale.csv: {why}; their "
-            "cells are recomputed when a spec asks for them",
-            StoreWarning,
-            stacklevel=3,
-        )
+    _set_aside_stale(store, evaluator, arms)
     refresh_diagnostics(store, evaluator, arms)
     done = store.done()
     todo = [c for c in cells if c.cell_id not in done]
     needed = {clean_cell(arms[c.arm], c.n, eval_alpha=c.setting.eval_alpha).cell_id for c in todo if not c.is_clean}
     needed |= {c.setting.after for c in todo if c.setting.after}
     return _Plan(todo, {cid: done[cid] for cid in needed if cid in done}, planned)
+
+
+def _set_aside_stale(store: RunStore, evaluator: Evaluator, arms: dict[str, ArmInfo]) -> None:
+    """Move rows that do not describe the current checkpoints as deployed to results-stale.csv, with a warning."""
+    stale, why = store.set_aside_stale({a: evaluator.fingerprint(a) for a in arms})
+    off = crafted_off_the_deployed_forward(store.results(), arms)
+    if not off.empty:
+        reason = (
+            "bpda/surrogate crafted through the soft forward of an arm deployed with hard rounding and scored on "
+            "that never-deployed model (version 0.2; such an arm now gets bpda-hard/surrogate-hard)"
+        )
+        store.set_aside(off, reason)
+        stale, why = pd.concat([stale, off]), "; ".join(filter(None, [why, f"{len(off)} row(s): {reason}"]))
+    if why:
+        warnings.warn(
+            f"{store.results_path}: moved {len(stale)} stale row(s) to results-stale.csv: {why}; their "
+            "cells are recomputed when a spec asks for them",
+            StoreWarning,
+            stacklevel=4,
+        )
+
+
+def crafted_off_the_deployed_forward(results: pd.DataFrame, arms: dict[str, ArmInfo]) -> pd.DataFrame:
+    """The rows whose ``bpda`` or ``surrogate`` examples were crafted on an arm deployed with hard rounding: version
+    0.2 ran those through the soft forward and scored every iterate on that soft model, which is never deployed."""
+    if results.empty:
+        return results
+    hard = [a for a, info in arms.items() if info.has_jpeg and info.deployed == "hard"]
+    source = results["source_arm"].fillna("").astype(str)
+    source = source.where(source != "", results["arm"].astype(str))
+    return results[results["grad"].isin(["bpda", "surrogate"]) & source.isin(hard)]
 
 
 def _finish(
