@@ -7,7 +7,7 @@ A temporary run folder is trained (one step per arm, so the weights are a traine
 and both paths attack every one of the first ``--n`` test images (cifar100-mini's test split, tiled beyond its 1000
 images) with PGD at 8/255, random start, step size 2.5*eps/steps:
 
-* ours: ``attack.compute.Evaluator.compute`` on the run folder, the loop ``jpeg-robust attack`` runs for a cell:
+* ours: ``sweep.compute.Evaluator`` on the run folder, the loop ``jpeg-robust attack`` runs for a cell:
   exact float32 (``device.exact_fp32``, as ``run_sweep``), per-image random starts, the sweep's batch size
   (``--batch-size``, default the specs' 500), test images kept as uint8 and converted per batch, every iterate
   scored. Every image is attacked (as if all were classified correctly; a sweep attacks only those that are);
@@ -31,13 +31,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import append_result, describe, timed  # noqa: E402
-from robustbench_jpeg.attack.compute import Evaluator  # noqa: E402
-from robustbench_jpeg.attack.plan import arm_infos_from_cards, plan_cells  # noqa: E402
 from robustbench_jpeg.attack.spec import DEFAULT_BATCH_SIZE, AttackSpec  # noqa: E402
 from robustbench_jpeg.checkpoint import find_arms, read_model_card  # noqa: E402
 from robustbench_jpeg.config import RunOptions, TrainConfig  # noqa: E402
 from robustbench_jpeg.data import load_split  # noqa: E402
 from robustbench_jpeg.device import exact_fp32, resolve_device  # noqa: E402
+from robustbench_jpeg.sweep import evaluate_cell  # noqa: E402
+from robustbench_jpeg.sweep.compute import Evaluator  # noqa: E402
+from robustbench_jpeg.sweep.plan import arm_infos_from_cards, clean_cell, plan_cells  # noqa: E402
 from robustbench_jpeg.train import train_pair  # noqa: E402
 
 EPS = 8 / 255
@@ -64,17 +65,17 @@ def make_run(model: str, run_dir: Path, device: torch.device, arms: tuple[str, .
 
 
 def sweep_path(run_dir: Path, arm: str, n: int, steps: int, batch: int, device: torch.device) -> tuple[float, object]:
-    """Seconds for PGD-``steps`` on ``n`` images through Evaluator.compute (exact fp32), and the arm's model."""
+    """Seconds for PGD-``steps`` on ``n`` images through the sweep's protocol (exact fp32), and the arm's model."""
     arm_dirs = find_arms(run_dir, (arm,))
     cards = {a: read_model_card(d) for a, d in arm_dirs.items()}
     infos = arm_infos_from_cards(cards)
     evaluator = TiledEvaluator(arm_dirs, infos, cards[arm].num_classes, device, None, n=n)
     spec = AttackSpec(method="pgd", eps=(EPS,), steps=steps, random_start=True, n_examples=n, batch_size=batch)
     (cell,) = [c for c in plan_cells(spec, infos, n) if not c.is_clean]  # soft gradients for JPEG-DL, as deployed
-    every = np.ones(n, dtype=bool)
+    every = {clean_cell(infos[arm], n).cell_id: np.ones(n, dtype=bool)}  # every image attacked
     with exact_fp32(device):
-        evaluator.compute(cell, every, 0, min(batch, n))  # warm-up: model load, cuDNN, the attack's first batch
-        seconds = timed(lambda: evaluator.compute(cell, every, 0, n), device)
+        evaluate_cell(evaluator, cell, every, 0, min(batch, n))  # warm-up: model load, cuDNN, the first batch
+        seconds = timed(lambda: evaluate_cell(evaluator, cell, every, 0, n), device)
     return seconds, evaluator.model(arm)
 
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                     "batch": args.batch_size,
                     "plain_batch": args.plain_batch_size,
                     "plain_n": plain_n,
-                    "path": "sweep Evaluator.compute, exact fp32, per-image starts, every image attacked",
+                    "path": "sweep evaluate_cell, exact fp32, per-image starts, every image attacked",
                     "device": describe(device),
                     "plain_adv_s": usual,
                     "ours_adv_s": ours,

@@ -74,7 +74,7 @@ def device_name(device: torch.device | str) -> str:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def provenance(device: torch.device | str) -> dict[str, Any]:

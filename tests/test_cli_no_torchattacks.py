@@ -31,7 +31,7 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_engine_and_versions_without_torchattacks(monkeypatch):
     import torch
 
-    from robustbench_jpeg.attack.crafting import run_attack
+    from robustbench_jpeg.attack.crafting import attack_setting, run_attack
     from robustbench_jpeg.attack.methods import ENGINE_MISSING, engine
     from robustbench_jpeg.models import create_model
     from robustbench_jpeg.provenance import library_versions
@@ -43,7 +43,7 @@ def test_engine_and_versions_without_torchattacks(monkeypatch):
     assert info.value.name == "torchattacks" and str(info.value) == ENGINE_MISSING
     x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
     with pytest.raises(ModuleNotFoundError, match="attacks need torchattacks"):
-        run_attack(create_model("tiny").eval(), x, y, "pgd", "linf", 8 / 255, steps=2)
+        run_attack(create_model("tiny").eval(), x, y, attack_setting("pgd", "linf", 8 / 255, steps=2))
 
 
 def test_train_works_and_attack_fails_clearly_without_torchattacks(tmp_path):

@@ -11,11 +11,12 @@ import robustbench_jpeg.train as train_module
 import robustbench_jpeg.train.arm as arm_module
 import robustbench_jpeg.train.pair as pair_module
 from robustbench_jpeg import load_model
-from robustbench_jpeg.attack import AttackSpec, run_sweep
+from robustbench_jpeg.attack import AttackSpec
 from robustbench_jpeg.checkpoint import load_checkpoint
 from robustbench_jpeg.config import RunOptions, TrainConfig
 from robustbench_jpeg.data import load_split
 from robustbench_jpeg.jpeg import standard_tables
+from robustbench_jpeg.sweep import run_sweep
 
 ARMS = ("baseline", "jpegdl", "jpeg-frozen", "jpeg-standard")
 OPTIONS = RunOptions(device="cpu", progress=False, checkpoint_every_s=0)
@@ -116,20 +117,20 @@ def test_every_arm_shares_the_backbone_initialisation(four_arms):
         assert all(torch.equal(state[k], init[k]) for k in init), arm
 
 
-@pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+@pytest.mark.filterwarnings("ignore::robustbench_jpeg.sweep.SanityCheckWarning")
 def test_the_sweep_attacks_every_arm_and_crafts_the_standard_arm_through_hard_rounding(four_arms):
     run, _, _ = four_arms
     spec = AttackSpec(method="pgd", eps=(8 / 255,), steps=2, grad=("soft", "bpda"), n_examples=16, batch_size=16)
     table = run_sweep(run, spec, progress=False)
     attacked = table[table["attack"] == "pgd"]
     assert set(attacked["arm"]) == set(ARMS)
-    assert set(attacked.loc[attacked["arm"] == "jpeg-standard", "grad"]) == {"hard", "bpda"}
+    assert set(attacked.loc[attacked["arm"] == "jpeg-standard", "grad"]) == {"hard", "bpda-hard"}  # hard forward
     assert set(attacked.loc[attacked["arm"] == "jpeg-frozen", "grad"]) == {"soft", "bpda"}
     checks = json.loads((run / "checks.json").read_text())
     assert set(checks["masking"]) == {"jpegdl", "jpeg-frozen", "jpeg-standard"}
 
 
-@pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+@pytest.mark.filterwarnings("ignore::robustbench_jpeg.sweep.SanityCheckWarning")
 def test_an_evaluation_alpha_changes_soft_quantizers_only_and_keeps_every_arm_apart(four_arms):
     """Every arm's cells of an eval-alpha attack carry the alpha, so the corrected worst case never mixes them in
     (the baseline and the hard standard-JPEG arm score the same either way: their numbers equal the ordinary ones)."""

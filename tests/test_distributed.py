@@ -26,20 +26,20 @@ from robustbench_jpeg import distributed
 from robustbench_jpeg.attack.crafting import craft
 from robustbench_jpeg.attack.random_starts import PerSampleRandom, start_seed
 from robustbench_jpeg.attack.spec import AttackSpec
-from robustbench_jpeg.attack.sweep import run_sweep
 from robustbench_jpeg.checkpoint import load_checkpoint, load_model
 from robustbench_jpeg.cli import main as cli_main
 from robustbench_jpeg.data import load_split
 from robustbench_jpeg.jpeg import JpegConfig
 from robustbench_jpeg.models import create_model
 from robustbench_jpeg.runfolder.store import RunStore
+from robustbench_jpeg.sweep import run_sweep
 
 pytestmark = [
     pytest.mark.skipif(
         not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
         reason="torch.distributed with the gloo backend is not available in this torch build",
     ),
-    pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning"),
+    pytest.mark.filterwarnings("ignore::robustbench_jpeg.sweep.SanityCheckWarning"),
 ]
 
 TIMEOUT_S = 180

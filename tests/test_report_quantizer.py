@@ -7,11 +7,12 @@ import json
 import pytest
 from run_helpers import write_arm
 
-from robustbench_jpeg.attack import AttackSpec, run_sweep
+from robustbench_jpeg.attack import AttackSpec
 from robustbench_jpeg.report import build_report
+from robustbench_jpeg.sweep import run_sweep
 
 
-@pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+@pytest.mark.filterwarnings("ignore::robustbench_jpeg.sweep.SanityCheckWarning")
 def test_the_report_puts_the_quantizer_in_numbers_and_a_heat_map(tmp_path):
     run = tmp_path / "run"
     for arm in ("baseline", "jpegdl"):

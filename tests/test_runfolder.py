@@ -14,7 +14,6 @@ import torch
 from run_helpers import write_arm
 
 from robustbench_jpeg.attack.spec import AttackSpec, SpecFile
-from robustbench_jpeg.attack.sweep import run_sweep
 from robustbench_jpeg.checkpoint import load_model, read_card, weights_fingerprint, write_card
 from robustbench_jpeg.runfolder import (
     FolderKind,
@@ -30,8 +29,9 @@ from robustbench_jpeg.runfolder import (
     read_samples,
 )
 from robustbench_jpeg.runfolder.records import parse_samples
+from robustbench_jpeg.sweep import run_sweep
 
-pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.sweep.protocol.SanityCheckWarning")
 
 VECTORS = {"aaaa": np.array([1, 0, 1], bool), "bbbb": np.array([0, 1, 1, 1], bool), "cccc": np.ones(9, bool)}
 

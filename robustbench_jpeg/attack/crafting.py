@@ -4,7 +4,12 @@
 model (the JPEG layer in the requested gradient mode), seeds its randomness, and returns the examples together
 with a per-image "fooled" flag. An image is fooled when the **deployed** evaluated model misclassifies the final
 example or, for methods that query the whole batch at every iterate (FGSM, PGD), any iterate inside the threat
-model, as AutoAttack's APGD counts it. APGD, FAB and Square keep their own best iterate.
+model, as AutoAttack's APGD counts it; the example returned for such an image is the first iterate that fooled the
+deployed model (the final one otherwise). APGD, FAB and Square keep their own best iterate.
+
+A JPEG front end is crafted through in the cell's gradient mode (:mod:`.gradients`); on an arm deployed with hard
+rounding every mode keeps the hard forward, and an iterate is scored on the crafting logits only when the
+crafting forward is the deployed one.
 
 Every example is checked to lie in the eps-ball around its image and in [0, 1]; one that does not (an engine
 bug) is replaced by the clean image and reported.
@@ -20,11 +25,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .gradients import DEPLOYED_FORWARD, deployed_mode, has_jpeg, jpeg_mode
-from .methods import get_method
+from ..runfolder.cell import Setting
+from .gradients import SURROGATE_GRADS, crafting_mode, deployed_mode, forward_of, has_jpeg, jpeg_mode
+from .methods import Method, get_method
 from .random_starts import PerSampleRandom, derive_seed
 
-__all__ = ["run_attack", "craft", "derive_seed", "within_threat", "AttackEngineWarning"]
+__all__ = ["run_attack", "craft", "attack_setting", "derive_seed", "within_threat", "AttackEngineWarning"]
 
 BALL_RTOL = 1e-6
 BALL_ATOL = 1e-6
@@ -44,7 +50,8 @@ def within_threat(x: torch.Tensor, x0: torch.Tensor, eps: float, norm: str) -> t
 
 class _IterateScorer(nn.Module):
     """What the attack sees: the crafting model's logits. Each whole-batch call also scores the iterate on the
-    deployed evaluated model (reusing the logits when the forward is the deployed one) and remembers fooled images."""
+    deployed evaluated model (reusing the logits when the forward is the deployed one), remembers fooled images and,
+    per image, the first iterate that fooled it."""
 
     def __init__(
         self,
@@ -59,21 +66,22 @@ class _IterateScorer(nn.Module):
         self.crafting = crafting
         self.x0, self.y, self.eps, self.norm, self.evaluate = x0, y, eps, norm, evaluate
         self.fooled = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+        self.first = x0.clone()
         self.train(crafting.training)  # torchattacks restores the mode it finds on the model it is given
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.crafting(x)
         if x.shape == self.x0.shape:
             with torch.no_grad():
-                pred = (logits if self.evaluate is None else self.evaluate(x.detach())).argmax(dim=1)
-                self.fooled |= (pred != self.y) & within_threat(x.detach(), self.x0, self.eps, self.norm)
+                point = x.detach()
+                pred = (logits if self.evaluate is None else self.evaluate(point)).argmax(dim=1)
+                new = (pred != self.y) & within_threat(point, self.x0, self.eps, self.norm) & ~self.fooled
+                self.first[new] = point[new].to(self.first.dtype)
+                self.fooled |= new
         return logits
 
 
-def run_attack(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+def attack_setting(
     method: str,
     norm: str,
     eps: float,
@@ -81,84 +89,156 @@ def run_attack(
     step_size: float | None = None,
     random_start: bool = False,
     grad: str = "none",
-    seed: int = 0,
     params: Mapping[str, Any] | None = None,
     surrogate_alpha: float | None = None,
+    eval_alpha: float | None = None,
+    attack_seed: int = 0,
+) -> Setting:
+    """A :class:`Setting` for one attack, named as its method names itself (``step_size`` defaults to eps)."""
+    spec = get_method(method)
+    return Setting(
+        attack=method,
+        method_kind=spec.kind,
+        attack_label=spec.display_name(steps),
+        norm=norm,
+        eps=float(eps),
+        steps=int(steps),
+        step_size=float(eps if step_size is None else step_size),
+        step_rule="none",
+        restarts=1,
+        random_start=bool(random_start),
+        grad=grad,
+        surrogate_alpha=surrogate_alpha,
+        eval_alpha=eval_alpha,
+        attack_seed=int(attack_seed),
+        params=tuple(sorted(spec.check_params(params).items())) if params else (),
+    )
+
+
+def _crafting_grad(model: nn.Module, method: Method, grad: str) -> str:
+    """The JPEG layer mode to craft with: the requested one kept on the deployed forward (:func:`crafting_mode`);
+    the deployed mode for gradient-free methods and for ``none`` on a JPEG model."""
+    if not has_jpeg(model):
+        return grad if method.uses_gradient else "none"  # a quantizer mode here is refused by jpeg_mode
+    deployed = deployed_mode(model)
+    if not method.uses_gradient or grad == "none":
+        return deployed
+    return crafting_mode(deployed, grad)
+
+
+def _check_models(setting: Setting, method: Method, model: nn.Module, target: nn.Module | None) -> None:
+    if setting.norm not in method.norms:
+        raise ValueError(
+            f"{setting.attack} does not support norm {setting.norm!r} (supported: {', '.join(method.norms)})"
+        )
+    for m in (model, target):
+        if m is not None and m.training:
+            raise ValueError("attack an eval-mode model (model.eval()); train-mode BatchNorm would mix the batch")
+
+
+def run_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    setting: Setting,
+    *,
     target: nn.Module | None = None,
+    seed: int = 0,
     start_seeds: Sequence[int] | None = None,
     num_classes: int = 100,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attack ``(x, y)`` crafting on ``model`` (JPEG layer in mode ``grad``); score on ``target`` as deployed.
+    """Attack ``(x, y)`` with ``setting``, crafting on ``model`` (JPEG layer in the setting's gradient mode, on the
+    deployed forward); score on ``target`` as deployed.
 
     Args:
         model: the crafting model, in eval mode (its JPEG layer, if any, in its deployed mode).
         x, y: float images in [0, 1] on the model's device, and labels.
+        setting: the attack (method, norm, eps, steps, step size, random start, grad, params, surrogate alpha).
         target: the evaluated model (another arm for transfer attacks); default ``model`` as deployed.
+        seed: seed of the attack's randomness (per-batch methods) and default start seeds.
         start_seeds: per-image seeds of the random start (methods with per-sample randomness); default from
             ``seed`` and the image's position.
-        seed: seed of the attack's randomness (per-batch methods) and default start seeds.
 
     Returns:
         ``(x_adv, fooled)``: detached examples within the threat model, and a bool tensor: the deployed target
-        misclassified the final example or an iterate inside the threat model.
+        misclassified the final example or an iterate inside the threat model. For an image an iterate fooled,
+        ``x_adv`` is the first such iterate.
     """
-    spec = get_method(method)
-    if norm not in spec.norms:
-        raise ValueError(f"{method} does not support norm {norm!r} (supported: {', '.join(spec.norms)})")
-    for m in (model, target):
-        if m is not None and m.training:
-            raise ValueError("attack an eval-mode model (model.eval()); train-mode BatchNorm would mix the batch")
+    method = get_method(setting.attack)
+    _check_models(setting, method, model, target)
     target = model if target is None else target
-    if eps == 0:
+    if setting.eps == 0:
         with torch.no_grad():
             return x.detach().clone(), _deployed_logits(target, x).argmax(dim=1) != y
-    if not spec.uses_gradient:
-        grad = "none" if not has_jpeg(model) else deployed_mode(model)
-    same_forward = target is model and (not has_jpeg(model) or grad in DEPLOYED_FORWARD or grad == deployed_mode(model))
+    grad = _crafting_grad(model, method, setting.grad)
+    same_forward = target is model and forward_of(grad) == forward_of(deployed_mode(model))
     evaluate = None if same_forward else (lambda z: _deployed_logits(target, z))
-    scorer = _IterateScorer(model, x.detach(), y, eps, norm, evaluate) if spec.scores_iterates else model
-    attack = spec.build(
-        scorer,
-        eps=eps,
-        norm=norm,
-        steps=steps,
-        step_size=eps if step_size is None else step_size,
-        random_start=random_start,
+    scorer = _IterateScorer(model, x.detach(), y, setting.eps, setting.norm, evaluate)
+    attacked = scorer if method.scores_iterates else model
+    adv = _run(method, attacked, model, x, y, setting, grad, seed, start_seeds, num_classes)
+    if model.training or target.training:
+        raise RuntimeError("a model left eval mode during the attack")
+    adv = _inside_or_clean(adv.detach(), x, setting)
+    with torch.no_grad():
+        fooled = _deployed_logits(target, adv).argmax(dim=1) != y
+    if method.scores_iterates:
+        adv = torch.where(scorer.fooled.view(-1, 1, 1, 1), scorer.first, adv)
+        fooled |= scorer.fooled
+    return adv, fooled
+
+
+def _run(
+    method: Method,
+    attacked: nn.Module,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    setting: Setting,
+    grad: str,
+    seed: int,
+    start_seeds: Sequence[int] | None,
+    num_classes: int,
+) -> torch.Tensor:
+    """Build the method's attack on ``attacked`` and run it seeded, ``model``'s JPEG layer in mode ``grad``."""
+    attack = method.build(
+        attacked,
+        eps=setting.eps,
+        norm=setting.norm,
+        steps=setting.steps,
+        step_size=setting.step_size,
+        random_start=setting.random_start,
         seed=int(seed) % (2**31),
         num_classes=num_classes,
-        **spec.check_params(params),
+        **method.check_params(dict(setting.params)),
     )
     devices = (
         [x.device.index if x.device.index is not None else torch.cuda.current_device()]
         if x.device.type == "cuda"
         else []
     )
-    mode = jpeg_mode(model, grad, surrogate_alpha) if has_jpeg(model) and grad != "none" else contextlib.nullcontext()
+    surrogate = setting.surrogate_alpha if grad in SURROGATE_GRADS else None
+    mode = jpeg_mode(model, grad, surrogate) if grad != "none" else contextlib.nullcontext()
     with torch.random.fork_rng(devices=devices), mode:
         torch.manual_seed(int(seed) % (2**63))
-        if spec.per_sample_random:
-            seeds = start_seeds if start_seeds is not None else [derive_seed(seed, i) for i in range(len(y))]
-            with PerSampleRandom(seeds):
-                adv = attack(x, y)
-        else:
-            adv = attack(x, y)
-    if model.training or target.training:
-        raise RuntimeError("a model left eval mode during the attack")
-    adv = adv.detach()
-    inside = within_threat(adv, x, eps, norm)
-    if not bool(inside.all()):
-        warnings.warn(
-            f"{method} returned {int((~inside).sum())} example(s) outside the {norm} ball of radius {eps:g}"
-            " or [0, 1]; they are replaced by the clean image",
-            AttackEngineWarning,
-            stacklevel=2,
-        )
-        adv = torch.where(inside.view(-1, 1, 1, 1), adv, x)
-    with torch.no_grad():
-        fooled = _deployed_logits(target, adv).argmax(dim=1) != y
-    if spec.scores_iterates:
-        fooled |= scorer.fooled
-    return adv, fooled
+        if not method.per_sample_random:
+            return attack(x, y)
+        seeds = start_seeds if start_seeds is not None else [derive_seed(seed, i) for i in range(len(y))]
+        with PerSampleRandom(seeds):
+            return attack(x, y)
+
+
+def _inside_or_clean(adv: torch.Tensor, x: torch.Tensor, setting: Setting) -> torch.Tensor:
+    """``adv`` with every example outside the threat model (an engine bug) replaced by its clean image, warned."""
+    inside = within_threat(adv, x, setting.eps, setting.norm)
+    if bool(inside.all()):
+        return adv
+    warnings.warn(
+        f"{setting.attack} returned {int((~inside).sum())} example(s) outside the {setting.norm} ball of radius "
+        f"{setting.eps:g} or [0, 1]; they are replaced by the clean image",
+        AttackEngineWarning,
+        stacklevel=3,
+    )
+    return torch.where(inside.view(-1, 1, 1, 1), adv, x)
 
 
 def _deployed_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -185,10 +265,13 @@ def craft(
     random_start: bool = False,
     grad: str = "none",
     seed: int | None = None,
+    params: Mapping[str, Any] | None = None,
+    surrogate_alpha: float | None = None,
     **kwargs: Any,
 ) -> torch.Tensor:
-    """Adversarial examples only (see :func:`run_attack`); ``eps == 0`` returns ``x`` unchanged."""
-    adv, _ = run_attack(
-        model, x, y, method, norm, eps, steps, step_size, random_start, grad, seed=0 if seed is None else seed, **kwargs
-    )
+    """Adversarial examples only, for one attack given by its fields (see :func:`attack_setting` and
+    :func:`run_attack`, which take the rest: ``target``, ``start_seeds``, ``num_classes``); ``eps == 0`` returns
+    ``x`` unchanged."""
+    setting = attack_setting(method, norm, eps, steps, step_size, random_start, grad, params, surrogate_alpha)
+    adv, _ = run_attack(model, x, y, setting, seed=0 if seed is None else seed, **kwargs)
     return adv

@@ -11,8 +11,10 @@ The evaluated model always runs as deployed (the JPEG-DL arm with its soft quant
   smooth surrogate adapted to this defence (Tramer, Carlini, Brendel, Madry, NeurIPS 2020, arXiv 2002.08347).
 * ``none``: models without a JPEG layer, and gradient-free attacks (which query the deployed model).
 
-An arm deployed with hard rounding (a fixed standard-JPEG front end) gets its white-box gradient through the hard
-quantizer: its ``soft`` request is crafted and recorded as ``hard``.
+An arm deployed with hard rounding (a fixed standard-JPEG front end) is crafted through its deployed *hard* forward
+in every mode, and each request is recorded as what it crafts with: ``soft`` becomes ``hard`` (white-box, the
+gradient of hard rounding), ``bpda`` becomes ``bpda-hard`` (hard forward, identity backward) and ``surrogate``
+becomes ``surrogate-hard`` (hard forward, the soft quantizer's backward at ``surrogate_alpha``).
 """
 
 from __future__ import annotations
@@ -22,11 +24,24 @@ from collections.abc import Iterator
 
 from torch import nn
 
-__all__ = ["GRAD_MODES", "QUANTIZER_GRADS", "has_jpeg", "deployed_mode", "crafting_mode", "jpeg_mode"]
+__all__ = [
+    "GRAD_MODES",
+    "QUANTIZER_GRADS",
+    "SURROGATE_GRADS",
+    "has_jpeg",
+    "deployed_mode",
+    "crafting_mode",
+    "forward_of",
+    "jpeg_mode",
+]
 
-GRAD_MODES = ("soft", "bpda", "bpda-hard", "surrogate")
-QUANTIZER_GRADS = GRAD_MODES + ("hard",)  # every grad a row can hold besides "none"
-DEPLOYED_FORWARD = ("soft", "bpda", "surrogate")  # crafting modes whose forward is the deployed one (soft arms)
+GRAD_MODES = ("soft", "bpda", "bpda-hard", "surrogate")  # what a spec may ask for
+# what a crafting mode runs forward: the soft quantizer or hard rounding (every grad a row can hold besides "none")
+_FORWARD = {"soft": "soft", "bpda": "soft", "surrogate": "soft", "hard": "hard", "bpda-hard": "hard"}
+_FORWARD["surrogate-hard"] = "hard"
+QUANTIZER_GRADS = tuple(_FORWARD)
+SURROGATE_GRADS = ("surrogate", "surrogate-hard")  # the modes that need a surrogate_alpha
+_ON_HARD = {"soft": "hard", "bpda": "bpda-hard", "surrogate": "surrogate-hard"}
 
 
 def has_jpeg(model: nn.Module) -> bool:
@@ -39,10 +54,14 @@ def deployed_mode(model: nn.Module) -> str:
 
 
 def crafting_mode(deployed: str, grad: str) -> str:
-    """The layer mode an attack crafts with: a white-box request on a hard-deployed arm becomes ``hard``."""
-    if deployed == "hard" and grad == "soft":
-        return "hard"
-    return grad
+    """The layer mode an attack crafts with: on a hard-deployed arm, every request keeps the deployed hard forward
+    (``soft`` -> ``hard``, ``bpda`` -> ``bpda-hard``, ``surrogate`` -> ``surrogate-hard``)."""
+    return _ON_HARD.get(grad, grad) if deployed == "hard" else grad
+
+
+def forward_of(grad: str) -> str:
+    """The quantizer a crafting mode runs forward (``soft`` or ``hard``); ``none`` for ``none``."""
+    return _FORWARD.get(grad, "none")
 
 
 @contextlib.contextmanager
@@ -61,12 +80,12 @@ def jpeg_mode(model: nn.Module, grad: str, surrogate_alpha: float | None = None)
         raise ValueError(f"grad {grad!r} needs a model with a JPEG layer (model.has_jpeg is False)")
     if grad not in QUANTIZER_GRADS:
         raise ValueError(f"unknown grad mode {grad!r}; choose from {', '.join(GRAD_MODES)}")
-    if grad == "surrogate" and surrogate_alpha is None:
+    if grad in SURROGATE_GRADS and surrogate_alpha is None:
         raise ValueError("grad 'surrogate' needs a surrogate_alpha (the softness of the backward quantizer)")
     layer = model.jpeg
     deployed = deployed_mode(model)
     saved_alpha = getattr(layer, "surrogate_alpha", None)
-    layer.surrogate_alpha = surrogate_alpha if grad == "surrogate" else saved_alpha
+    layer.surrogate_alpha = surrogate_alpha if grad in SURROGATE_GRADS else saved_alpha
     layer.mode = grad
     try:
         yield

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runfolder import ARMS
+from ..runfolder.cell import eps_text
 from .gradients import GRAD_MODES
 from .methods import METHODS, get_method
 from .spec_values import (
@@ -37,7 +38,6 @@ from .spec_values import (
     parse_step_size,
     positive,
     resolve_step_size,
-    show_radius,
 )
 
 __all__ = [
@@ -176,8 +176,8 @@ class AttackSpec:
     def describe(self) -> str:
         """A short human label, e.g. ``PGD-20 linf x5 restarts, eps [1/255, 8/255] grad soft,bpda``."""
         m = self.spec_method
-        name = m.label if self.method == "fgsm" else f"{m.label}{'-L2' if self.norm == 'l2' else ''}-{self.steps}"
-        eps = ", ".join(show_radius(e, self.norm) for e in self.eps)
+        name = m.label if m.single_step else f"{m.label}{'-L2' if self.norm == 'l2' else ''}-{self.steps}"
+        eps = ", ".join(eps_text(e, self.norm) for e in self.eps)
         extra = f" x{self.restarts} restarts" if self.restarts > 1 else ""
         src = f", transfer from {self.transfer_from}" if self.transfer_from else ""
         grad = "" if (self.transfer_from or not m.uses_gradient) else f" grad {','.join(self.grad)}"
@@ -196,12 +196,12 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
         raise AttackSpecError(f"{spec.method} supports norm {' and '.join(method.norms)} only, not {spec.norm}")
     out: dict[str, Any] = {"eps": checked_radii(spec.eps, spec.norm)}
     out["steps"] = integer("steps", method.default_steps if spec.steps is None else spec.steps, 1)
-    if spec.method == "fgsm" and out["steps"] != 1:
-        raise AttackSpecError(f"fgsm takes exactly one step, got steps={spec.steps}; use method pgd")
+    if method.single_step and out["steps"] != 1:
+        raise AttackSpecError(f"{spec.method} takes exactly one step, got steps={spec.steps}; use an iterative method")
     if method.takes_step_size:
-        out["step_size"] = "eps" if spec.method == "fgsm" else parse_step_size(spec.step_size)
-        if spec.method == "fgsm" and spec.step_size not in (DEFAULT_STEP_RULE, "eps"):
-            raise AttackSpecError("fgsm always steps by eps; do not give a step size")
+        out["step_size"] = "eps" if method.single_step else parse_step_size(spec.step_size)
+        if method.single_step and spec.step_size not in (DEFAULT_STEP_RULE, "eps"):
+            raise AttackSpecError(f"{spec.method} always steps by eps; do not give a step size")
     elif spec.step_size not in (DEFAULT_STEP_RULE, "auto"):
         raise AttackSpecError(f"{spec.method} chooses its own step size; drop step_size")
     else:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..runfolder.cell import eps_text
+
 __all__ = [
     "AttackSpecError",
     "DEFAULT_STEP_RULE",
@@ -22,7 +24,6 @@ __all__ = [
     "resolve_step_size",
     "parse_radius",
     "parse_radii",
-    "show_radius",
     "checked_radii",
     "integer",
     "positive",
@@ -163,10 +164,6 @@ def parse_radii(raw: Any, norm: str, where: str = "eps") -> tuple[float, ...]:
     return tuple(parse_radius(v, norm, where) for v in values)
 
 
-def show_radius(eps: float, norm: str) -> str:
-    return f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
-
-
 def checked_radii(eps: Any, norm: str) -> tuple[float, ...]:
     """A radius or list of radii already on the [0, 1] scale, checked: finite, >= 0, inside the image cube, distinct."""
     values = (eps,) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else tuple(eps)
@@ -177,7 +174,7 @@ def checked_radii(eps: Any, norm: str) -> tuple[float, ...]:
             raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
         if norm == "linf" and e > 1.0 + 1e-12:
             raise AttackSpecError(
-                f"linf eps {show_radius(e, norm)} is outside [0, 255]/255: write L-inf radii in "
+                f"linf eps {eps_text(e, norm)} is outside [0, 255]/255: write L-inf radii in "
                 "1/255 units (8) or as fractions (8/255)"
             )
         if norm == "l2" and e > L2_MAX:
@@ -186,5 +183,5 @@ def checked_radii(eps: Any, norm: str) -> tuple[float, ...]:
                 "(3x32x32): l2 radii are absolute on the [0, 1] scale (e.g. 0.5)"
             )
     if len({round(e, 12) for e in values}) != len(values):
-        raise AttackSpecError(f"eps holds duplicate radii: {[show_radius(e, norm) for e in values]}")
+        raise AttackSpecError(f"eps holds duplicate radii: {[eps_text(e, norm) for e in values]}")
     return tuple(float(e) for e in values)

@@ -249,8 +249,8 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import distributed
     from ..attack.methods import engine
-    from ..attack.sweep import SanityCheckWarning, run_sweep
     from ..runfolder.store import SweepLockedError
+    from ..sweep import SanityCheckWarning, run_sweep
     from . import record_command
 
     spec = specs_from_args(args)

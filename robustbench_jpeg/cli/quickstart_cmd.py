@@ -53,10 +53,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..attack import quick_sweep
     from ..attack.methods import engine
-    from ..attack.sweep import SanityCheckWarning
     from ..report import build_report
+    from ..sweep import SanityCheckWarning, quick_sweep
     from ..train import train_pair
     from . import record_command
     from .train_cmd import print_results

@@ -5,7 +5,7 @@ report."""
 
 from .check_record import MEANINGS, Check, CheckStatus
 from .checks import ADAPTIVE_GRADS, LARGE_EPS, run_checks
-from .comparison import ALPHA, CellTerms, Comparison, Outcome, compare, judge, tolerance
+from .comparison import ALPHA, Comparison, Outcome, compare, judge, tolerance
 from .verdict import Masking, MaskingStatus, assess_masking, checks_payload, verdict, verdict_status
 from .worst_case import WorstCase, worst_cases
 
@@ -14,7 +14,6 @@ __all__ = [
     "ALPHA",
     "LARGE_EPS",
     "MEANINGS",
-    "CellTerms",
     "Check",
     "CheckStatus",
     "Comparison",

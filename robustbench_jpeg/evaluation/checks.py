@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ..runfolder import arm_order
+from ..runfolder.cell import MethodKind
 from .check_record import MEANINGS, NOTHING_ATTACKED_TEXT, Check, CheckStatus
 from .comparison import (
     ALPHA,
-    CellTerms,
     Comparison,
     Outcome,
     attack_cells,
@@ -59,7 +59,7 @@ __all__ = [
     "run_checks",
 ]
 
-ADAPTIVE_GRADS = ("bpda", "bpda-hard", "surrogate")
+ADAPTIVE_GRADS = ("bpda", "bpda-hard", "surrogate", "surrogate-hard")
 RULE = f"tolerance max(1/m, 0.5%); exact McNemar, Holm over the check's comparisons at {ALPHA:g}; each could fail"
 
 
@@ -136,8 +136,8 @@ def check_pgd_not_weaker_than_fgsm(cells: pd.DataFrame, samples: Mapping[str, np
     sub = cells[(cells["arm"] == arm) & (cells["norm"] == "linf") & ~cells["_chained"]]
     comps: list[Comparison] = []
     for _, group in sub.groupby(["_eps", "grad", "source_arm", "_alpha"]):
-        fgsm = group[group["attack"] == "fgsm"]
-        iterative = group[group["attack"].isin(["pgd", "apgd-ce", "apgd-dlr"])]
+        fgsm = group[group["_kind"] == MethodKind.SINGLE_STEP]
+        iterative = group[group["_kind"] == MethodKind.ITERATIVE]
         comps += [compare_cells(p, f, samples) for _, p in iterative.iterrows() for _, f in fgsm.iterrows()]
     return _summarise("pgd_not_weaker_than_fgsm", arm, comps, "PGD/APGD and FGSM cells at equal eps")
 
@@ -289,15 +289,11 @@ def run_checks(
     cards: Mapping[str, Mapping[str, Any]] | None = None,
     test_size: int | None = None,
     quantizer_arms: Iterable[str] = (),
-    *,
-    terms: CellTerms,
 ) -> list[Check]:
-    """Every check for every arm over the current rows of a run (``df``) and their per-sample vectors.
-
-    ``terms`` says what the checks need to know about the attack methods (:class:`~.comparison.CellTerms`).
-    """
+    """Every check for every arm over the current rows of a run (``df``) and their per-sample vectors; what the
+    checks need to know of each attack (its label, its kind) comes from the row's typed record."""
     df = df if df is not None else pd.DataFrame(columns=["arm", "attack"])
-    cells = attack_cells(df, terms)
+    cells = attack_cells(df)
     cells = cells[cells["cell_id"].astype(str).isin(samples.keys())] if not cells.empty else cells
     cells = _with_clean_vectors(cells, df, samples)
     quantizer = set(quantizer_arms)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import combinations
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..runfolder.cell import MethodKind, Setting, describe
 from ..stats import holm_adjust, mcnemar_exact_p
 
 ALPHA = 0.05  # family-wise error rate of each check (exact McNemar, two-sided, Holm within the check)
@@ -135,21 +136,11 @@ def judge(comparisons: Sequence[Comparison]) -> list[Comparison]:
 # --- the cells a check sees ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CellTerms:
-    """What the judgement needs to know about the attack methods, given as data by the caller.
-
-    ``label(row)`` names a results row in check texts; ``gradient_free`` lists the methods that use no gradient
-    (Square), which the checks compare with the gradient attacks.
-    """
-
-    label: Callable[[Any], str]
-    gradient_free: Collection[str]
-
-
-def attack_cells(df: pd.DataFrame, terms: CellTerms) -> pd.DataFrame:
-    """Attack rows with helper columns: ``_eps`` (rounded), ``_budget``, ``_alpha`` (eval alpha or -1), ``_label``,
-    ``_chained``, ``_gradient`` and ``_attackable`` (clean-correct images, the only ones an attack can break)."""
+def attack_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Attack rows with helper columns: ``_eps`` (rounded), ``_budget``, ``_alpha`` (eval alpha or -1), ``_label``
+    (the cell record's one label), ``_kind`` (the method's kind), ``_chained``, ``_gradient`` and ``_attackable``
+    (clean-correct images, the only ones an attack can break). Everything comes from the typed record of each row
+    (:meth:`~robustbench_jpeg.runfolder.cell.Setting.from_row`), never from the method registry."""
     if df is None or df.empty:
         return pd.DataFrame(columns=["arm", "attack"])
     out = df[df["attack"] != "clean"].copy()
@@ -160,10 +151,12 @@ def attack_cells(df: pd.DataFrame, terms: CellTerms) -> pd.DataFrame:
     out["_budget"] = out["steps"].astype(int) * out["restarts"].astype(int)
     out["_alpha"] = out["eval_alpha"].astype(float).fillna(-1.0) if "eval_alpha" in out else -1.0
     out["_chained"] = out["after"] != ""
-    out["_gradient"] = ~out["attack"].isin(list(terms.gradient_free))
+    settings = [Setting.from_row(r) for r in out.itertuples(index=False)]
+    out["_kind"] = [s.method_kind for s in settings]
+    out["_gradient"] = out["_kind"] != MethodKind.GRADIENT_FREE
     clean_correct = out["n_clean_correct"] if "n_clean_correct" in out else out["n"]
     out["_attackable"] = clean_correct.fillna(out["n"]).astype(int)
-    out["_label"] = [terms.label(r) for r in out.itertuples(index=False)]
+    out["_label"] = [describe(s, arm, int(n)) for s, arm, n in zip(settings, out["arm"], out["n"], strict=True)]
     return out
 
 

@@ -12,6 +12,7 @@ from .functional import (
     jpeg_coefficients,
     jpeg_dl,
     soft_quantize,
+    surrogate_hard_quantize,
     surrogate_quantize,
 )
 from .layer import JpegConfig, JpegLayer
@@ -29,6 +30,7 @@ __all__ = [
     "bpda_quantize",
     "bpda_hard_quantize",
     "surrogate_quantize",
+    "surrogate_hard_quantize",
     "paper_tables",
     "standard_tables",
     "to_jpeg_integer_table",

@@ -42,6 +42,7 @@ __all__ = [
     "bpda_quantize",
     "bpda_hard_quantize",
     "surrogate_quantize",
+    "surrogate_hard_quantize",
     "quantize",
     "jpeg_dl",
     "jpeg_coefficients",
@@ -170,6 +171,7 @@ from .quantize import (  # noqa: E402  (the quantizers, re-exported: the pipelin
     hard_quantize,
     quantize,
     soft_quantize,
+    surrogate_hard_quantize,
     surrogate_quantize,
 )
 

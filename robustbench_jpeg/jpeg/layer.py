@@ -143,8 +143,9 @@ class JpegLayer(nn.Module):
     Attributes:
         mode: one of ``QUANT_MODES``, settable at any time: ``"soft"`` (default, Q_d as trained and deployed),
             ``"hard"`` (true rounding with the same tables), ``"bpda"`` (textbook BPDA: the deployed soft forward,
-            identity backward), ``"bpda-hard"`` (hard forward, identity backward) or ``"surrogate"`` (the deployed
-            soft forward, backward of a soft quantizer of softness ``surrogate_alpha``).
+            identity backward), ``"bpda-hard"`` (hard forward, identity backward), ``"surrogate"`` (the deployed
+            soft forward, backward of a soft quantizer of softness ``surrogate_alpha``) or ``"surrogate-hard"``
+            (hard forward, the same surrogate backward: the surrogate attack on a hard-deployed layer).
         surrogate_alpha: the surrogate's softness for mode ``"surrogate"``: None (default; the mode then refuses
             to run), a positive number, a tensor broadcastable to 8x8 (put it on the layer's device), or a
             ``(luma, chroma)`` pair of those. A plain attribute: not saved in the state dict, not moved by ``.to()``.
@@ -231,7 +232,7 @@ class JpegLayer(nn.Module):
     def decode(self, coeffs: torch.Tensor) -> torch.Tensor:
         """Quantize coefficients (B, 3, H/8, W/8, 8, 8) in the current :attr:`mode` and invert: RGB on the [0, 1]
         scale (unclamped). ``decode(encode(x))`` is exactly ``forward(x)``."""
-        if self._mode == "surrogate" and self._surrogate_alpha is None:
+        if self._mode in ("surrogate", "surrogate-hard") and self._surrogate_alpha is None:
             raise ValueError(
                 "JpegLayer mode 'surrogate' needs JpegLayer.surrogate_alpha (the surrogate quantizer's softness), "
                 "which is None; set layer.surrogate_alpha first"

@@ -5,7 +5,9 @@
 * ``hard``: true JPEG rounding q * round(x / q);
 * ``bpda``: the deployed (soft) forward, identity backward (Athalye et al. 2018);
 * ``bpda-hard``: hard rounding forward, identity backward;
-* ``surrogate``: the soft forward at alpha, the backward of a soft quantizer at a smaller ``surrogate_alpha``.
+* ``surrogate``: the soft forward at alpha, the backward of a soft quantizer at a smaller ``surrogate_alpha``;
+* ``surrogate-hard``: hard rounding forward, the backward of a soft quantizer at ``surrogate_alpha`` (the
+  surrogate attack on a layer deployed with hard rounding).
 
 Reconstruction indices saturate at +/-(2^(b-1) - 1) (8 bits: +/-127), as the official code. docs/jpeg-layer.md
 has the modes and their meaning; docs/method.md the quantizer's slope and hardness.
@@ -24,10 +26,11 @@ __all__ = [
     "bpda_quantize",
     "bpda_hard_quantize",
     "surrogate_quantize",
+    "surrogate_hard_quantize",
     "quantize",
 ]
 
-QUANT_MODES = ("soft", "hard", "bpda", "bpda-hard", "surrogate")
+QUANT_MODES = ("soft", "hard", "bpda", "bpda-hard", "surrogate", "surrogate-hard")
 
 
 def _index_limits(num_bits: int) -> tuple[int, int]:
@@ -165,6 +168,21 @@ def surrogate_quantize(
     return deployed - (smooth.detach() - smooth)
 
 
+def surrogate_hard_quantize(
+    x: torch.Tensor,
+    q: torch.Tensor | float,
+    surrogate_alpha: torch.Tensor | float,
+    window: int | None = 5,
+    num_bits: int = 8,
+) -> torch.Tensor:
+    """Hard rounding forward (:func:`hard_quantize`, bit-identical), the backward of
+    ``soft_quantize(x, q, surrogate_alpha, window, num_bits)``: the smooth-surrogate attack on a layer deployed with
+    hard rounding (a fixed standard JPEG), whose own gradient is zero almost everywhere."""
+    hard = hard_quantize(x.detach(), _detach(q), num_bits)
+    smooth = soft_quantize(x, q, surrogate_alpha, window, num_bits)
+    return hard - (smooth.detach() - smooth)
+
+
 def _luma_chroma(value):
     """A value for all channels, or a (luma, chroma) pair -> (luma, chroma)."""
     if isinstance(value, (tuple, list)):
@@ -204,7 +222,9 @@ def quantize(
     - ``bpda-hard``: :func:`bpda_hard_quantize` (hard forward, identity backward; the former meaning of ``bpda``);
     - ``surrogate``: :func:`surrogate_quantize` (soft forward, backward of the soft quantizer at
       ``surrogate_alpha``), which must then be given: one value (a number or a tensor broadcastable to 8x8) for
-      every channel, or a ``(luma, chroma)`` pair. Ignored by the other modes.
+      every channel, or a ``(luma, chroma)`` pair. Ignored by the other modes;
+    - ``surrogate-hard``: :func:`surrogate_hard_quantize` (hard forward, backward of the soft quantizer at
+      ``surrogate_alpha``).
     """
     if mode not in QUANT_MODES:
         raise ValueError(f"unknown quantization mode {mode!r}; choose one of {QUANT_MODES}")
@@ -220,6 +240,8 @@ def quantize(
         return bpda_quantize(coeffs, q, alpha, window, num_bits)
     _check_surrogate_alpha(surrogate_alpha)
     surrogate = _per_channel(*_luma_chroma(surrogate_alpha), coeffs)
+    if mode == "surrogate-hard":
+        return surrogate_hard_quantize(coeffs, q, surrogate, window, num_bits)
     return surrogate_quantize(coeffs, q, alpha, surrogate, window, num_bits)
 
 

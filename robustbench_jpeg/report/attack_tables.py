@@ -10,9 +10,8 @@ import pandas as pd
 from ..evaluation import LARGE_EPS
 from ..runfolder import BASELINE, arm_display, arm_order
 from . import fmt
-from .cells import WORST, is_worst, select_rows
-from .compare import strip_alpha
-from .tables import label_order
+from .cells import WORST, select_rows
+from .tables import rank_of
 from .views import (
     ReportTable,
     safe_key,
@@ -70,10 +69,10 @@ def _notes(a: pd.DataFrame, family_size: int | None, has_diffs: bool) -> list[st
 def attack_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, sizes: dict) -> list[ReportTable]:
     """One table per attack setting (ordinary cells only), split where too wide."""
     a = select_rows(acc, model=model, norm=norm)
-    a = a[a["eval_alpha"].isna() & ~a["label"].map(is_worst)]
+    a = a[a["eval_alpha"].isna() & (a["kind"] != "worst")]
     d = select_rows(dif, model=model, norm=norm)
     out = []
-    for base in sorted(set(a["pair"]), key=label_order):
+    for base in sorted(set(a["pair"]), key=rank_of(a, "pair_base").get):
         mine = a[a["pair"] == base]
         family = f"attack {base}"
         diffs = d[d["family"] == family] if not d.empty else d
@@ -84,7 +83,6 @@ def attack_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, s
             a=mine,
             d=diffs,
             norm=norm,
-            base=base,
             notes=_notes(mine, sizes.get((model, norm, family)), not diffs.empty),
             family=family,
             latex_notes=_latex_notes(mine, sizes.get((model, norm, family)), not diffs.empty),
@@ -96,12 +94,13 @@ def attack_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, s
 def tier_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, sizes: dict) -> list[ReportTable]:
     """The worst cases over the attacks run on at least N images (larger tiers trade attacks for images)."""
     a = select_rows(acc, model=model, norm=norm)
-    a = a[a["eval_alpha"].isna() & a["label"].map(is_worst) & (a["label"] != WORST)]
+    a = a[a["eval_alpha"].isna() & (a["kind"] == "worst") & (a["label"] != WORST)]
     if a.empty:
         return []
     d = select_rows(dif, model=model, norm=norm, family="worst-case tiers")
     out = []
-    for label in sorted(set(a["label"]), key=lambda s: int("".join(ch for ch in s if ch.isdigit()) or 0)):
+    tiers = a.groupby("label")["n_max"].max()  # a tier's label names the images it covers: its n
+    for label in sorted(set(a["label"]), key=lambda lab: (int(tiers[lab]), lab)):
         notes = [
             f"'{label}': the per-image worst case over only the attacks that covered at least those images; it "
             "leaves out the attacks run on fewer images, so it is higher than (or equal to) the worst case over "
@@ -116,7 +115,6 @@ def tier_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, siz
                 a=a[a["label"] == label],
                 d=d[d["label"] == label] if not d.empty else d,
                 norm=norm,
-                base=label,
                 notes=notes,
                 family="worst-case tiers",
                 latex_notes=["Worst case over the attacks run on at least the images shown."]
@@ -142,10 +140,11 @@ def alpha_tables(
     d = select_rows(dif, model=model, norm=norm)
     prefix = f"eval alpha {alpha:g} "
     out = []
-    for base in sorted({strip_alpha(p) for p in scored["pair"] if not is_worst(strip_alpha(p))}, key=label_order):
+    settings = set(scored.loc[scored["kind"] != "worst", "pair_base"])
+    for base in sorted(settings, key=rank_of(scored, "pair_base").get):
         alpha_arms = {BASELINE, *scored["arm"]}  # the baseline and the arms scored at this alpha, corrected beside
         ordinary = a[a["eval_alpha"].isna() & (a["pair"] == base) & a["arm"].isin(alpha_arms)]
-        mine = pd.concat([scored[scored["pair"].map(strip_alpha) == base], ordinary])
+        mine = pd.concat([scored[scored["pair_base"] == base], ordinary])
         family = prefix + f"attack {base}"
         diffs = d[d["family"] == family] if not d.empty else d
         notes = [
@@ -162,7 +161,6 @@ def alpha_tables(
                 a=mine,
                 d=diffs,
                 norm=norm,
-                base=base,
                 notes=notes,
                 family=family,
                 latex_notes=[
@@ -171,7 +169,7 @@ def alpha_tables(
                 + _latex_notes(mine, sizes.get((model, norm, family)), not diffs.empty),
             )
         )
-    worst = scored[scored["label"].map(lambda s: strip_alpha(s) == WORST)]
+    worst = scored[(scored["kind"] == "worst") & (scored["pair_base"] == WORST)]
     if not worst.empty:
         notes = [
             f"Worst case over the attacks scored at alpha {alpha:g} only (the official script's protocol); it "
@@ -187,7 +185,6 @@ def alpha_tables(
                 a=worst,
                 d=worst.iloc[0:0],
                 norm=norm,
-                base=WORST,
                 notes=notes,
             )
         )
@@ -196,14 +193,14 @@ def alpha_tables(
 
 def sanity_radii(acc: pd.DataFrame) -> pd.DataFrame:
     """Accuracy at the radii the figures leave out (beyond 16/255 L-inf, at least the large L2 check radius)."""
-    a = acc[(acc["eps_key"] > 0) & acc["eval_alpha"].isna() & ~acc["label"].map(is_worst)]
+    a = acc[(acc["eps_key"] > 0) & acc["eval_alpha"].isna() & (acc["kind"] != "worst")]
     a = a[[not informative(nm, e) for nm, e in zip(a["norm"], a["eps_key"], strict=True)]]
     if a.empty:
         return pd.DataFrame()
     a = a.assign(
         _o=[
-            (m, nm, e, arm_order(x), label_order(lab))
-            for m, nm, e, x, lab in zip(a["model"], a["norm"], a["eps_key"], a["arm"], a["label"], strict=True)
+            (m, nm, e, arm_order(x), int(k))
+            for m, nm, e, x, k in zip(a["model"], a["norm"], a["eps_key"], a["arm"], a["label_rank"], strict=True)
         ]
     )
     rows = [
@@ -225,4 +222,4 @@ def attack_list(acc: pd.DataFrame, model: str, norm: str, arms: tuple[str, ...])
     """The attack settings the all-attacks worst case of ``arms`` covers (ordinary cells)."""
     a = select_rows(acc, model=model, norm=norm)
     a = a[a["arm"].isin(arms) & (a["kind"] == "attack") & a["eval_alpha"].isna()]
-    return [str(p) for p in sorted(set(a["pair"]), key=label_order)]
+    return [str(p) for p in sorted(set(a["pair"]), key=rank_of(a, "pair_base").get)]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..attack.plan import cell_terms
 from ..data import TEST_SIZES
 from ..evaluation import run_checks
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
@@ -163,9 +162,7 @@ def recompute_checks(run: Run) -> list:
     quantizer = [arm for arm, card in run.cards.items() if card.jpeg]
     test_size = TEST_SIZES.get(run.dataset)
     cards = {arm: card.to_dict() for arm, card in run.cards.items()}
-    return run_checks(
-        run.results, run.samples, run.diagnostics, cards or None, test_size, quantizer, terms=cell_terms()
-    )
+    return run_checks(run.results, run.samples, run.diagnostics, cards or None, test_size, quantizer)
 
 
 def default_title(runs: list[Run]) -> str:

@@ -16,17 +16,14 @@ table (all eps, all seeds, every difference column) and nothing else. Family nam
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from ..runfolder import ARMS, BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import holm_adjust, paired_from_samples
-from .cells import WORST, is_worst
+from .cells import WORST
 from .load import Run
 
-ALPHA_SUFFIX = re.compile(r" \[eval alpha [^\]]+\]$")
 PAIR_COLUMNS = [
     "run", "model", "train_seed", "norm", "eps_key", "arm", "partner", "label", "partner_label", "kind", "eval_alpha",
     "family", "acc_arm", "acc_partner", "n", "b", "c", "diff", "ci_low", "ci_high", "p_mcnemar", "p_holm",
@@ -60,21 +57,17 @@ def diff_name(arm: str, partner: str) -> str:
     return f"{arm_display(arm)} \u2212 {arm_display(partner)}"
 
 
-def strip_alpha(label: str) -> str:
-    return ALPHA_SUFFIX.sub("", str(label))
-
-
-def family_of(arm: str, partner: str, label: str, pair: str, eval_alpha) -> str:
-    """The Holm family (the report table) a difference is shown in; see the module docstring."""
-    prefix = f"eval alpha {float(eval_alpha):g} " if pd.notna(eval_alpha) else ""
-    base = strip_alpha(label)
-    if base == WORST:
+def family_of(arm: str, partner: str, cell) -> str:
+    """The Holm family (the report table) a difference of ``cell`` (a cells row) is shown in; see the module
+    docstring."""
+    prefix = f"eval alpha {float(cell.eval_alpha):g} " if pd.notna(cell.eval_alpha) else ""
+    if cell.kind == "worst" and cell.pair_base == WORST:
         if prefix:
             return prefix + "worst case"
         return "headline" if (arm, partner) == (JPEGDL, BASELINE) else f"control {partner if arm == JPEGDL else arm}"
-    if is_worst(base):
+    if cell.kind == "worst":
         return prefix + "worst-case tiers"
-    return prefix + f"attack {strip_alpha(pair)}"
+    return prefix + f"attack {cell.pair_base}"
 
 
 def paired_differences(
@@ -99,12 +92,13 @@ def paired_differences(
         both_quantized = arm in quantizers and partner in quantizers
         index = {}
         for r in theirs.itertuples():
-            index.setdefault((r.run, r.norm, r.pair, r.eps_key, r.grad if both_quantized else ""), r)
+            key = (r.run, r.norm, r.pair_base, _alpha(r.eval_alpha), r.eps_key, r.grad if both_quantized else "")
+            index.setdefault(key, r)
         for r in mine.itertuples():
             grad = r.grad if both_quantized else ""
-            other = index.get((r.run, r.norm, r.pair, r.eps_key, grad))
-            if other is None and partner not in quantizers and r.kind != "worst":
-                other = index.get((r.run, r.norm, strip_alpha(r.pair), r.eps_key, grad))
+            other = index.get((r.run, r.norm, r.pair_base, _alpha(r.eval_alpha), r.eps_key, grad))
+            if other is None and partner not in quantizers and r.kind != "worst":  # the partner has no alpha
+                other = index.get((r.run, r.norm, r.pair_base, None, r.eps_key, grad))
             if other is None:
                 continue
             m = min(r.n, other.n)
@@ -123,14 +117,20 @@ def paired_differences(
                     "partner_label": other.label,
                     "kind": r.kind,
                     "eval_alpha": r.eval_alpha,
-                    "family": family_of(arm, partner, r.label, r.pair, r.eval_alpha),
+                    "family": family_of(arm, partner, r),
+                    "variant": r.variant,
+                    "label_rank": r.label_rank,
                     "acc_arm": float(mine_vec.mean()),
                     "acc_partner": float(their_vec.mean()),
                     **stat.as_dict(),
                 }
             )
-    frame = pd.DataFrame(out, columns=[c for c in PAIR_COLUMNS if c != "p_holm"])
+    frame = pd.DataFrame(out, columns=[*(c for c in PAIR_COLUMNS if c != "p_holm"), "variant", "label_rank"])
     return add_holm(frame)
+
+
+def _alpha(value) -> float | None:
+    return None if pd.isna(value) else float(value)
 
 
 def add_holm(frame: pd.DataFrame) -> pd.DataFrame:

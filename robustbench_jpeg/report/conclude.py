@@ -13,7 +13,7 @@ import pandas as pd
 from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare, judge
 from ..runfolder import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
-from .cells import WORST, adaptive_radii, is_worst, select_rows
+from .cells import WORST, adaptive_radii, select_rows
 from .clean import clean_comparison
 from .compare import controls, diff_name
 from .findings import (
@@ -28,7 +28,7 @@ from .findings import (
 )
 from .fmt import eps_header, eps_text, interval, signed
 from .load import Run
-from .tables import label_order
+from .tables import rank_of
 
 ADAPTIVE = ADAPTIVE_GRADS
 
@@ -64,6 +64,7 @@ def adaptive_comparisons(cells: pd.DataFrame, vectors: list[np.ndarray], quantiz
                 "norm": r.norm,
                 "eps_key": r.eps_key,
                 "adaptive": r.label,
+                "label_rank": r.label_rank,
                 "reference": ref.label,
                 "acc_reference": float(vectors[ref.sid][:m].mean()),
                 "acc_adaptive": float(vectors[r.sid][:m].mean()),
@@ -85,9 +86,10 @@ def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFram
     if a.empty:
         return pd.DataFrame()
     rows = []
+    rank = dict(zip(a["adaptive"], a["label_rank"], strict=True))
     for (arm, eps, label, ref), grp in sorted(
         a.groupby(["arm", "eps_key", "adaptive", "reference"]),
-        key=lambda kv: (arm_order(kv[0][0]), kv[0][1], label_order(kv[0][2])),
+        key=lambda kv: (arm_order(kv[0][0]), kv[0][1], rank[kv[0][2]]),
     ):
         if len(grp) == 1:
             r = grp.iloc[0]
@@ -185,7 +187,8 @@ def _clean_bullet(runs: list[Run], model: str) -> list[str]:
 
 def _attack_bullets(c, attacked, adaptive, masking: MaskingFindings, unit: str) -> list[str]:
     out = []
-    labels = sorted({lb for lb in attacked["label"] if not is_worst(lb)}, key=label_order) if not attacked.empty else []
+    shown = attacked[attacked["kind"] != "worst"] if not attacked.empty else attacked
+    labels = sorted(set(shown["label"]), key=rank_of(shown).get) if not shown.empty else []
     for label in labels:
         out.append(f"{label} (white-box): " + _summarise(attacked[attacked["label"] == label], unit) + ".")
     worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked

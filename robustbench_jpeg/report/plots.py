@@ -21,10 +21,9 @@ from ..provenance import atomic_write_bytes
 from ..runfolder import BASELINE, JPEG_FROZEN, JPEG_STANDARD, JPEGDL, arm_display, arm_order
 from . import fmt
 from .attack_tables import informative
-from .cells import WORST, is_worst, select_rows
+from .cells import WORST, select_rows
 from .compare import diff_name
-from .tables import label_order
-from .views import variant
+from .tables import rank_of
 
 COLORS = {BASELINE: "#0072B2", JPEGDL: "#D55E00", JPEG_FROZEN: "#009E73", JPEG_STANDARD: "#CC79A7"}
 EXTRA_COLORS = ("#E69F00", "#56B4E9", "#000000", "#F0E442")  # the rest of Okabe-Ito, for arms the registry lacks
@@ -59,12 +58,11 @@ def save_figure(fig: Figure, *paths) -> None:
         atomic_write_bytes(path, buf.getvalue())
 
 
-def _style(label: str, pair: str) -> tuple:
-    extra = variant(label, pair)
-    if "transfer" in extra:
+def _style(grad_shown: str, transfer: bool) -> tuple:
+    """The line style of a column and the mode the legend names: transfers dotted, each gradient mode its dashes."""
+    if transfer:
         return ":", "transfer"
-    mode = extra.split(",")[0].strip()
-    return DASHES.get(mode, (0, (3, 1))), mode
+    return DASHES.get(grad_shown, (0, (3, 1))), grad_shown
 
 
 def _band(ax, x, lo, hi, color) -> None:
@@ -73,9 +71,10 @@ def _band(ax, x, lo, hi, color) -> None:
         ax.fill_between(x[ok], lo[ok], hi[ok], color=color, alpha=0.18, linewidth=0)
 
 
-def _accuracy_lines(ax, data: pd.DataFrame, pair: str, mark_unchecked: set[float] | None = None) -> None:
-    for (arm, label), line in sorted(
-        data.groupby(["arm", "label"]), key=lambda kv: (arm_order(kv[0][0]), label_order(kv[0][1]))
+def _accuracy_lines(ax, data: pd.DataFrame, mark_unchecked: set[float] | None = None) -> None:
+    rank = rank_of(data)
+    for (arm, _label), line in sorted(
+        data.groupby(["arm", "label"]), key=lambda kv: (arm_order(kv[0][0]), rank[kv[0][1]])
     ):
         line = line[[informative(nm, e) for nm, e in zip(line["norm"], line["eps_key"], strict=True)]]
         line = line.sort_values("eps_key")
@@ -86,7 +85,7 @@ def _accuracy_lines(ax, data: pd.DataFrame, pair: str, mark_unchecked: set[float
         else:
             lo, hi = 100 * line["wilson_low"].to_numpy(float), 100 * line["wilson_high"].to_numpy(float)
         color, marker = arm_color(arm), MARKERS.get(arm, "v")
-        dash, _ = _style(label, pair)
+        dash, _ = _style(str(line["grad_shown"].iloc[0]), bool(line["transfer"].iloc[0]))
         _band(ax, x, lo, hi, color)
         if mark_unchecked:
             open_pts = np.isin(x, sorted(mark_unchecked))
@@ -144,7 +143,8 @@ def _legend(fig: Figure, acc: pd.DataFrame, ncols: int, unchecked: bool = False)
     handles = [
         Line2D([], [], color=arm_color(a), marker=MARKERS.get(a, "v"), markersize=4, label=arm_display(a)) for a in arms
     ]
-    modes = sorted({_style(lab, pair)[1] for lab, pair in zip(acc["label"], acc["pair"], strict=True)} - {"", "soft"})
+    styles = zip(acc["grad_shown"], acc["transfer"].astype(bool), strict=True)
+    modes = sorted({_style(grad, transfer)[1] for grad, transfer in styles} - {"", "soft"})
     if modes:
         handles.append(Line2D([], [], color="grey", linestyle="-", label="white-box / soft"))
     for mode in modes:
@@ -187,7 +187,7 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mappin
     panels = []
     for model, norm in groups:
         g = main[(main["model"] == model) & (main["norm"] == norm)]
-        pairs = sorted({p for p in g["pair"] if not is_worst(p)}, key=label_order)
+        pairs = sorted(set(g.loc[g["kind"] != "worst", "pair"]), key=rank_of(g, "pair_base").get)
         panels += [("attack", model, norm, p) for p in pairs]
         if (g["label"] == WORST).any():
             panels.append(("worst", model, norm, WORST))
@@ -207,7 +207,7 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mappin
                     ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
             else:
                 data = g[g["pair"] == pair] if kind == "attack" else g[g["label"] == WORST]
-                _accuracy_lines(ax, data, pair, unchecked.get((model, norm)) if kind == "worst" else None)
+                _accuracy_lines(ax, data, unchecked.get((model, norm)) if kind == "worst" else None)
                 ax.set_title(_title(model, "worst case, all attacks" if kind == "worst" else pair, norm, models))
                 ax.set_ylabel("accuracy (%)")
             ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
@@ -236,7 +236,7 @@ def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapp
         for ax, (model, norm, kind) in zip(axes, rows, strict=False):
             if kind == "worst":
                 _accuracy_lines(
-                    ax, main[(main["model"] == model) & (main["norm"] == norm)], WORST, unchecked.get((model, norm))
+                    ax, main[(main["model"] == model) & (main["norm"] == norm)], unchecked.get((model, norm))
                 )
                 ax.set_title(_title(model, "worst case, all attacks", norm, models))
                 ax.set_ylabel("accuracy (%)")

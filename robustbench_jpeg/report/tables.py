@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
 from ..runfolder import arm_display, arm_order
 from ..stats import wilson_interval
-from .cells import CLEAN, WORST, aggregate_seeds, is_worst
+from .cells import aggregate_seeds
 
+# the typed columns (pair_base, variant, ranks) are functions of the label: grouping by them changes no group
 ACC_KEYS = ["model", "norm", "eps_key", "arm", "label", "pair", "transfer", "kind", "eval_alpha"]
-DIFF_KEYS = ["model", "norm", "eps_key", "arm", "partner", "label", "family", "eval_alpha"]
+ACC_KEYS += ["pair_base", "variant", "grad_shown", "label_rank", "pair_rank"]
+DIFF_KEYS = ["model", "norm", "eps_key", "arm", "partner", "label", "family", "eval_alpha", "kind", "variant"]
+DIFF_KEYS += ["label_rank"]
 
 
-def label_order(label: str) -> tuple:
-    """FGSM, then PGD by steps, other methods, transfers after white-box, worst cases last (all attacks last)."""
-    label = str(label)
-    steps = re.match(r"PGD-(\d+)", label)
-    rank = 0 if label == CLEAN else 1 if label.startswith("FGSM") else 2 + int(steps.group(1)) if steps else 10**6
-    return (is_worst(label), label.startswith(WORST), "transfer from" in label, rank, "(bpda" in label, label)
+def rank_of(frame: pd.DataFrame, column: str = "label") -> dict[str, int]:
+    """Each ``label`` (or ``pair_base``) of ``frame`` with its position in the report's column order (the typed
+    ``label_rank`` / ``pair_rank`` columns of :func:`.cells.build_cells`): sort with ``key=rank_of(frame).get``."""
+    rank = "label_rank" if column == "label" else "pair_rank"
+    return dict(zip(frame[column], frame[rank].astype(int), strict=True)) if not frame.empty else {}
 
 
 def csv_diff_name(arm: str, partner: str) -> str:
@@ -45,7 +46,7 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
     ]
     acc["wilson_low"], acc["wilson_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     acc["column"] = [f"{arm_display(a)}: {lab}" for a, lab in zip(acc["arm"], acc["label"], strict=True)]
-    acc["order"] = [(arm_order(a), *label_order(lab)) for a, lab in zip(acc["arm"], acc["label"], strict=True)]
+    acc["order"] = [(arm_order(a), int(k)) for a, k in zip(acc["arm"], acc["label_rank"], strict=True)]
     if diffs.empty:
         return acc, pd.DataFrame(columns=[*DIFF_KEYS, "mean", "std", "seeds", "column", "order"])
     diffs = diffs.assign(eval_alpha=diffs["eval_alpha"].astype(float))
@@ -75,8 +76,8 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
         f"{csv_diff_name(a, b)}: {lab}" for a, b, lab in zip(dif["arm"], dif["partner"], dif["label"], strict=True)
     ]
     dif["order"] = [
-        (99, arm_order(a), arm_order(b), *label_order(lab))
-        for a, b, lab in zip(dif["arm"], dif["partner"], dif["label"], strict=True)
+        (99, arm_order(a), arm_order(b), int(k))
+        for a, b, k in zip(dif["arm"], dif["partner"], dif["label_rank"], strict=True)
     ]
     return acc, dif
 

@@ -7,7 +7,6 @@ is split into parts. The same objects are rendered to Markdown, HTML and LaTeX (
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -15,8 +14,8 @@ import pandas as pd
 from ..runfolder import arm_display, arm_order
 from ..stats import CI_METHOD, P_METHOD
 from . import fmt
-from .compare import diff_name, strip_alpha
-from .tables import label_order
+from .compare import diff_name
+from .tables import rank_of
 
 MAX_COLUMNS = 7  # eps + 6: what fits a two-column paper's \textwidth at \footnotesize
 WIDTH_BUDGET = 100  # estimated characters (cells + padding) that fit 469 pt at \footnotesize
@@ -182,19 +181,6 @@ def delta_header(seeds: int) -> str:
 # --- one attack setting --------------------------------------------------------------------------------------------
 
 
-def variant(label: str, base: str) -> str:
-    """What distinguishes a column inside one setting: ``bpda-hard``, ``transfer from baseline``, ``alpha 1``."""
-    alpha = re.search(r" \[eval alpha ([^\]]+)\]$", str(label))
-    core = strip_alpha(label)
-    extra = core[len(base) :].strip() if core.startswith(base) else core
-    if extra.startswith("(") and ")" in extra:
-        grad, rest = extra[1:].split(")", 1)
-        extra = (grad + rest).strip()
-    if alpha:
-        extra = (extra + ", " if extra else "") + f"scored at alpha {alpha.group(1)}"
-    return extra
-
-
 def setting_table(
     key: str,
     title: str,
@@ -202,7 +188,6 @@ def setting_table(
     a: pd.DataFrame,
     d: pd.DataFrame,
     norm: str,
-    base: str,
     notes: list[str],
     family: str | None = None,
     latex_notes: list[str] | None = None,
@@ -210,28 +195,30 @@ def setting_table(
     """Rows eps; accuracy columns grouped by arm (one per gradient mode / transfer source), then per difference a
     ``Δ [95% CI]`` and a ``p (Holm)`` column. ``a``/``d``: the accuracy and difference rows of this setting."""
     seeds = int(a["seeds"].max()) if not a.empty else 1
-    acc_cols = sorted({(r.arm, r.label) for r in a.itertuples()}, key=lambda k: (arm_order(k[0]), label_order(k[1])))
+    rank = rank_of(a) | rank_of(d)
+    variant = dict(zip(a["label"], a["variant"], strict=True)) | dict(zip(d["label"], d["variant"], strict=True))
+    acc_cols = sorted({(r.arm, r.label) for r in a.itertuples()}, key=lambda k: (arm_order(k[0]), rank[k[1]]))
     per_arm = {arm: [lab for x, lab in acc_cols if x == arm] for arm, _ in acc_cols}
-    flat = all(len(v) == 1 and not variant(v[0], base) for v in per_arm.values())
+    flat = all(len(v) == 1 and not variant[v[0]] for v in per_arm.values())
     columns = [("", fmt.eps_header(norm))]
     units = []
     for arm, labels in per_arm.items():
         start = len(columns)
         for lab in labels:
             columns.append(
-                ("Accuracy (%)", arm_display(arm)) if flat else (arm_display(arm), variant(lab, base) or "white-box")
+                ("Accuracy (%)", arm_display(arm)) if flat else (arm_display(arm), variant[lab] or "white-box")
             )
         units.append(list(range(start, len(columns))))
     diff_cols = (
         sorted(
             {(r.arm, r.partner, r.label) for r in d.itertuples()},
-            key=lambda k: (arm_order(k[0]), arm_order(k[1]), label_order(k[2])),
+            key=lambda k: (arm_order(k[0]), arm_order(k[1]), rank[k[2]]),
         )
         if not d.empty
         else []
     )
     for arm, partner, lab in diff_cols:
-        extra = variant(lab, base)
+        extra = variant[lab]
         group = diff_name(arm, partner) + (f" ({extra})" if extra else "")
         columns += [(group, delta_header(seeds)), (group, "p (Holm)")]
         units.append([len(columns) - 2, len(columns) - 1])
@@ -260,4 +247,5 @@ def setting_table(
 
 def safe_key(text: str) -> str:
     """A file-name-safe slug of a label (letters, digits, dashes)."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "table"
+    slug = "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in text)
+    return "-".join(slug.split()).lower() or "table"

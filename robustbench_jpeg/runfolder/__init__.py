@@ -1,5 +1,7 @@
 """The run folder and its one owner (docs/run-format.md).
 
+* :mod:`.cell`: the typed cell record (:class:`Setting`, :class:`Cell`), from which the results columns, the cell id,
+  the eps key and the labels derive.
 * :mod:`.names`: the vocabulary (file names, the arm registry ``ARMS``, the results columns, :class:`ModelCard`,
   safe names), standard library only, so every layer can use it; re-exported here.
 * :mod:`.files`: safe access (regular files inside the folder only: no links, no FIFOs).

@@ -30,8 +30,6 @@ __all__ = [
     "TRAIN_LOCK",
     "MANIFEST_NAME",
     "ROW_FORMAT",
-    "RESULT_COLUMNS",
-    "TEXT_COLUMNS",
     "Arm",
     "ARMS",
     "BASELINE",
@@ -73,17 +71,8 @@ ROW_FORMAT = 2
 forward). 2: a sample counts as robust only if no iterate of the attack fooled the evaluated model; ``bpda`` is the
 textbook BPDA (deployed forward, identity backward) and ``bpda-hard`` the hard-rounding one."""
 
-RESULT_COLUMNS = [
-    "model", "arm", "dataset", "train_seed", "attack", "norm", "eps", "eps_255", "steps", "step_size", "step_rule",
-    "restarts", "random_start", "grad", "surrogate_alpha", "eval_alpha", "source_arm", "attack_seed", "after",
-    "params", "spec", "n", "clean_acc", "robust_acc", "n_correct", "n_clean_correct", "batch_size", "world_size",
-    "wall_s", "cell_id", "fingerprint", "source_fingerprint", "row_format", "git_sha", "torch", "torchattacks",
-    "device", "timestamp",
-]  # fmt: skip
-TEXT_COLUMNS = (
-    "model", "arm", "dataset", "attack", "norm", "step_rule", "grad", "source_arm", "after", "params", "spec",
-    "cell_id", "fingerprint", "source_fingerprint", "git_sha", "torch", "torchattacks", "device", "timestamp",
-)  # fmt: skip
+# RESULT_COLUMNS and TEXT_COLUMNS derive from the cell record (runfolder/cell.py); see ``__getattr__`` below.
+
 
 # --- arms -------------------------------------------------------------------------------------------------------
 
@@ -318,3 +307,13 @@ class ModelCard:
             return out
         ordered = {k: out[k] for k in self.source_keys if k in out}
         return ordered | {k: v for k, v in out.items() if k not in ordered and v is not None}
+
+
+def __getattr__(name: str) -> Any:
+    """``RESULT_COLUMNS`` and ``TEXT_COLUMNS``: derived from the typed cell record, imported on first use (the
+    record's module imports this one)."""
+    if name in ("RESULT_COLUMNS", "TEXT_COLUMNS"):
+        from . import cell
+
+        return getattr(cell, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

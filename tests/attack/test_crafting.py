@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustbench_jpeg.attack import methods as methods_mod
-from robustbench_jpeg.attack.crafting import AttackEngineWarning, craft, run_attack, within_threat
-from robustbench_jpeg.attack.gradients import jpeg_mode
+from robustbench_jpeg.attack.crafting import AttackEngineWarning, attack_setting, craft, run_attack, within_threat
+from robustbench_jpeg.attack.gradients import crafting_mode, jpeg_mode
 from robustbench_jpeg.jpeg import JpegConfig, JpegLayer
 from robustbench_jpeg.models import create_model
 
@@ -41,7 +41,8 @@ def jpeg_model(device):
 
 @pytest.mark.parametrize("method", ["fgsm", "pgd"])
 def test_linf_examples_stay_in_ball_and_box(batch, jpeg_model, method):
-    x, y = batch
+    x, _ = batch
+    y = jpeg_model(x).argmax(1)  # correct clean: a misclassified image is returned as it is (already fooled)
     eps = 8 / 255
     adv = craft(
         jpeg_model,
@@ -75,9 +76,9 @@ def test_eps_zero_returns_clean_input(batch, jpeg_model):
 
 
 def test_fgsm_equals_closed_form_on_linear_model(batch):
-    x, y = batch
-    y = y % 10
+    x, _ = batch
     model = LinearNet().eval()
+    y = model(x).argmax(1)  # correct clean (a misclassified image is already fooled: returned as it is)
     eps = 4 / 255
     xg = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), y), xg)
@@ -192,10 +193,11 @@ def test_every_method_stays_in_the_threat_model_and_is_seeded(batch, method, nor
     model = create_model("tiny").eval()
     params = {"target_classes": 2} if method in ("apgd-t", "fab-t") else None
     steps = 30 if method == "square" else 3
-    adv, fooled = run_attack(model, x, y, method, norm, eps, steps=steps, seed=3, params=params)
+    setting = attack_setting(method, norm, eps, steps=steps, params=params)
+    adv, fooled = run_attack(model, x, y, setting, seed=3)
     assert within_threat(adv, x, eps, norm).all()
     assert torch.equal(fooled, model(adv).argmax(1) != y)
-    again, _ = run_attack(model, x, y, method, norm, eps, steps=steps, seed=3, params=params)
+    again, _ = run_attack(model, x, y, setting, seed=3)
     assert torch.equal(adv, again)
 
 
@@ -251,9 +253,32 @@ def test_an_image_fooled_by_any_iterate_counts_as_broken(batch, scripted_method)
 
     scripted_method["path"] = path
     scripted_method["final"] = lambda z: z.clone()
-    adv, fooled = run_attack(model, x, y, "scripted", "linf", eps)
-    assert torch.equal(adv, x) and (model(adv).argmax(1) == y).all()  # the final output fools nobody
-    assert fooled.tolist() == [True] + [False] * (len(x) - 1)  # but image 0 was fooled on the way
+    adv, fooled = run_attack(model, x, y, attack_setting("scripted", "linf", eps))
+    assert fooled.tolist() == [True] + [False] * (len(x) - 1)  # image 0 was fooled on the way, not at the end
+    assert torch.equal(adv[1:], x[1:]) and (model(adv).argmax(1)[1:] == y[1:]).all()
+
+
+def test_the_example_returned_is_the_first_iterate_that_fooled(batch, scripted_method):
+    """0.2 returned the final iterate even when it fooled nobody and an earlier one had: the example must be the one
+    that fooled the deployed model (the first such iterate inside the threat model), the final one otherwise."""
+    x, _ = batch
+    x = x.clamp(0, 0.9)
+    y = torch.zeros(len(x), dtype=torch.long)
+    model = PixelSwitch(x).eval()
+    eps = 8 / 255
+    first, second = x.clone(), x.clone()
+    first[0, 0, 0, 0] += eps / 4
+    second[0, 0, 0, 0] += eps / 2
+    second[1, 0, 0, 0] += eps / 2
+    scripted_method["path"] = lambda z: [z, first, second, z]
+    final = x.clone()
+    final[2, 0, 0, 0] += eps / 3  # image 2 is fooled by the final example only
+    scripted_method["final"] = lambda z: final.clone()
+    adv, fooled = run_attack(model, x, y, attack_setting("scripted", "linf", eps))
+    assert fooled.tolist() == [True, True, True] + [False] * (len(x) - 3)
+    assert torch.equal(adv[0], first[0]) and torch.equal(adv[1], second[1])  # the first fooling iterate
+    assert torch.equal(adv[2:], final[2:])  # the final example where no iterate fooled
+    assert (model(adv).argmax(1) != y).tolist() == fooled.tolist()  # every example flagged fooled does fool
 
 
 def test_iterates_outside_the_ball_do_not_count_and_bad_outputs_are_replaced(batch, scripted_method):
@@ -263,7 +288,7 @@ def test_iterates_outside_the_ball_do_not_count_and_bad_outputs_are_replaced(bat
     scripted_method["path"] = lambda z: [torch.zeros_like(z)]  # far outside the 1/255 ball: may fool, must not count
     scripted_method["final"] = lambda z: torch.zeros_like(z)
     with pytest.warns(AttackEngineWarning, match="outside the linf ball"):
-        adv, fooled = run_attack(model, x, y, "scripted", "linf", 1 / 255)
+        adv, fooled = run_attack(model, x, y, attack_setting("scripted", "linf", 1 / 255))
     assert torch.equal(adv, x) and not fooled.any()
 
 
@@ -274,7 +299,50 @@ def test_transfer_and_bpda_hard_iterates_are_scored_on_the_deployed_target(batch
     target = jpeg_model
     y = target(x).argmax(1)
     source = create_model("tiny").eval()
-    adv, fooled = run_attack(source, x, y, "fgsm", "linf", 16 / 255, target=target)
+    adv, fooled = run_attack(source, x, y, attack_setting("fgsm", "linf", 16 / 255), target=target)
     assert torch.equal(fooled, target(adv).argmax(1) != y)  # FGSM: the start is clean-correct, only the end counts
-    adv, fooled = run_attack(target, x, y, "fgsm", "linf", 16 / 255, grad="bpda-hard")
+    adv, fooled = run_attack(target, x, y, attack_setting("fgsm", "linf", 16 / 255, grad="bpda-hard"))
     assert torch.equal(fooled, target(adv).argmax(1) != y) and target.jpeg.mode == "soft"
+
+
+@pytest.fixture(scope="module")
+def hard_model(device):
+    """A model behind a fixed standard JPEG front end deployed with hard rounding (the ``jpeg-standard`` control)."""
+    torch.manual_seed(0)
+    config = JpegConfig(paper_table="resnet56", quantizer="hard")
+    return create_model("tiny", jpeg=config).eval().to(device)
+
+
+@pytest.mark.parametrize(
+    "grad, crafted",
+    [("soft", "hard"), ("bpda", "bpda-hard"), ("surrogate", "surrogate-hard"), ("bpda-hard", "bpda-hard")],
+)
+def test_on_a_hard_deployed_arm_every_iterate_runs_and_is_scored_on_the_hard_forward(batch, hard_model, grad, crafted):
+    """0.2 crafted ``bpda`` and ``surrogate`` on a hard-deployed arm through the *soft* forward and scored every
+    iterate on that never-deployed soft model. Every forward an attack makes on such an arm must be the deployed hard
+    rounding (with an identity or surrogate backward), so the iterates are scored on the deployed model."""
+    x, _ = batch
+    y = hard_model(x).argmax(1)
+    modes = []
+    hook = hard_model.jpeg.register_forward_pre_hook(lambda layer, _args: modes.append(layer.mode))
+    try:
+        setting = attack_setting("pgd", "linf", 8 / 255, steps=3, step_size=4 / 255, grad=grad, surrogate_alpha=1.0)
+        adv, fooled = run_attack(hard_model, x, y, setting, seed=0)
+    finally:
+        hook.remove()
+    assert crafting_mode("hard", grad) == crafted
+    assert crafted in modes and set(modes) <= {crafted, "hard"}  # crafting forwards, and deployed scoring forwards
+    assert hard_model.jpeg.mode == "hard" and hard_model.jpeg.surrogate_alpha is None
+    assert torch.equal(fooled | (hard_model(adv).argmax(1) != y), fooled)  # a fooling example is flagged
+
+
+def test_surrogate_hard_keeps_the_hard_forward_and_has_a_gradient(batch, hard_model):
+    x, _ = batch
+    y = hard_model(x).argmax(1)
+    deployed = hard_model(x)
+    xg = x.clone().requires_grad_(True)
+    with jpeg_mode(hard_model, "surrogate-hard", surrogate_alpha=1.0):
+        logits = hard_model(xg)
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, y), xg)
+    assert torch.equal(logits.detach(), deployed)  # the deployed hard forward, bit for bit
+    assert grad.abs().sum() > 0  # where hard rounding alone gives no gradient through the quantizer

@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-from robustbench_jpeg.attack.diagnostics import gradient_statistics
-from robustbench_jpeg.attack.plan import cell_terms
 from robustbench_jpeg.evaluation.checks import (
     attack_cells,
     check_adaptive_not_stronger,
@@ -29,12 +27,11 @@ from robustbench_jpeg.evaluation.checks import (
 from robustbench_jpeg.evaluation.verdict import assess_masking, verdict, verdict_status
 from robustbench_jpeg.jpeg import JpegConfig
 from robustbench_jpeg.models import create_model
-
-TERMS = cell_terms()
+from robustbench_jpeg.sweep.diagnostics import gradient_statistics
 
 
 def checks_of(rows: list[dict], samples: dict, **kw) -> list:
-    return run_checks(pd.DataFrame(rows), samples, quantizer_arms=["jpegdl"], terms=TERMS, **kw)
+    return run_checks(pd.DataFrame(rows), samples, quantizer_arms=["jpegdl"], **kw)
 
 
 def vec(robust: int, n: int, offset: int = 0) -> np.ndarray:
@@ -99,7 +96,7 @@ class Table:
 
     @property
     def cells(self) -> pd.DataFrame:
-        return attack_cells(pd.DataFrame(self.rows), TERMS)
+        return attack_cells(pd.DataFrame(self.rows))
 
 
 def test_tolerance_is_one_sample_or_half_a_point():

@@ -314,7 +314,7 @@ class TestSurrogate:
 
 class TestModes:
     def test_names(self):
-        assert JF.QUANT_MODES == ("soft", "hard", "bpda", "bpda-hard", "surrogate")
+        assert JF.QUANT_MODES == ("soft", "hard", "bpda", "bpda-hard", "surrogate", "surrogate-hard")
 
     @pytest.mark.parametrize("mode", JF.QUANT_MODES)
     def test_quantize_matches_the_per_op_function(self, mode):
@@ -328,8 +328,18 @@ class TestModes:
             "bpda": lambda: JF.bpda_quantize(coeffs, q, 5.0),
             "bpda-hard": lambda: JF.bpda_hard_quantize(coeffs, q),
             "surrogate": lambda: JF.surrogate_quantize(coeffs, q, 5.0, 0.5),
+            "surrogate-hard": lambda: JF.surrogate_hard_quantize(coeffs, q, 0.5),
         }[mode]()
         assert torch.equal(out, per_op)
+
+    def test_surrogate_hard_is_hard_forward_with_the_surrogate_backward(self):
+        x = (torch.rand(200, dtype=F64) * 40 - 20).requires_grad_(True)
+        q = torch.tensor(3.0, dtype=F64)
+        out = JF.surrogate_hard_quantize(x, q, 0.5)
+        assert torch.equal(out.detach(), JF.hard_quantize(x.detach(), q))
+        (mine,) = torch.autograd.grad(out.sum(), x)
+        (smooth,) = torch.autograd.grad(JF.surrogate_quantize(x, q, 5.0, 0.5).sum(), x)
+        assert torch.equal(mine, smooth) and mine.abs().sum() > 0
 
     @pytest.mark.parametrize("mode", ["bpda", "surrogate"])
     def test_whole_layer_forward_is_bit_identical_to_soft(self, mode):

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...runfolder.cell import MethodKind
+
 __all__ = [
     "Param",
     "Method",
@@ -78,8 +80,11 @@ class Method:
         default_steps: iterations (queries for Square) when a spec gives none.
         steps_word: what ``steps`` counts ("steps" or "queries"), for labels and messages.
         takes_step_size: whether the spec's ``step_size`` applies (FGSM/PGD); APGD/FAB/Square choose their own.
+        single_step: one step of size eps, always (FGSM): ``steps`` must be 1, no step size, no count in its name.
         random_start: ``never``, ``optional`` (spec's ``random_start``, default on) or ``always``.
         uses_gradient: False for gradient-free attacks, which always run on the deployed model.
+        targeted: it attacks target classes (or minimises the perturbation towards them) rather than the loss of
+            the true class, so the checks do not hold it to "no weaker than FGSM".
         per_sample_random: its random numbers can be drawn per image (results independent of batching).
         scores_iterates: it calls the model on the whole batch at every iterate, so the harness can count an image
             as broken when *any* iterate fooled the evaluated model (as AutoAttack's APGD does).
@@ -94,12 +99,27 @@ class Method:
     default_steps: int
     steps_word: str = "steps"
     takes_step_size: bool = False
+    single_step: bool = False
     random_start: str = "always"
     uses_gradient: bool = True
+    targeted: bool = False
     per_sample_random: bool = False
     scores_iterates: bool = False
     params: Mapping[str, Param] = field(default_factory=dict)
     paper: str = ""
+
+    @property
+    def kind(self) -> MethodKind:
+        """What the judgement needs to know of this method (stored in each results row)."""
+        if not self.uses_gradient:
+            return MethodKind.GRADIENT_FREE
+        if self.single_step:
+            return MethodKind.SINGLE_STEP
+        return MethodKind.TARGETED if self.targeted else MethodKind.ITERATIVE
+
+    def display_name(self, steps: int) -> str:
+        """The method with its budget as tables name it: ``FGSM``, ``PGD-20``, ``Square-5000``."""
+        return self.label if self.single_step else f"{self.label}-{int(steps)}"
 
     def check_params(self, given: Mapping[str, Any] | None) -> dict[str, int | float]:
         """Validated parameters with defaults filled in; unknown names are an error listing the valid ones."""

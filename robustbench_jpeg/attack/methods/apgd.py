@@ -61,6 +61,7 @@ register(
         norms=("linf", "l2"),
         build=build_targeted,
         default_steps=100,
+        targeted=True,
         params={"target_classes": Param(9, int, 1, "number of target classes (the most likely wrong ones)")},
         paper=PAPER,
     )

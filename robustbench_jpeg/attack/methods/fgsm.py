@@ -29,6 +29,7 @@ register(
         default_steps=1,
         random_start="never",
         takes_step_size=True,
+        single_step=True,
         per_sample_random=True,
         scores_iterates=True,
         paper="Goodfellow et al., ICLR 2015, arXiv 1412.6572",

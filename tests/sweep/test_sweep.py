@@ -11,16 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustbench_jpeg.attack import compute as compute_mod
-from robustbench_jpeg.attack.plan import ArmInfo, plan_cells
 from robustbench_jpeg.attack.spec import AttackSpec, AttackSpecError, SpecFile
-from robustbench_jpeg.attack.sweep import SpecChangedError, run_sweep
 from robustbench_jpeg.checkpoint import CheckpointError
 from robustbench_jpeg.runfolder import RESULT_COLUMNS, ROW_FORMAT
 from robustbench_jpeg.runfolder.store import RunStore, StoreWarning, SweepLockedError, read_results
+from robustbench_jpeg.sweep import SpecChangedError, run_sweep
+from robustbench_jpeg.sweep import compute as compute_mod
+from robustbench_jpeg.sweep.plan import ArmInfo, plan_cells
 
 N = 32
-pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.attack.sweep.SanityCheckWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::robustbench_jpeg.sweep.SanityCheckWarning")
 
 
 def small_spec(name: str = "small", steps: int = 2) -> SpecFile:
@@ -410,3 +410,30 @@ def test_an_arm_without_a_card_is_named_not_skipped(make_run):
         run_sweep(run_dir, tiny_spec(), progress=False)
     table = run_sweep(run_dir, tiny_spec(), progress=False, arms=("baseline",))
     assert set(table["arm"]) == {"baseline"}
+
+
+def test_bpda_rows_crafted_through_the_soft_forward_of_a_hard_arm_are_stale():
+    """Version 0.2 recorded bpda and surrogate on the hard-deployed standard-JPEG arm although it crafted them
+    through the soft forward; those rows are set aside, the hard-forward ones (bpda-hard, surrogate-hard) kept."""
+    from robustbench_jpeg.sweep.protocol import crafted_off_the_deployed_forward
+
+    arms = {
+        "baseline": ArmInfo("baseline", "tiny", "cifar100-mini", 0, False),
+        "jpegdl": ArmInfo("jpegdl", "tiny", "cifar100-mini", 0, True),
+        "jpeg-standard": ArmInfo("jpeg-standard", "tiny", "cifar100-mini", 0, True, deployed="hard"),
+    }
+    rows = pd.DataFrame(
+        [
+            ("jpeg-standard", "jpeg-standard", "bpda", "a"),
+            ("jpeg-standard", "jpeg-standard", "surrogate", "b"),
+            ("jpeg-standard", "", "bpda", "c"),
+            ("baseline", "jpeg-standard", "bpda", "d"),  # transfer crafted on the hard arm
+            ("jpeg-standard", "jpeg-standard", "bpda-hard", "e"),
+            ("jpeg-standard", "jpeg-standard", "surrogate-hard", "f"),
+            ("jpeg-standard", "jpeg-standard", "hard", "g"),
+            ("jpegdl", "jpegdl", "bpda", "h"),
+            ("jpegdl", "jpegdl", "surrogate", "i"),
+        ],
+        columns=["arm", "source_arm", "grad", "cell_id"],
+    )
+    assert list(crafted_off_the_deployed_forward(rows, arms)["cell_id"]) == ["a", "b", "c", "d"]

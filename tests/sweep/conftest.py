@@ -1,4 +1,4 @@
-"""Shared fixtures of the attack-harness tests: small run folders with ``tiny`` models on cifar100-mini."""
+"""Shared fixtures of the sweep tests: small run folders with ``tiny`` models on cifar100-mini."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ depend on the batch size or on how the images are spread over processes; APGD, F
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -21,14 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..attack.crafting import run_attack
+from ..attack.methods import get_method
+from ..attack.random_starts import derive_seed, start_seed
 from ..checkpoint import load_model, weights_fingerprint
 from ..provenance import device_name, git_sha, library_versions, now_iso
-from ..runfolder import ROW_FORMAT
-from .crafting import run_attack
-from .gradients import has_jpeg
-from .methods import get_method
-from .plan import ArmInfo, Cell
-from .random_starts import derive_seed, start_seed
+from ..runfolder.cell import Cell, CellResult
+from .plan import ArmInfo
 
 __all__ = ["Evaluator"]
 
@@ -92,107 +92,62 @@ class Evaluator:
         return (self.model(arm, eval_alpha)(x).argmax(dim=1) == y).cpu().numpy()
 
     # cells
-    def compute(self, cell: Cell, alive: np.ndarray | None, lo: int, hi: int, bar: Any = None) -> np.ndarray:
-        """Images ``lo..hi-1`` of ``cell`` (this rank's shard): correct (clean cell) or robust (attack cell).
-
-        ``alive`` (length n) marks the images to attack: clean-correct and, for a chained cell, robust under the
-        cell it follows. Images outside it come back False.
-        """
+    def clean_correct(self, cell: Cell, lo: int, hi: int, bar: Any = None) -> np.ndarray:
+        """Images ``lo..hi-1`` of a clean cell (this rank's shard): classified correctly, as deployed."""
         if cell.n > self.test_size():
             raise ValueError(f"cell needs {cell.n} test images but {self.dataset} has {self.test_size()}")
-        bs = cell.batch_size
-        out = np.zeros(hi - lo, dtype=bool) if cell.is_clean else np.asarray(alive[lo:hi], dtype=bool).copy()
-        for first in range(lo, hi, bs):
-            last = min(first + bs, hi)
-            if cell.is_clean:
-                index = np.arange(first, last)
-                out[index - lo] = self.correct(cell.arm, *self.batch(index), eval_alpha=cell.eval_alpha)
-            elif cell.eps > 0:
-                self._attack_batch(cell, out, lo, first, last)
+        out = np.zeros(hi - lo, dtype=bool)
+        for first in range(lo, hi, cell.batch_size):
+            index = np.arange(first, min(first + cell.batch_size, hi))
+            out[index - lo] = self.correct(cell.arm, *self.batch(index), eval_alpha=cell.setting.eval_alpha)
             if bar is not None:
                 bar.update(1)
         return out
 
-    def _attack_batch(self, cell: Cell, robust: np.ndarray, lo: int, first: int, last: int) -> None:
-        source = self.model(cell.source_arm, cell.eval_alpha)
-        target = self.model(cell.arm, cell.eval_alpha)
-        method = get_method(cell.attack)
-        for r in range(cell.restarts):
-            alive = np.nonzero(robust[first - lo : last - lo])[0] + first
-            if alive.size == 0:
-                return
-            x, y = self.batch(alive)
-            seeds = [start_seed(cell.cell_id, r, int(i)) for i in alive] if method.per_sample_random else None
-            crafting = source if method.uses_gradient else target
-            _, fooled = run_attack(
-                crafting,
-                x,
-                y,
-                cell.attack,
-                cell.norm,
-                cell.eps,
-                cell.steps,
-                cell.step_size,
-                cell.random_start,
-                grad=cell.grad if (method.uses_gradient and has_jpeg(crafting)) else "none",
-                seed=derive_seed(cell.cell_id, r, first),
-                params=dict(cell.params),
-                surrogate_alpha=cell.surrogate_alpha,
-                target=None if crafting is target else target,
-                start_seeds=seeds,
-                num_classes=self.num_classes,
-            )
-            robust[alive - lo] &= ~fooled.cpu().numpy()
+    def fooled(self, cell: Cell, restart: int, first: int, index: np.ndarray) -> np.ndarray:
+        """One restart of ``cell`` on the test images ``index`` (of the batch starting at image ``first``): crafted on
+        the source arm, scored on the evaluated arm as deployed; per image, whether it was fooled."""
+        setting = cell.setting
+        method = get_method(setting.attack)
+        target = self.model(cell.arm, setting.eval_alpha)
+        crafting = self.model(cell.source_arm, setting.eval_alpha) if method.uses_gradient else target
+        x, y = self.batch(index)
+        starts = [start_seed(cell.cell_id, restart, int(i)) for i in index] if method.per_sample_random else None
+        _, fooled = run_attack(
+            crafting,
+            x,
+            y,
+            setting,
+            target=None if crafting is target else target,
+            seed=derive_seed(cell.cell_id, restart, first),
+            start_seeds=starts,
+            num_classes=self.num_classes,
+        )
+        return fooled.cpu().numpy()
 
     def row(
         self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: str, world: int
     ) -> dict[str, Any]:
-        """The results.csv row of a computed cell (docs/run-format.md)."""
+        """The results.csv row of a computed cell (docs/run-format.md), from the cell record and what was measured."""
         versions = library_versions()
-        return {
-            "model": cell.model,
-            "arm": cell.arm,
-            "dataset": cell.dataset,
-            "train_seed": cell.train_seed,
-            "attack": cell.attack,
-            "norm": cell.norm,
-            "eps": cell.eps,
-            "eps_255": cell.eps * 255,
-            "steps": cell.steps,
-            "step_size": cell.step_size,
-            "step_rule": cell.step_rule,
-            "restarts": cell.restarts,
-            "random_start": cell.random_start,
-            "grad": cell.grad,
-            "surrogate_alpha": cell.surrogate_alpha,
-            "eval_alpha": cell.eval_alpha,
-            "source_arm": cell.source_arm,
-            "attack_seed": cell.attack_seed,
-            "after": cell.after,
-            "params": _params_text(cell.params),
-            "spec": spec,
-            "n": cell.n,
-            "clean_acc": float(clean.mean()),
-            "robust_acc": float(correct.mean()),
-            "n_correct": int(correct.sum()),
-            "n_clean_correct": int(clean.sum()),
-            "batch_size": cell.batch_size,
-            "world_size": world,
-            "wall_s": round(wall, 3),
-            "cell_id": cell.cell_id,
-            "fingerprint": self.fingerprint(cell.arm),
-            "source_fingerprint": self.fingerprint(cell.source_arm),
-            "row_format": ROW_FORMAT,
-            "git_sha": git_sha(),
-            "torch": versions["torch"],
-            "torchattacks": versions["torchattacks"],
-            "device": device_name(self.device),
-            "timestamp": now_iso(),
-        }
-
-
-def _params_text(params: tuple[tuple[str, float], ...]) -> str:
-    return ";".join(f"{k}={v:g}" for k, v in params)
+        result = CellResult(
+            spec=spec,
+            clean_acc=float(clean.mean()),
+            robust_acc=float(correct.mean()),
+            n_correct=int(correct.sum()),
+            n_clean_correct=int(clean.sum()),
+            world_size=world,
+            wall_s=round(wall, 3),
+            git_sha=git_sha(),
+            torch=versions["torch"],
+            torchattacks=versions["torchattacks"],
+            device=device_name(self.device),
+            timestamp=now_iso(),
+        )
+        computed = dataclasses.replace(
+            cell, fingerprint=self.fingerprint(cell.arm), source_fingerprint=self.fingerprint(cell.source_arm)
+        )
+        return computed.row(result)
 
 
 def batches_of(n: int, lo: int, hi: int, batch_size: int) -> int:

@@ -1,8 +1,9 @@
 """The attack sweep: plan the cells of a spec, compute the ones not done, write them, run the checks.
 
-Phases: rank 0 plans (:mod:`.plan`) against what the run folder holds (:mod:`.store`) and hands the plan to every
-rank; every rank computes its contiguous shard of each cell's images (:mod:`.compute`); the shards are gathered
-and rank 0 writes the cell's samples and its row; rank 0 runs the checks (:mod:`.checks`) and hands back the table.
+Phases: rank 0 plans (:mod:`.plan`) against what the run folder holds (the attack store) and hands the plan to
+every rank; every rank computes its contiguous shard of each cell's images with :func:`evaluate_cell` (the
+protocol: attack only the images still standing) on the models and data of :mod:`.compute`; the shards are gathered
+and rank 0 writes the cell's samples and its row; rank 0 runs the checks and hands back the table.
 Under ``torchrun`` the collectives are the two hand-overs and one gather per cell (docs/distributed.md).
 
 Rows of an older row format, or computed from another checkpoint than the arm's current one (the run was trained
@@ -21,23 +22,25 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .. import distributed
+from ..attack.spec import AttackSpec, SpecFile
+from ..attack.spec_files import as_specfile, load_spec
 from ..checkpoint import find_arms
 from ..device import exact_fp32, resolve_device
 from ..evaluation import checks_payload, run_checks, verdict, verdict_status
 from ..provenance import now_iso
 from ..runfolder import ModelCard, RunFolder
+from ..runfolder.cell import Cell
 from ..runfolder.store import RunStore, SpecEntry, StoreWarning
 from .compute import Evaluator
 from .diagnostics import refresh_diagnostics
-from .plan import ArmInfo, Cell, cell_terms, clean_cell, plan_spec
-from .spec import AttackSpec, SpecFile
-from .spec_files import as_specfile, load_spec
+from .plan import ArmInfo, clean_cell, plan_spec
 
 __all__ = ["SpecChangedError", "SanityCheckWarning", "run_sweep", "quick_sweep"]
 
@@ -103,21 +106,44 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
     if old is None or dataclasses.asdict(old) | {"path": None} != dataclasses.asdict(entry) | {"path": None}:
         state.specs[spec.name] = entry
         store.write_state(state)
-    fingerprints = {a: evaluator.fingerprint(a) for a in arms}
-    stale, why = store.set_aside_stale(fingerprints)
+    _set_aside_stale(store, evaluator, arms)
+    refresh_diagnostics(store, evaluator, arms)
+    done = store.done()
+    todo = [c for c in cells if c.cell_id not in done]
+    needed = {clean_cell(arms[c.arm], c.n, eval_alpha=c.setting.eval_alpha).cell_id for c in todo if not c.is_clean}
+    needed |= {c.setting.after for c in todo if c.setting.after}
+    return _Plan(todo, {cid: done[cid] for cid in needed if cid in done}, planned)
+
+
+def _set_aside_stale(store: RunStore, evaluator: Evaluator, arms: dict[str, ArmInfo]) -> None:
+    """Move rows that do not describe the current checkpoints as deployed to results-stale.csv, with a warning."""
+    stale, why = store.set_aside_stale({a: evaluator.fingerprint(a) for a in arms})
+    off = crafted_off_the_deployed_forward(store.results(), arms)
+    if not off.empty:
+        reason = (
+            "bpda/surrogate crafted through the soft forward of an arm deployed with hard rounding and scored on "
+            "that never-deployed model (version 0.2; such an arm now gets bpda-hard/surrogate-hard)"
+        )
+        store.set_aside(off, reason)
+        stale, why = pd.concat([stale, off]), "; ".join(filter(None, [why, f"{len(off)} row(s): {reason}"]))
     if why:
         warnings.warn(
             f"{store.results_path}: moved {len(stale)} stale row(s) to results-stale.csv: {why}; their "
             "cells are recomputed when a spec asks for them",
             StoreWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    refresh_diagnostics(store, evaluator, arms)
-    done = store.done()
-    todo = [c for c in cells if c.cell_id not in done]
-    needed = {clean_cell(arms[c.arm], c.n, eval_alpha=c.eval_alpha).cell_id for c in todo if not c.is_clean}
-    needed |= {c.after for c in todo if c.after}
-    return _Plan(todo, {cid: done[cid] for cid in needed if cid in done}, planned)
+
+
+def crafted_off_the_deployed_forward(results: pd.DataFrame, arms: dict[str, ArmInfo]) -> pd.DataFrame:
+    """The rows whose ``bpda`` or ``surrogate`` examples were crafted on an arm deployed with hard rounding: version
+    0.2 ran those through the soft forward and scored every iterate on that soft model, which is never deployed."""
+    if results.empty:
+        return results
+    hard = [a for a, info in arms.items() if info.has_jpeg and info.deployed == "hard"]
+    source = results["source_arm"].fillna("").astype(str)
+    source = source.where(source != "", results["arm"].astype(str))
+    return results[results["grad"].isin(["bpda", "surrogate"]) & source.isin(hard)]
 
 
 def _finish(
@@ -141,7 +167,7 @@ def _finish(
         store.write_state(state)
     quantizer = [a for a, i in arms.items() if i.has_jpeg]
     diagnostics, card_dicts = store.diagnostics(), {a: c.to_dict() for a, c in cards.items()}
-    checks = run_checks(results, samples, diagnostics, card_dicts, test_size, quantizer, terms=cell_terms())
+    checks = run_checks(results, samples, diagnostics, card_dicts, test_size, quantizer)
     payload = checks_payload(checks, quantizer)
     store.write_checks(payload)
     order = {cid: i for i, cid in enumerate(plan.planned)}
@@ -221,6 +247,36 @@ def run_sweep(
     return table
 
 
+def evaluate_cell(
+    evaluator: Evaluator, cell: Cell, vectors: dict[str, np.ndarray], lo: int, hi: int, bar: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation protocol for images ``lo..hi-1`` of one cell (this rank's shard), as AutoAttack's
+    ``run_standard_evaluation``: returns (clean-correct, still correct) per image.
+
+    A clean cell classifies every image. An attack cell attacks only the images still standing: classified
+    correctly clean (its arm's clean cell on the same images and eval alpha), robust under the cell it follows (a
+    chain such as AutoAttack), and not yet fooled by an earlier restart. ``vectors`` holds the computed cells (full
+    length) by id.
+    """
+    if cell.is_clean:
+        correct = evaluator.clean_correct(cell, lo, hi, bar)
+        return correct, correct
+    setting = cell.setting
+    clean = vectors[_clean_id(evaluator, cell)]
+    standing = clean & vectors[setting.after][: cell.n] if setting.after else clean.copy()
+    standing = standing[lo:hi].copy()
+    for first in range(lo, hi, cell.batch_size):
+        batch = standing[first - lo : min(first + cell.batch_size, hi) - lo]  # a view: updated in place
+        for restart in range(setting.restarts if setting.eps > 0 else 0):
+            alive = np.nonzero(batch)[0]
+            if alive.size == 0:
+                break
+            batch[alive] &= ~evaluator.fooled(cell, restart, first, alive + first)
+        if bar is not None:
+            bar.update(1)
+    return clean[lo:hi], standing
+
+
 def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str, bar_on: bool, log) -> list[str]:
     """Every rank: compute the todo cells shard by shard; rank 0 writes each cell as soon as it is gathered."""
     from tqdm.auto import tqdm
@@ -236,15 +292,9 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
             start = time.perf_counter()
             lo, hi = distributed.shard_bounds(cell.n)
             bar.set_postfix_str(cell.label(), refresh=False)
-            clean = None
-            if cell.is_clean:
-                local = evaluator.compute(cell, None, lo, hi, bar)
-            else:
-                clean = vectors[clean_cell(evaluator.arms[cell.arm], cell.n, eval_alpha=cell.eval_alpha).cell_id]
-                alive = clean & vectors[cell.after][: cell.n] if cell.after else clean
-                local = evaluator.compute(cell, alive, lo, hi, bar)
+            _, local = evaluate_cell(evaluator, cell, vectors, lo, hi, bar)
             full = distributed.gather_shards(local, cell.n)
-            clean = full if clean is None else clean
+            clean = full if cell.is_clean else vectors[_clean_id(evaluator, cell)]
             if bool((full & ~clean).any()):
                 raise RuntimeError("internal error: a sample counted robust without being clean-correct")
             vectors[cell.cell_id] = full
@@ -261,6 +311,10 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
                         flush=True,
                     )
     return computed
+
+
+def _clean_id(evaluator: Evaluator, cell: Cell) -> str:
+    return clean_cell(evaluator.arms[cell.arm], cell.n, eval_alpha=cell.setting.eval_alpha).cell_id
 
 
 def quick_sweep(

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gradients import has_jpeg
+from ..attack.gradients import has_jpeg
 
 __all__ = ["BANDS", "band_of", "gradient_statistics", "arm_diagnostics", "refresh_diagnostics", "GRAD_CHECK_IMAGES"]
 
