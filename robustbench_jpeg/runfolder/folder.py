@@ -174,7 +174,7 @@ class RunFolder:
         try:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunFormatError(f"{self.file(name)}: not valid JSON ({exc}); restore or delete it") from None
+            raise RunFormatError(f"{self.file(name)} is not valid JSON ({exc}); restore or delete it") from None
 
     def config(self) -> dict | None:
         value = self.read_json(CONFIG_NAME)
