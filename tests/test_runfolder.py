@@ -75,9 +75,8 @@ def test_the_documented_per_image_table(tmp_path):
     )
     run = tmp_path
     samples = read_samples(run)  # cell id -> per-image correctness
-    per_image = pd.DataFrame([(c, i, bool(x)) for c, v in samples.items() for i, x in enumerate(v)],
-                             columns=["cell_id", "image", "correct"])  # fmt: skip
-    per_image = per_image.merge(read_results(run), on="cell_id")
+    rows = [(cell, image, bool(ok)) for cell, vector in samples.items() for image, ok in enumerate(vector)]
+    per_image = pd.DataFrame(rows, columns=["cell_id", "image", "correct"]).merge(read_results(run), on="cell_id")
     assert len(per_image) == sum(v.size for v in VECTORS.values())
     assert per_image.groupby("cell_id")["correct"].sum().to_dict() == {c: int(v.sum()) for c, v in VECTORS.items()}
 
