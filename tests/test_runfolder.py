@@ -199,3 +199,16 @@ def test_a_damaged_record_is_recomputed_once_by_the_attack(tmp_path):
     size = (run / "samples.bin").stat().st_size
     third = run_sweep(run, spec, progress=False)
     assert third.attrs["computed"] == [] and (run / "samples.bin").stat().st_size == size
+
+
+def test_the_attack_refuses_a_report_or_an_ambiguous_folder(tmp_path):
+    run = tmp_path / "run"
+    _fingerprinted_arm(run, "baseline", seed=1)
+    (run / "data").mkdir()
+    (run / "data" / "manifest.json").write_text("{}")  # a report written into the run folder
+    spec = SpecFile(name="one", attacks=(AttackSpec(method="fgsm", eps=(8 / 255,), n_examples=8, batch_size=8),))
+    with pytest.raises(RunFormatError, match="ambiguous"):
+        run_sweep(run, spec, progress=False)
+    with pytest.raises(RunFormatError, match="is a report data folder, not a run folder"):
+        run_sweep(run / "data", spec, progress=False)
+    assert not (run / "results.csv").exists()

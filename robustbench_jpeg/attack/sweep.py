@@ -30,7 +30,7 @@ from .. import distributed
 from ..checkpoint import find_arms
 from ..device import exact_fp32, resolve_device
 from ..provenance import now_iso
-from ..runfolder import ModelCard, RunFolder
+from ..runfolder import FolderKind, ModelCard, RunFolder, RunFormatError
 from ..runfolder.store import RunStore, SpecEntry, StoreWarning
 from .checks import run_checks
 from .compute import Evaluator
@@ -59,8 +59,10 @@ class _Plan:
 
 
 def _arms(run_dir: Path, arms: Sequence[str] | None) -> tuple[dict[str, Path], dict[str, ModelCard]]:
-    arm_dirs = find_arms(run_dir, tuple(arms) if arms else None)
     folder = RunFolder(run_dir)
+    if run_dir.is_dir() and folder.kind() in (FolderKind.REPORT, FolderKind.REPORT_DATA):  # ambiguous: refused
+        raise RunFormatError(f"{run_dir} is a {folder.kind().value}, not a run folder; attack the run it was made from")
+    arm_dirs = find_arms(run_dir, tuple(arms) if arms else None)
     cards = {arm: folder.card(arm) for arm in arm_dirs}
     datasets = {c.dataset for c in cards.values()}
     if len(datasets) > 1:
