@@ -212,3 +212,12 @@ def test_the_attack_refuses_a_report_or_an_ambiguous_folder(tmp_path):
     with pytest.raises(RunFormatError, match="is a report data folder, not a run folder"):
         run_sweep(run / "data", spec, progress=False)
     assert not (run / "results.csv").exists()
+
+
+def test_the_attack_warns_when_a_checkpoint_is_not_the_weights_its_card_describes(tmp_path):
+    run = tmp_path / "run"
+    _fingerprinted_arm(run, "baseline", seed=1)
+    write_card(run / "baseline", {**read_card(run / "baseline"), "fingerprint": "0000000000000000"})
+    spec = SpecFile(name="one", attacks=(AttackSpec(method="fgsm", eps=(8 / 255,), n_examples=8, batch_size=8),))
+    with pytest.warns(StoreWarning, match="checkpoint holds other weights .* than the card describes"):
+        run_sweep(run, spec, progress=False)

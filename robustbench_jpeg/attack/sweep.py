@@ -107,6 +107,15 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
         state.specs[spec.name] = entry
         store.write_state(state)
     fingerprints = {a: evaluator.fingerprint(a) for a in arms}
+    for arm, described in store.fingerprints().items():
+        if arm in fingerprints and described and described != fingerprints[arm]:
+            warnings.warn(
+                f"{store.file(arm)}: the checkpoint holds other weights ({fingerprints[arm]}) than the card describes "
+                f"({described}; training paused mid-epoch?); a report sets these rows aside until they agree: finish "
+                "training with `jpeg-robust train --resume`, then attack again",
+                StoreWarning,
+                stacklevel=3,
+            )
     stale, why = store.set_aside_stale(fingerprints)
     if why:
         warnings.warn(
