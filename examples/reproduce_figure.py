@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from robustbench_jpeg.runfolder.store import RunStore
+from robustbench_jpeg.runfolder import read_samples
 from robustbench_jpeg.stats import wilson_interval
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def worst_case(data: Path, norm: str = "linf") -> pd.DataFrame:
     results = pd.read_csv(data / "results.csv", dtype={"cell_id": str})
     rows = []
     for run, table in results.groupby("run"):
-        samples = RunStore(data / "runs" / str(run)).samples()  # cell_id -> bool per image (True = still correct)
+        samples = read_samples(data / "runs" / str(run))  # cell_id -> bool per image (True = still correct)
         if "eval_alpha" in table:  # cells scored with an evaluation-time alpha are a different protocol
             table = table[table["eval_alpha"].isna()]
         attacks = table[(table["attack"] != "clean") & (table["norm"] == norm)]

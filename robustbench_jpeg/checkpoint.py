@@ -17,7 +17,7 @@ import torch
 from .jpeg import JpegConfig
 from .models import RobustNet, create_model
 from .provenance import atomic_torch_save, atomic_write_json
-from .runfolder import ARMS, CARD_NAME, CHECKPOINT_NAME, CardError, ModelCard
+from .runfolder import ARMS, CARD_NAME, CHECKPOINT_NAME, CardError, ModelCard, RunFolder
 
 __all__ = [
     "ARMS",
@@ -144,14 +144,9 @@ def discover_arms(run_dir: str | os.PathLike) -> ArmFolders:
         raise CheckpointError(f"{run_dir} is a file, not a run folder; give the folder made by `jpeg-robust train`")
     if not run_dir.is_dir():
         raise CheckpointError(f"run folder {run_dir} does not exist")
-    found = ArmFolders(
-        {
-            arm: run_dir / arm
-            for arm in ARMS
-            if card_path(run_dir / arm).is_file() and checkpoint_path(run_dir / arm).is_file()
-        }
-    )
-    found.incomplete = tuple(arm for arm in ARMS if arm not in found and checkpoint_path(run_dir / arm).is_file())
+    complete, incomplete = RunFolder(run_dir).trained_arms()  # regular files only: a link or FIFO is refused
+    found = ArmFolders(complete)
+    found.incomplete = incomplete
     return found
 
 

@@ -215,3 +215,13 @@ def test_a_damaged_record_names_the_spec_to_rerun(tmp_path):
     (run / "samples.bin").write_bytes(bytes(data))
     with pytest.raises(ReportInputError, match=r"missing or damaged: samples.bin record s0c001 .*spec test"):
         build_report([run], tmp_path / "out")
+
+
+def test_the_cli_prints_each_stale_rows_notice_on_one_line(tmp_path, capsys):
+    from robustbench_jpeg.cli import main
+
+    run = _retrained_run(tmp_path / "run")
+    assert main(["report", "--run", str(run), "--out", str(tmp_path / "out")]) == 0
+    notices = [line for line in capsys.readouterr().err.splitlines() if "set aside" in line]
+    assert len(notices) == 2 and all(line.startswith("jpeg-robust report: warning: ") for line in notices)
+    assert "2 row(s) of arm jpegdl" in notices[0] and "rerun `jpeg-robust attack" in notices[0]

@@ -75,9 +75,8 @@ def test_the_documented_per_image_table(tmp_path):
     )
     run = tmp_path
     samples = read_samples(run)  # cell id -> per-image correctness
-    per_image = pd.DataFrame([(c, i, bool(x)) for c, v in samples.items() for i, x in enumerate(v)],
-                             columns=["cell_id", "image", "correct"])  # fmt: skip
-    per_image = per_image.merge(read_results(run), on="cell_id")
+    rows = [(cell, image, bool(ok)) for cell, vector in samples.items() for image, ok in enumerate(vector)]
+    per_image = pd.DataFrame(rows, columns=["cell_id", "image", "correct"]).merge(read_results(run), on="cell_id")
     assert len(per_image) == sum(v.size for v in VECTORS.values())
     assert per_image.groupby("cell_id")["correct"].sum().to_dict() == {c: int(v.sum()) for c, v in VECTORS.items()}
 
@@ -200,3 +199,25 @@ def test_a_damaged_record_is_recomputed_once_by_the_attack(tmp_path):
     size = (run / "samples.bin").stat().st_size
     third = run_sweep(run, spec, progress=False)
     assert third.attrs["computed"] == [] and (run / "samples.bin").stat().st_size == size
+
+
+def test_the_attack_refuses_a_report_or_an_ambiguous_folder(tmp_path):
+    run = tmp_path / "run"
+    _fingerprinted_arm(run, "baseline", seed=1)
+    (run / "data").mkdir()
+    (run / "data" / "manifest.json").write_text("{}")  # a report written into the run folder
+    spec = SpecFile(name="one", attacks=(AttackSpec(method="fgsm", eps=(8 / 255,), n_examples=8, batch_size=8),))
+    with pytest.raises(RunFormatError, match="ambiguous"):
+        run_sweep(run, spec, progress=False)
+    with pytest.raises(RunFormatError, match="is a report data folder, not a run folder"):
+        run_sweep(run / "data", spec, progress=False)
+    assert not (run / "results.csv").exists()
+
+
+def test_the_attack_warns_when_a_checkpoint_is_not_the_weights_its_card_describes(tmp_path):
+    run = tmp_path / "run"
+    _fingerprinted_arm(run, "baseline", seed=1)
+    write_card(run / "baseline", {**read_card(run / "baseline"), "fingerprint": "0000000000000000"})
+    spec = SpecFile(name="one", attacks=(AttackSpec(method="fgsm", eps=(8 / 255,), n_examples=8, batch_size=8),))
+    with pytest.warns(StoreWarning, match="checkpoint holds other weights .* than the card describes"):
+        run_sweep(run, spec, progress=False)

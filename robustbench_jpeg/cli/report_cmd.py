@@ -38,12 +38,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and print the path of report.md; input errors print a message and return 2."""
-    from ..report import ReportInputError, build_report
+    import warnings
 
-    try:
-        path = build_report(args.run, args.out, title=args.title)
-    except ReportInputError as err:
-        print(f"jpeg-robust report: error: {err}", file=sys.stderr)
+    from ..report import ReportInputError, build_report
+    from ..runfolder import StoreWarning
+
+    error = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StoreWarning)
+        try:
+            path = build_report(args.run, args.out, title=args.title)
+        except ReportInputError as err:
+            error = err
+    for w in caught:  # a run folder's notices: one line each
+        if issubclass(w.category, StoreWarning):
+            print(f"jpeg-robust report: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if error is not None:
+        print(f"jpeg-robust report: error: {error}", file=sys.stderr)
         return 2
     print(path)
     return 0

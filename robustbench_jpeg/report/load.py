@@ -152,8 +152,8 @@ def load_run(name: str, path: Path) -> Run:
             raise ReportInputError(f"run {name}: {exc}") from None
     for w in caught:
         if issubclass(w.category, StoreWarning):
-            run.warnings.append(f"run {name}: {w.message}")
-            warnings.warn(f"run {name}: {w.message}", StoreWarning, stacklevel=2)
+            run.warnings.append(str(w.message))  # it names the run folder
+            warnings.warn(str(w.message), StoreWarning, stacklevel=2)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return run

@@ -23,6 +23,11 @@ from .names import *  # noqa: F403
 from .names import __all__ as _names
 
 _LAZY = {
+    "RESULT_COLUMNS": "cell",
+    "TEXT_COLUMNS": "cell",
+    "Setting": "cell",
+    "Cell": "cell",
+    "MethodKind": "cell",
     "read_samples": "records",
     "read_results": "records",
     "pack_record": "records",

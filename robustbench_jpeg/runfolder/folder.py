@@ -142,6 +142,18 @@ class RunFolder:
             a for a in sorted(ARMS, key=arm_order) if is_folder(self.file(a)) and check_entry(self.file(a, CARD_NAME))
         ]
 
+    def trained_arms(self) -> tuple[dict[str, Path], tuple[str, ...]]:
+        """(arm -> folder of every arm with a card and a checkpoint, the arms with a checkpoint but no card yet)."""
+        complete, incomplete = {}, []
+        for arm in ARMS:
+            if not is_folder(self.file(arm)) or not check_entry(self.file(arm, CHECKPOINT_NAME)):
+                continue
+            if check_entry(self.file(arm, CARD_NAME)):
+                complete[arm] = self.file(arm)
+            else:
+                incomplete.append(arm)
+        return complete, tuple(incomplete)
+
     # --- cards and small files -----------------------------------------------------------------------------------
     def card(self, arm: str) -> ModelCard:
         path = self.file(arm, CARD_NAME)
@@ -174,7 +186,7 @@ class RunFolder:
         try:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunFormatError(f"{self.file(name)}: not valid JSON ({exc}); restore or delete it") from None
+            raise RunFormatError(f"{self.file(name)} is not valid JSON ({exc}); restore or delete it") from None
 
     def config(self) -> dict | None:
         value = self.read_json(CONFIG_NAME)

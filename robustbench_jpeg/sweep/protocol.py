@@ -35,7 +35,7 @@ from ..checkpoint import find_arms
 from ..device import exact_fp32, resolve_device
 from ..evaluation import checks_payload, run_checks, verdict, verdict_status
 from ..provenance import now_iso
-from ..runfolder import ModelCard, RunFolder
+from ..runfolder import FolderKind, ModelCard, RunFolder, RunFormatError
 from ..runfolder.cell import Cell
 from ..runfolder.store import RunStore, SpecEntry, StoreWarning
 from .compute import Evaluator
@@ -61,8 +61,10 @@ class _Plan:
 
 
 def _arms(run_dir: Path, arms: Sequence[str] | None) -> tuple[dict[str, Path], dict[str, ModelCard]]:
-    arm_dirs = find_arms(run_dir, tuple(arms) if arms else None)
     folder = RunFolder(run_dir)
+    if run_dir.is_dir() and folder.kind() in (FolderKind.REPORT, FolderKind.REPORT_DATA):  # ambiguous: refused
+        raise RunFormatError(f"{run_dir} is a {folder.kind().value}, not a run folder; attack the run it was made from")
+    arm_dirs = find_arms(run_dir, tuple(arms) if arms else None)
     cards = {arm: folder.card(arm) for arm in arm_dirs}
     datasets = {c.dataset for c in cards.values()}
     if len(datasets) > 1:
@@ -117,7 +119,17 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
 
 def _set_aside_stale(store: RunStore, evaluator: Evaluator, arms: dict[str, ArmInfo]) -> None:
     """Move rows that do not describe the current checkpoints as deployed to results-stale.csv, with a warning."""
-    stale, why = store.set_aside_stale({a: evaluator.fingerprint(a) for a in arms})
+    fingerprints = {a: evaluator.fingerprint(a) for a in arms}
+    for arm, described in store.fingerprints().items():
+        if arm in fingerprints and described and described != fingerprints[arm]:
+            warnings.warn(
+                f"{store.file(arm)}: the checkpoint holds other weights ({fingerprints[arm]}) than the card describes "
+                f"({described}; training paused mid-epoch?); a report sets these rows aside until they agree: finish "
+                "training with `jpeg-robust train --resume`, then attack again",
+                StoreWarning,
+                stacklevel=4,
+            )
+    stale, why = store.set_aside_stale(fingerprints)
     off = crafted_off_the_deployed_forward(store.results(), arms)
     if not off.empty:
         reason = (
