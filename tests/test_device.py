@@ -42,3 +42,57 @@ def test_auto_and_cpu():
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_exact_fp32_works_after_the_matmul_precision_was_set_to_high():
+    """``torch.set_float32_matmul_precision("high")`` (common in training scripts) then exact_fp32: TF32 is off
+    inside, the precision can be read, and "high" comes back afterwards."""
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        with exact_fp32():
+            assert torch.get_float32_matmul_precision() == "highest"
+            assert torch.backends.cuda.matmul.allow_tf32 is False
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(saved)
+
+
+class _FlagRecorder(torch.nn.Module):
+    """A tiny classifier that records, at every forward, whether TF32 was allowed for convolutions and matmuls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4 * 30 * 30, 10)
+        self.flags: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.flags.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def test_tf32_crafting_crafts_in_tf32_and_scores_in_exact_fp32(device):
+    """With ``tf32_crafting(True)`` the attack's gradient passes run with TF32 allowed and every score (PGD's iterates,
+    the final examples) runs with it off. On the CPU TF32 does not exist, so the examples and the fooled flags equal
+    the exact-fp32 attack's (tolerance 0, stated in docs/gpu.md); on a GPU (``--device cuda``) TF32 rounding may
+    change a gradient's sign near zero and so the examples, which is why only the flags are checked there."""
+    from robustbench_jpeg.attack.crafting import run_attack
+    from robustbench_jpeg.device import tf32_crafting
+
+    torch.manual_seed(0)
+    x, y = torch.rand(6, 3, 32, 32, device=device), torch.randint(0, 10, (6,), device=device)
+    results = {}
+    for tf32 in (False, True):
+        model = _FlagRecorder().to(device).eval()
+        with exact_fp32(device), tf32_crafting(tf32):
+            adv, fooled = run_attack(model, x, y, "pgd", "linf", 8 / 255, steps=3, step_size=2 / 255, seed=1)
+        results[tf32] = (adv, fooled, model.flags)
+    assert set(results[False][2]) == {(False, False)}  # exact throughout
+    crafting = [f for f in results[True][2] if f == (True, True)]
+    scoring = [f for f in results[True][2] if f == (False, False)]
+    assert len(crafting) >= 3 and len(scoring) >= 4 and len(crafting) + len(scoring) == len(results[True][2])
+    assert results[True][2][-1] == (False, False)  # the final examples are scored exactly
+    if device.type == "cpu":
+        assert torch.equal(results[True][0], results[False][0]) and torch.equal(results[True][1], results[False][1])

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import crafting_precision, exact_fp32
 from .gradients import DEPLOYED_FORWARD, deployed_mode, has_jpeg, jpeg_mode
 from .methods import get_method
 from .random_starts import PerSampleRandom, derive_seed
@@ -59,13 +60,19 @@ class _IterateScorer(nn.Module):
         self.crafting = crafting
         self.x0, self.y, self.eps, self.norm, self.evaluate = x0, y, eps, norm, evaluate
         self.fooled = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+        self.tf32 = False  # set while crafting in TF32 (device.crafting_precision)
         self.train(crafting.training)  # torchattacks restores the mode it finds on the model it is given
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.crafting(x)
         if x.shape == self.x0.shape:
             with torch.no_grad():
-                pred = (logits if self.evaluate is None else self.evaluate(x.detach())).argmax(dim=1)
+                if self.evaluate is None and not self.tf32:
+                    scores = logits  # the deployed forward, in exact float32
+                else:
+                    with exact_fp32():  # crafting in TF32: the iterate is scored again, exactly
+                        scores = (self.evaluate or self.crafting)(x.detach())
+                pred = scores.argmax(dim=1)
                 self.fooled |= (pred != self.y) & within_threat(x.detach(), self.x0, self.eps, self.norm)
         return logits
 
@@ -134,7 +141,9 @@ def run_attack(
         else []
     )
     mode = jpeg_mode(model, grad, surrogate_alpha) if has_jpeg(model) and grad != "none" else contextlib.nullcontext()
-    with torch.random.fork_rng(devices=devices), mode:
+    with torch.random.fork_rng(devices=devices), mode, crafting_precision() as tf32:
+        if isinstance(scorer, _IterateScorer):
+            scorer.tf32 = tf32
         torch.manual_seed(int(seed) % (2**63))
         if spec.per_sample_random:
             seeds = start_seeds if start_seeds is not None else [derive_seed(seed, i) for i in range(len(y))]
