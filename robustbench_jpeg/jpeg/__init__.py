@@ -11,6 +11,7 @@ from .functional import (
     hard_quantize,
     jpeg_coefficients,
     jpeg_dl,
+    prepare_dct,
     soft_quantize,
     surrogate_quantize,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "JpegConfig",
     "JpegLayer",
     "jpeg_dl",
+    "prepare_dct",
     "jpeg_coefficients",
     "coefficients_to_rgb",
     "soft_quantize",

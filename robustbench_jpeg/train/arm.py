@@ -26,6 +26,7 @@ from ..checkpoint import save_checkpoint
 from ..config import ConfigError, RunOptions, TrainConfig
 from ..data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, to_float
 from ..device import autocast
+from ..jpeg import prepare_dct
 from ..models import RobustNet, create_model
 from ..run_format import ModelCard
 from .arms import arm_jpeg_config, learns_tables
@@ -131,6 +132,7 @@ class ArmTrainer:
         self._recorder, self.static = recorder, None
 
     def _compiled(self, module: torch.nn.Module) -> torch.nn.Module:
+        prepare_dct(self.device)  # built before tracing: one graph, no host work inside it
         return torch.compile(module, dynamic=False, mode=self.options.compile_mode)
 
     # -- state -------------------------------------------------------------------------------------------------
