@@ -346,14 +346,15 @@ class ArmTrainer:
         totals = torch.stack([loss_sum.double(), correct.double(), (~finite).double()])
         if self.dist.distributed:  # collective: every rank folds at the same steps
             totals = distributed.all_reduce_sum(totals)
-        if float(totals[2]) > 0:
+        loss_sum_value, correct_value, non_finite = totals.tolist()  # one device-to-host copy for the three
+        if non_finite > 0:
             raise NonFiniteLossError(
                 f"{self.arm}: the training loss became NaN or infinite in epoch {self.progress.epoch + 1} (before "
                 f"step {self.progress.step}); stopped without saving, the last checkpoint in {self.arm_dir} is good. "
                 "Lower --lr / --jpeg-lr or check the data and options, then resume or start a new --out"
             )
         seen = min(self.progress.step * self.config.batch_size, self.n_train)
-        self.progress.fold(float(totals[0]), int(round(float(totals[1]))), seen, seconds)
+        self.progress.fold(loss_sum_value, int(round(correct_value)), seen, seconds)
 
     def finish_epoch(self, test: tuple[torch.Tensor, torch.Tensor]) -> float:
         """Evaluate on the test split in float32 (rank 0, shared with the others) and close the epoch."""
