@@ -112,8 +112,9 @@ def plan_sitting(files: list[Path], tree_bytes: int, limits: Limits, minutes_cmd
 
 def carry_problems(commands: list[Command], tree_bytes: int, limits: Limits) -> list[str]:
     """Each command's carried bytes with the tree, its run time, and the sitting's device time, against the limits."""
+    limit = f"{limits.carry_bytes / MiB:.0f} MiB"
     problems = [
-        f"{c.name}: tree {tree_bytes / MiB:.1f} MiB + part {c.carry_bytes / MiB:.1f} MiB > {limits.carry_bytes / MiB:.0f} MiB"
+        f"{c.name}: tree {tree_bytes / MiB:.1f} MiB + part {c.carry_bytes / MiB:.1f} MiB > {limit}"
         for c in commands
         if tree_bytes + c.carry_bytes > limits.carry_bytes
     ]
