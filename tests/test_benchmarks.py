@@ -102,7 +102,7 @@ def test_evidence_script_dry_run_end_to_end(tmp_path):
     """DRY=1 on the CPU: the stages run, CUDA-only checks say they were skipped, and $OUT holds at most 8 files, the
     CLI run folder among them. Left out to keep it short: the benchmark stages (the tests above run the same
     scripts) and compile (minutes on a CPU); `DRY=1 OUT=/tmp/o bash scripts/gpu/evidence.sh` runs them all."""
-    stages = "S0_env S1_smoke S2_speed S4_cli"
+    stages = "S0_env S1_smoke S2_speed S4_cli S9_profile_graph"
     done, results = _evidence(tmp_path, ONLY=stages)
     assert done.returncode == 0, done.stderr
     status = {line.split()[0]: line for line in results["stages"]}
@@ -117,4 +117,10 @@ def test_evidence_script_dry_run_end_to_end(tmp_path):
     with tarfile.open(tmp_path / "out" / "run.tgz") as tar:
         names = tar.getnames()
     assert "run-s0/jpegdl/card.json" in names and not any(n.endswith("checkpoint.pt") for n in names)
-    assert "exit 75 (75 = paused)" in (tmp_path / "out" / "log.txt").read_text()
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert "exit 75 (75 = paused)" in log
+    # the profiler on graph replays runs last, after the JPEG-DL checks (S6, S7), so a hang there loses nothing
+    assert results["stages"][-1].startswith("S9_profile_graph rc=0")
+    assert results["smoke"]["profile_jpegdl_graph"]["skipped"].startswith("profiled last")
+    assert "no CUDA device" in results["profile_graph"]["profile_jpegdl_graph"]["skipped"]
+    assert "every file can come back" in log  # checked against the return limits (scripts/gpu/study_plan.py)

@@ -143,18 +143,20 @@ def returned_problems(out: Path, limits: Limits) -> list[str]:
     return problems
 
 
-def train_command() -> str:
-    """The last command's training call, with this checkout's commit (the machine's copy has no .git)."""
+def last_command(attack: bool) -> str:
+    """The last command's work: a training sitting, or the attacks and the report; with this checkout's commit (a
+    copy of the repository without .git records it from RBJ_GIT_SHA)."""
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return f"RBJ_GIT_SHA={sha or 'unknown'} OUT=$OUT bash scripts/gpu/study_sitting.sh {{minutes}}"
+    script = "attack_and_report.sh" if attack else "study_sitting.sh {minutes}"
+    return f"RBJ_GIT_SHA={sha or 'unknown'} bash scripts/gpu/{script}"
 
 
 def describe(commands: list[Command], tree_bytes: int, limits: Limits) -> str:
     lines = [f"tracked tree {tree_bytes / MiB:.1f} MiB (budget {TREE_BUDGET_BYTES / 1e6:.0f} MB)"]
     for c in commands:
         lines.append(
-            f"{c.name}: carries {len(c.files)} files, {c.carry_bytes / MiB:.1f} MiB "
-            f"(+ tree = {(c.carry_bytes + tree_bytes) / MiB:.1f} of {limits.carry_bytes / MiB:.0f} MiB), "
+            f"{c.name}: carries .study/{c.name} ({len(c.files)} files, {c.carry_bytes / MiB:.1f} MiB) "
+            f"+ tree = {(c.carry_bytes + tree_bytes) / MiB:.1f} of {limits.carry_bytes / MiB:.0f} MiB, "
             f"~{c.device_s} s of device time: {c.shell}"
         )
         lines += [f"    {f.name} ({f.stat().st_size / MiB:.1f} MiB)" for f in c.files]
@@ -190,15 +192,21 @@ def dry_run(model: str, limits: Limits, keep: Path) -> tuple[list[Path], list[st
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, required=True, help="folder of the packed data files to carry")
+    p.add_argument("--data", type=Path, help="folder of the packed data files to carry")
+    p.add_argument("--check-returned", type=Path, metavar="OUT", help="only check the files in OUT against the limits")
     p.add_argument("--checkpoints", type=Path, help="folder of per-arm tarballs returned by the last sitting")
     p.add_argument("--dry-run", action="store_true", help="train for a moment on this CPU first and use its tarballs")
     p.add_argument("--model", default="resnet56", help="model of the dry run (default resnet56)")
     p.add_argument("--work", type=Path, help="folder of the dry run's runs and returned files (default: a new temp)")
     p.add_argument("--write", action="store_true", help="copy each command's files into .study/part-K/")
+    p.add_argument("--attack", action="store_true", help="the last command attacks and reports instead of training")
     args = p.parse_args(argv)
     limits, problems = Limits(), []
-    if not args.data.is_dir():
+    if args.check_returned:
+        problems = returned_problems(args.check_returned, limits)
+        print("\n".join(f"PROBLEM: {line}" for line in problems) or f"{args.check_returned}: every file can come back")
+        return 1 if problems else 0
+    if args.data is None or not args.data.is_dir():
         print(f"study_plan: --data {args.data} is not a folder; give the folder of packed data files", file=sys.stderr)
         return 2
     files = sorted(f for f in args.data.iterdir() if f.is_file())
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.checkpoints:
         files += sorted(args.checkpoints.glob("*.tgz"))
     tree = tracked_tree_bytes()
-    commands = plan_sitting(files, tree, limits, train_command())
+    commands = plan_sitting(files, tree, limits, last_command(args.attack))
     print(describe(commands, tree, limits))
     problems += carry_problems(commands, tree, limits)
     if args.write:

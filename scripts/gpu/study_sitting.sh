@@ -20,10 +20,7 @@ runs=${RUNS:-runs}; out=${OUT:-.}; stage=${STAGE:-/tmp/stage}
 export PYTHONUNBUFFERED=1
 mkdir -p "$runs" "$out"
 log=$out/log.txt; : > "$log"
-if [[ -f $stage/cifar100_pack.py && ! -d $data ]]; then
-  python3 "$stage/cifar100_pack.py" unpack "$data" --from "$stage" >> "$log" 2>&1 || echo "unpack FAILED" >> "$log"
-fi
-for t in "$stage"/*.tgz; do [[ -f $t ]] && tar xzf "$t" -C "$runs"; done
+STAGE=$stage DATA=$data RUNS=$runs bash "$(dirname "$0")/unstage.sh" >> "$log" 2>&1 || { cat "$log"; exit 1; }
 args=(--model "$model" --dataset "$dataset" --seeds "$seeds" --cuda-graph --resume --no-progress
   --time-limit "$minutes" --out "$runs/$dataset-$model-s{seed}")
 [[ $dataset == cifar100 ]] && args+=(--data-dir "$data")
