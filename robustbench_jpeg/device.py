@@ -2,7 +2,8 @@
 
 * :func:`resolve_device` turns ``auto``/``cpu``/``cuda``/``cuda:N`` into a ``torch.device`` (or a clear error).
 * :func:`autocast` is bf16 autocast for the backbone on request (the JPEG layer always runs in float32 itself);
-  ``cache=False`` for CUDA graph capture.
+  ``cache=False`` for CUDA graph capture. :func:`use_bf16` and :func:`use_channels_last` resolve ``auto``: on for
+  CUDA and for CPUs with bf16 matrix units (:func:`cpu_has_bf16_matmul`: AMX-BF16 or AVX512-BF16), off elsewhere.
 * :func:`exact_fp32` is full float32 for evaluation and attacks: no TF32 in convolutions or matmuls, deterministic
   cuDNN. TF32 keeps 10 mantissa bits, enough to flip JPEG quantisation decisions and borderline predictions, so
   attack numbers would depend on the GPU model.
@@ -20,7 +21,9 @@ set that one: mixing the two APIs makes reading the precision raise in recent Py
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -29,6 +32,9 @@ __all__ = [
     "DEVICE_CHOICES",
     "resolve_device",
     "autocast",
+    "cpu_has_bf16_matmul",
+    "use_bf16",
+    "use_channels_last",
     "exact_fp32",
     "tf32_crafting",
     "crafting_precision",
@@ -62,6 +68,41 @@ def resolve_device(name: str | torch.device) -> torch.device:
     elif device.type != "cpu":
         raise DeviceError(f"unsupported device {str(name)!r}: use {DEVICE_CHOICES}")
     return device
+
+
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs that multiply bf16 in hardware
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16_matmul() -> bool:
+    """Does this CPU multiply bf16 in hardware (AMX-BF16 or AVX512-BF16: Intel Sapphire Rapids / Cooper Lake and
+    later, AMD Zen 4 and later)? Read from the kernel's CPU flags; False where they cannot be read (not Linux)."""
+    try:
+        return cpuinfo_has_bf16(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return False
+
+
+def cpuinfo_has_bf16(cpuinfo: str) -> bool:
+    """Does the text of ``/proc/cpuinfo`` list a bf16 matrix flag on its ``flags`` lines?"""
+    lines = [line.split(":", 1) for line in cpuinfo.splitlines() if line.startswith("flags")]
+    flags = {flag for parts in lines if len(parts) == 2 for flag in parts[1].split()}
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def _fast_by_default(device: torch.device) -> bool:
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matmul())
+
+
+def use_bf16(amp: str, device: torch.device) -> bool:
+    """``--amp``: ``bf16`` on, ``off`` off, ``auto`` on CUDA and on CPUs with bf16 matrix units (the backbone only:
+    the JPEG layer runs in float32 inside autocast, and evaluation and attacks in exact float32)."""
+    return amp == "bf16" or (amp == "auto" and _fast_by_default(device))
+
+
+def use_channels_last(channels_last: bool | None, device: torch.device) -> bool:
+    """``--channels-last``: as given, or (None, auto) where bf16 autocast is on by default."""
+    return channels_last if channels_last is not None else _fast_by_default(device)
 
 
 def autocast(device: torch.device, enabled: bool, cache: bool = True) -> contextlib.AbstractContextManager:

@@ -184,7 +184,8 @@ def test_fast_path_equals_a_plain_loop_on_cpu():
     config = train_module.resolve_config(
         TrainConfig(model="tiny", dataset="cifar100-mini", epochs=1, batch_size=64, seed=5)
     )
-    trainer = train_module.ArmTrainer(config, OPTIONS, "jpegdl", Path("unused"), torch.device("cpu"), n_train=192)
+    fp32 = RunOptions(device="cpu", progress=False, amp="off", channels_last=False)  # auto is bf16 on some CPUs
+    trainer = train_module.ArmTrainer(config, fp32, "jpegdl", Path("unused"), torch.device("cpu"), n_train=192)
     trainer.train_epoch((images, labels))
     fast_losses = trainer.progress.loss_sum
 

@@ -1,10 +1,10 @@
 """One arm's trainer: its model, optimisers and :class:`Progress`, so a checkpoint captures all of it.
 
 The step keeps the data on the training device as uint8, augments in batch there from parameters drawn on the CPU
-(every device sees the same draws), runs the backbone under bf16 autocast and channels_last on CUDA (the JPEG layer
-always in float32), and accumulates the metrics on the device: no host sync inside the step. A non-finite loss is
-noticed at the next sync point (a checkpoint, the epoch's end), before anything is saved, so the last good
-checkpoint stays on disk.
+(every device sees the same draws), runs the backbone under bf16 autocast and channels_last on CUDA and on
+bf16-capable CPUs (the JPEG layer always in float32), and accumulates the metrics on the device: no host sync inside
+the step. A non-finite loss is noticed at the next sync point (a checkpoint, the epoch's end), before anything is
+saved, so the last good checkpoint stays on disk.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .. import distributed
 from ..checkpoint import save_checkpoint
 from ..config import ConfigError, RunOptions, TrainConfig
 from ..data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, to_float
-from ..device import autocast
+from ..device import autocast, use_bf16, use_channels_last
 from ..jpeg import prepare_dct
 from ..models import RobustNet, create_model
 from ..run_format import ModelCard
@@ -82,8 +82,8 @@ class ArmTrainer:
     ) -> None:
         self.config, self.options, self.arm, self.arm_dir, self.device = config, options, arm, arm_dir, device
         self.n_train = n_train
-        self.amp = options.amp == "bf16" or (options.amp == "auto" and device.type == "cuda")
-        self.channels_last = options.channels_last if options.channels_last is not None else device.type == "cuda"
+        self.amp = use_bf16(options.amp, device)
+        self.channels_last = use_channels_last(options.channels_last, device)
         seed_everything(config.seed)
         self.model: RobustNet = create_model(
             config.model, NUM_CLASSES[config.dataset], jpeg=arm_jpeg_config(arm, config)
