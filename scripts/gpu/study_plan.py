@@ -84,7 +84,8 @@ def split_into_parts(files: list[Path], capacity: int) -> list[list[Path]]:
             raise SystemExit(f"study_plan: {f} ({size / MiB:.1f} MiB) is larger than a part ({capacity / MiB:.1f} MiB)")
         k = next((i for i, r in enumerate(room) if r >= size), None)
         if k is None:
-            parts.append([]), room.append(capacity)
+            parts.append([])
+            room.append(capacity)
             k = len(parts) - 1
         parts[k].append(f)
         room[k] -= size
@@ -177,7 +178,8 @@ def dry_run(model: str, limits: Limits, keep: Path) -> tuple[list[Path], list[st
     """Train the study's models for a moment on the CPU with the sitting script and check what it returns (in
     ``keep/out``); the returned per-arm tarballs are what the next sitting carries."""
     out, work = keep / "out", keep / "work"
-    out.mkdir(parents=True), work.mkdir()
+    out.mkdir(parents=True)
+    work.mkdir()
     env = dict(os.environ, OUT=str(out), MODEL=model, DATASET="cifar100-mini", TRAIN_SUBSET="256", RUNS=str(work))
     env["STAGE"] = str(keep / "stage")  # nothing staged: the first sitting
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
