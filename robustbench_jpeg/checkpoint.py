@@ -89,11 +89,15 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     """A short SHA-256 of a model's parameters and buffers (names, dtypes, shapes, values): equal weights, equal
     fingerprint, however the checkpoint file was written. Cards and attack results record it, so results of an
     earlier checkpoint are recognised as stale."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
+    items = sorted(model.state_dict().items())
+    raw = [t.detach().contiguous().reshape(-1).view(torch.uint8) for _, t in items]
+    # One flattened copy to the host for the whole model (a GPU model has hundreds of tensors).
+    flat = torch.cat([r.to(raw[0].device) for r in raw]).cpu().numpy() if raw else None
+    digest, offset = hashlib.sha256(), 0
+    for (name, t), r in zip(items, raw, strict=True):
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(flat[offset : offset + r.numel()].tobytes())
+        offset += r.numel()
     return digest.hexdigest()[:16]
 
 

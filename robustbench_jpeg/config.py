@@ -160,9 +160,10 @@ class RunOptions:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         data_dir: folder of the torchvision CIFAR-100 files (``cifar100`` only).
         download: allow torchvision to download CIFAR-100 when it is absent.
-        amp: ``auto`` (bf16 autocast for the backbone on CUDA, off on CPU), ``bf16`` or ``off``. The JPEG layer
-            always runs in float32, and test accuracy is always measured in float32.
-        channels_last: None = on for CUDA, off for CPU.
+        amp: ``auto`` (bf16 autocast for the backbone on CUDA and on CPUs with bf16 matrix units, AMX-BF16 or
+            AVX512-BF16; off on other CPUs), ``bf16`` or ``off``. The JPEG layer always runs in float32, and test
+            accuracy is always measured in float32.
+        channels_last: None = where ``amp`` ``auto`` turns bf16 on (CUDA, bf16-capable CPUs), off elsewhere.
         compile: wrap the model in ``torch.compile`` (static shapes: ``dynamic=False``).
         compile_mode: ``torch.compile``'s mode (``default``, ``reduce-overhead`` (CUDA graphs), ``max-autotune``).
         cuda_graph: capture the whole training step (forward, backward, both optimisers, the table projection,

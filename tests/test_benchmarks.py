@@ -1,6 +1,6 @@
 """The benchmarks run end to end in CI-sized settings (a smoke test: nothing here is timed or compared).
 
-Each writes its rows to ``$OUT/benchmarks.csv`` when ``OUT`` is set (the device machine's folder that comes back)
+Each writes its rows to ``$OUT/benchmarks.csv`` when ``OUT`` is set (the folder of outputs that evidence.sh returns)
 and leaves benchmarks/results.csv alone with ``--no-save``; the tests check the rows' fields, never the numbers.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import attack_throughput, jpeg_overhead, train_throughput
+from benchmarks import attack_throughput, cpu_bf16, jpeg_overhead, train_throughput
 from benchmarks.common import RESULTS
 
 TRAIN = ["--device", "cpu", "--model", "tiny", "--steps", "2", "--warmup", "1", "--workers", "0", "--seeds", "1"]
@@ -67,6 +67,21 @@ def test_benchmark_runs_and_writes_its_rows_to_out(module, argv, rows, capsys, t
     assert (RESULTS.read_bytes() if RESULTS.exists() else None) == before  # --no-save: the repo copy untouched
 
 
+def test_cpu_bf16_benchmark_prints_the_three_settings_and_their_ratios_per_arm(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OUT", str(tmp_path))
+    argv = ["--model", "tiny", "--batch-size", "16", "--steps", "1", "--warmup", "1", "--rounds", "1", "--no-save"]
+    assert cpu_bf16.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "bf16 matrix units:" in out
+    for arm in ("baseline", "jpegdl"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(arm))
+        assert "fp32" in line and "bf16 " in line and "bf16_cl" in line and line.count(" x") == 3
+    with (tmp_path / "benchmarks.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["arm"] for r in rows] == ["baseline", "jpegdl"]
+    assert all(float(r["bf16_cl_ratio"]) > 0 and float(r["fp32_steps_s"]) > 0 for r in rows)
+
+
 def test_train_benchmark_says_why_there_is_no_graph_row_on_cpu(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("OUT", str(tmp_path))
     assert train_throughput.main([*TRAIN, "--no-save", "--arms", "baseline", "--seeds", "0"]) == 0
@@ -102,7 +117,7 @@ def test_evidence_script_dry_run_end_to_end(tmp_path):
     """DRY=1 on the CPU: the stages run, CUDA-only checks say they were skipped, and $OUT holds at most 8 files, the
     CLI run folder among them. Left out to keep it short: the benchmark stages (the tests above run the same
     scripts) and compile (minutes on a CPU); `DRY=1 OUT=/tmp/o bash scripts/gpu/evidence.sh` runs them all."""
-    stages = "S0_env S1_smoke S2_speed S4_cli"
+    stages = "S0_env S1_smoke S2_speed S4_cli S9_profile_graph"
     done, results = _evidence(tmp_path, ONLY=stages)
     assert done.returncode == 0, done.stderr
     status = {line.split()[0]: line for line in results["stages"]}
@@ -117,4 +132,9 @@ def test_evidence_script_dry_run_end_to_end(tmp_path):
     with tarfile.open(tmp_path / "out" / "run.tgz") as tar:
         names = tar.getnames()
     assert "run-s0/jpegdl/card.json" in names and not any(n.endswith("checkpoint.pt") for n in names)
-    assert "exit 75 (75 = paused)" in (tmp_path / "out" / "log.txt").read_text()
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert "exit 75 (75 = paused)" in log
+    # the profiler on graph replays runs last, after the JPEG-DL checks (S6, S7), so a hang there loses nothing
+    assert results["stages"][-1].startswith("S9_profile_graph rc=0")
+    assert "no CUDA device" in results["profile_graph"]["profile_jpegdl_graph"]["skipped"]
+    assert "every file can come back" in log  # checked against the return limits (scripts/gpu/study_plan.py)

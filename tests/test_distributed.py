@@ -60,6 +60,9 @@ TRAIN_ARGS = [
     "1",
     "--device",
     "cpu",
+    "--amp",  # float32, whose rounding the comparison below bounds (auto is bf16 on CPUs with bf16 units)
+    "off",
+    "--no-channels-last",
     "--no-progress",
     "--checkpoint-every",
     "0",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -246,7 +247,7 @@ def test_worst_case_is_per_sample_and(report):
     assert at.loc[2, "JPEG-DL - baseline: worst case (all attacks)"] == pytest.approx(d.diff)
 
 
-def test_all_files_and_self_contained_html(report):
+def test_all_files_and_html_that_shows_the_figure_files(report):
     for name in (
         "table.csv",
         "table.md",
@@ -263,7 +264,9 @@ def test_all_files_and_self_contained_html(report):
         assert (report / name).is_file(), name
     html = (report / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html
-    assert html.count("data:image/png;base64,") == 2
+    figures = re.findall(r'<img src="([^"]+)"', html)
+    assert len(figures) == 2 and "base64" not in html  # each figure is stored once, as its own file
+    assert all((report / name).is_file() for name in figures), figures
     assert not re.search(r"""(href|src)\s*=\s*["']?(https?:)?//""", html), "external resource in report.html"
     assert "<link" not in html and "<script" not in html
     md = (report / "report.md").read_text(encoding="utf-8")
@@ -287,6 +290,17 @@ def test_all_files_and_self_contained_html(report):
     from robustbench_jpeg.runfolder import read_samples
 
     assert len(read_samples(report / "data" / "runs" / "run_s0" / "samples.bin")) == 8  # raises if damaged
+
+
+def test_embedded_html_carries_the_same_figures_as_data_uris(report):
+    from robustbench_jpeg.report.render import Doc, to_html_text
+
+    doc = Doc()
+    doc.img("qtables.png", "the tables")
+    embedded = to_html_text(doc, report, "t", embed=True)
+    payload = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', embedded).group(1)
+    assert base64.b64decode(payload) == (report / "qtables.png").read_bytes()
+    assert '<img src="qtables.png"' in to_html_text(doc, report, "t")
 
 
 def test_conclusion_flags_masking_from_recomputed_checks(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,7 +184,8 @@ def test_fast_path_equals_a_plain_loop_on_cpu():
     config = train_module.resolve_config(
         TrainConfig(model="tiny", dataset="cifar100-mini", epochs=1, batch_size=64, seed=5)
     )
-    trainer = train_module.ArmTrainer(config, OPTIONS, "jpegdl", Path("unused"), torch.device("cpu"), n_train=192)
+    fp32 = RunOptions(device="cpu", progress=False, amp="off", channels_last=False)  # auto is bf16 on some CPUs
+    trainer = train_module.ArmTrainer(config, fp32, "jpegdl", Path("unused"), torch.device("cpu"), n_train=192)
     trainer.train_epoch((images, labels))
     fast_losses = trainer.progress.loss_sum
 
@@ -247,6 +249,20 @@ def test_sensitivity_initialisation_from_the_trained_baseline(small_data, tmp_pa
     chroma = torch.tensor(card["qtables_init"]["chroma"])
     assert float(luma.max()) == pytest.approx(7.0, rel=1e-5)
     assert (luma > 0).all() and (chroma > 0).all() and not torch.allclose(luma, luma[0, 0].expand(8, 8))
+
+
+def test_sensitivity_initialisation_loads_the_baseline_on_the_runs_device(small_data, tmp_path, monkeypatch):
+    """The baseline is loaded on the device the run trains on (where its data is), not on whatever "auto" picks:
+    here "auto" is made to answer another device, which the load must never see."""
+    from robustbench_jpeg.jpeg import JpegConfig
+
+    pair = sys.modules["robustbench_jpeg.train.pair"]
+    real_resolve, real_load, seen = pair.resolve_device, pair.load_model, []
+    monkeypatch.setattr(pair, "resolve_device", lambda n: torch.device("meta") if n == "auto" else real_resolve(n))
+    monkeypatch.setattr(pair, "load_model", lambda d, device: seen.append(torch.device(device)) or real_load(d, device))
+    config = _config(epochs=1, jpeg=JpegConfig(q_init="sensitivity", q_max=7.0))
+    train_module.train_pair(config, tmp_path / "run", OPTIONS)
+    assert seen == [torch.device("cpu")]
 
 
 def test_two_trainings_of_one_arm_are_refused_but_arms_can_train_apart(small_data, tmp_path):

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import crafting_precision, exact_fp32
 from ..runfolder.cell import Setting
 from .gradients import SURROGATE_GRADS, crafting_mode, deployed_mode, forward_of, has_jpeg, jpeg_mode
 from .methods import Method, get_method
@@ -67,6 +68,7 @@ class _IterateScorer(nn.Module):
         self.x0, self.y, self.eps, self.norm, self.evaluate = x0, y, eps, norm, evaluate
         self.fooled = torch.zeros(len(y), dtype=torch.bool, device=y.device)
         self.first = x0.clone()
+        self.tf32 = False  # set while crafting in TF32 (device.crafting_precision)
         self.train(crafting.training)  # torchattacks restores the mode it finds on the model it is given
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,7 +76,12 @@ class _IterateScorer(nn.Module):
         if x.shape == self.x0.shape:
             with torch.no_grad():
                 point = x.detach()
-                pred = (logits if self.evaluate is None else self.evaluate(point)).argmax(dim=1)
+                if self.evaluate is None and not self.tf32:
+                    scores = logits  # the deployed forward, in exact float32
+                else:
+                    with exact_fp32():  # crafting in TF32: the iterate is scored again, exactly
+                        scores = (self.evaluate or self.crafting)(point)
+                pred = scores.argmax(dim=1)
                 new = (pred != self.y) & within_threat(point, self.x0, self.eps, self.norm) & ~self.fooled
                 self.first[new] = point[new].to(self.first.dtype)
                 self.fooled |= new
@@ -218,7 +225,9 @@ def _run(
     )
     surrogate = setting.surrogate_alpha if grad in SURROGATE_GRADS else None
     mode = jpeg_mode(model, grad, surrogate) if grad != "none" else contextlib.nullcontext()
-    with torch.random.fork_rng(devices=devices), mode:
+    with torch.random.fork_rng(devices=devices), mode, crafting_precision() as tf32:
+        if isinstance(scorer, _IterateScorer):
+            scorer.tf32 = tf32
         torch.manual_seed(int(seed) % (2**63))
         if not method.per_sample_random:
             return attack(x, y)

@@ -173,6 +173,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--data-dir", default=None, help="CIFAR-100 folder (default: the run's config.json data_dir)")
     p.add_argument(
+        "--tf32-crafting",
+        action="store_true",
+        help="craft with TF32 matmuls/convolutions on GPUs that have it; every score stays exact float32 (docs/gpu.md)",
+    )
+    p.add_argument(
         "--fail-on-check", action="store_true", help=f"exit with status {EXIT_CHECK_FAILED} when a sanity check fails"
     )
     p.add_argument(
@@ -249,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import distributed
     from ..attack.methods import engine
+    from ..device import tf32_crafting
     from ..runfolder.store import SweepLockedError
     from ..sweep import SanityCheckWarning, run_sweep
     from . import record_command
@@ -259,9 +265,10 @@ def run(args: argparse.Namespace) -> int:
     try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)
-            table = run_sweep(
-                args.run, spec, device=args.device, data_dir=args.data_dir, progress=not args.no_progress, arms=arms
-            )
+            with tf32_crafting(args.tf32_crafting):
+                table = run_sweep(
+                    args.run, spec, device=args.device, data_dir=args.data_dir, progress=not args.no_progress, arms=arms
+                )
         main = distributed.is_main()
     except SweepLockedError as exc:
         print(f"jpeg-robust attack: error: {exc}", file=sys.stderr)

@@ -90,13 +90,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--amp",
         default=None,
         choices=("auto", "bf16", "off"),
-        help=f"bf16 autocast for the backbone; auto = on CUDA only {_d(RunOptions, 'amp')}",
+        help=f"bf16 autocast for the backbone; auto = on CUDA and on CPUs with bf16 units {_d(RunOptions, 'amp')}",
     )
     parser.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="channels_last memory format (default: on CUDA only)",
+        help="channels_last memory format (default: where --amp auto picks bf16)",
     )
     parser.add_argument(
         "--compile",

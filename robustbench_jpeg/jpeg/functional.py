@@ -150,6 +150,13 @@ def _kron_dct(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return k
 
 
+def prepare_dct(device: torch.device | str, dtype: torch.dtype = torch.float32) -> None:
+    """Build the cached DCT matrix for (device, dtype) now. Call it before ``torch.compile``: a first call inside the
+    traced function would trace CPU ops and a host-to-device copy into the graph, and the cache write would force a
+    recompile (two graphs where one suffices)."""
+    _kron_dct(dtype, torch.device(device))
+
+
 def dct_8x8(blocks: torch.Tensor) -> torch.Tensor:
     """2-D orthonormal DCT of every 8x8 block, one matmul. Shape: (..., 8, 8) -> (..., 8, 8)."""
     k = _kron_dct(blocks.dtype, blocks.device)

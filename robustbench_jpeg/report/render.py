@@ -1,8 +1,11 @@
-"""One intermediate document, two renderings: Markdown (report.md) and self-contained HTML5 (report.html).
+"""One intermediate document, two renderings: Markdown (report.md) and HTML5 (report.html).
 
 Blocks: ``("h", level, text)``, ``("p", text)``, ``("ul", [text, ...])``, ``("code", text)``, ``("table", table)``
 (a :class:`~.views.ReportTable` or a DataFrame), ``("img", file name, caption)`` and ``("details", summary, Doc)``:
 a folded part (HTML ``<details>``; in Markdown a clearly marked sub-section). Inline text may use `code` and **bold**.
+
+The HTML references its figures by relative file name (they sit next to it in the report folder), so a committed
+report holds each figure once; ``embed=True`` gives a single file with the figures as base64 ``data:`` URIs.
 """
 
 from __future__ import annotations
@@ -150,7 +153,14 @@ def html_table(columns: list[tuple[str, str]], rows: list[list[str]], numeric: b
     return "".join(out)
 
 
-def _html_blocks(doc: Doc, image_dir: Path) -> list[str]:
+def _figure_source(image_dir: Path, name: str, embed: bool) -> str:
+    """The ``src`` of a figure: its relative file name, or (``embed``) a base64 ``data:`` URI of the PNG."""
+    if not embed:
+        return html.escape(name)
+    return "data:image/png;base64," + base64.b64encode((image_dir / name).read_bytes()).decode("ascii")
+
+
+def _html_blocks(doc: Doc, image_dir: Path, embed: bool) -> list[str]:
     body = []
     for block in doc.blocks:
         kind = block[0]
@@ -168,24 +178,24 @@ def _html_blocks(doc: Doc, image_dir: Path) -> list[str]:
             if notes:
                 body.append('<ul class="notes">' + "".join(f"<li>{_inline(n)}</li>" for n in notes) + "</ul>")
         elif kind == "img":
-            data = base64.b64encode((image_dir / block[1]).read_bytes()).decode("ascii")
             body.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block[2])}">'
+                f'<figure><img src="{_figure_source(image_dir, block[1], embed)}" alt="{html.escape(block[2])}">'
                 f"<figcaption>{_inline(block[2])}</figcaption></figure>"
             )
         elif kind == "details":
             body.append(f"<details><summary>{_inline(block[1])}</summary>")
-            body += _html_blocks(block[2], image_dir)
+            body += _html_blocks(block[2], image_dir, embed)
             body.append("</details>")
     return body
 
 
-def to_html_text(doc: Doc, image_dir: Path, title: str) -> str:
-    """A single HTML5 file: inline CSS, images as base64 data URIs, no scripts and no external resources."""
+def to_html_text(doc: Doc, image_dir: Path, title: str, embed: bool = False) -> str:
+    """An HTML5 file with inline CSS, no scripts and no external resources; its figures are the files next to it in
+    ``image_dir`` (relative ``src``), or, with ``embed``, base64 data URIs (one self-contained file)."""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(_html_blocks(doc, image_dir))
+        + "\n".join(_html_blocks(doc, image_dir, embed))
         + "\n</body>\n</html>\n"
     )

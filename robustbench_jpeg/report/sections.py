@@ -277,7 +277,7 @@ def _statistics(doc: Doc, data: ReportData) -> None:
 
 
 FILES = [
-    "`report.md`, `report.html`: this report (the HTML is one self-contained file with the figures embedded).",
+    "`report.md`, `report.html`: this report (the HTML shows the figure files of this folder).",
     "`table.csv`: every accuracy and difference as raw fractions, one row per (model, threat model, eps); difference "
     "columns with `[ci_low]`, `[ci_high]`, `[p_mcnemar]`, `[p_holm]`, `[n]`; `[std]`/`[seeds]` with several seeds.",
     "`table.md`: the report's tables in percent. `tables/*.tex`: one LaTeX table per file (booktabs, `table*`); "

@@ -1,10 +1,10 @@
 """One arm's trainer: its model, optimisers and :class:`Progress`, so a checkpoint captures all of it.
 
 The step keeps the data on the training device as uint8, augments in batch there from parameters drawn on the CPU
-(every device sees the same draws), runs the backbone under bf16 autocast and channels_last on CUDA (the JPEG layer
-always in float32), and accumulates the metrics on the device: no host sync inside the step. A non-finite loss is
-noticed at the next sync point (a checkpoint, the epoch's end), before anything is saved, so the last good
-checkpoint stays on disk.
+(every device sees the same draws), runs the backbone under bf16 autocast and channels_last on CUDA and on
+bf16-capable CPUs (the JPEG layer always in float32), and accumulates the metrics on the device: no host sync inside
+the step. A non-finite loss is noticed at the next sync point (a checkpoint, the epoch's end), before anything is
+saved, so the last good checkpoint stays on disk.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from .. import distributed
 from ..checkpoint import save_checkpoint
 from ..config import ConfigError, RunOptions, TrainConfig
 from ..data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, to_float
-from ..device import autocast
+from ..device import autocast, use_bf16, use_channels_last
+from ..jpeg import prepare_dct
 from ..models import RobustNet, create_model
 from ..runfolder import ModelCard
 from .arms import arm_jpeg_config, learns_tables
@@ -81,8 +82,8 @@ class ArmTrainer:
     ) -> None:
         self.config, self.options, self.arm, self.arm_dir, self.device = config, options, arm, arm_dir, device
         self.n_train = n_train
-        self.amp = options.amp == "bf16" or (options.amp == "auto" and device.type == "cuda")
-        self.channels_last = options.channels_last if options.channels_last is not None else device.type == "cuda"
+        self.amp = use_bf16(options.amp, device)
+        self.channels_last = use_channels_last(options.channels_last, device)
         seed_everything(config.seed)
         self.model: RobustNet = create_model(
             config.model, NUM_CLASSES[config.dataset], jpeg=arm_jpeg_config(arm, config)
@@ -131,6 +132,7 @@ class ArmTrainer:
         self._recorder, self.static = recorder, None
 
     def _compiled(self, module: torch.nn.Module) -> torch.nn.Module:
+        prepare_dct(self.device)  # built before tracing: one graph, no host work inside it
         return torch.compile(module, dynamic=False, mode=self.options.compile_mode)
 
     # -- state -------------------------------------------------------------------------------------------------
@@ -344,14 +346,15 @@ class ArmTrainer:
         totals = torch.stack([loss_sum.double(), correct.double(), (~finite).double()])
         if self.dist.distributed:  # collective: every rank folds at the same steps
             totals = distributed.all_reduce_sum(totals)
-        if float(totals[2]) > 0:
+        loss_sum_value, correct_value, non_finite = totals.tolist()  # one device-to-host copy for the three
+        if non_finite > 0:
             raise NonFiniteLossError(
                 f"{self.arm}: the training loss became NaN or infinite in epoch {self.progress.epoch + 1} (before "
                 f"step {self.progress.step}); stopped without saving, the last checkpoint in {self.arm_dir} is good. "
                 "Lower --lr / --jpeg-lr or check the data and options, then resume or start a new --out"
             )
         seen = min(self.progress.step * self.config.batch_size, self.n_train)
-        self.progress.fold(float(totals[0]), int(round(float(totals[1]))), seen, seconds)
+        self.progress.fold(loss_sum_value, int(round(correct_value)), seen, seconds)
 
     def finish_epoch(self, test: tuple[torch.Tensor, torch.Tensor]) -> float:
         """Evaluate on the test split in float32 (rank 0, shared with the others) and close the epoch."""

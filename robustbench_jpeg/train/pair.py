@@ -133,7 +133,9 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, options: RunOptions, re
     atomic_write_json(run_dir / CONFIG_NAME, _config_record(dataclasses.replace(config, arms=tuple(arms)), options))
 
 
-def _sensitivity_from_baseline(run_dir: Path, train: tuple[torch.Tensor, torch.Tensor], config: TrainConfig):
+def _sensitivity_from_baseline(
+    run_dir: Path, train: tuple[torch.Tensor, torch.Tensor], config: TrainConfig, device: torch.device
+):
     base_dir = run_dir / BASELINE
     try:
         card = read_model_card(base_dir)
@@ -141,7 +143,7 @@ def _sensitivity_from_baseline(run_dir: Path, train: tuple[torch.Tensor, torch.T
         raise ConfigError("q_init='sensitivity' needs a trained baseline arm in the same run (train it first)") from exc
     if not card.is_finished:
         raise ConfigError("q_init='sensitivity' needs the baseline arm to have finished training first")
-    model = load_model(base_dir, resolve_device("auto"))
+    model = load_model(base_dir, device)  # the run's device, where the training data already is
     return sensitivity_tables(
         model, train[0], train[1], q_max=config.jpeg.q_max, chroma_offset=config.jpeg.chroma_offset
     )
@@ -174,7 +176,7 @@ def open_arm(
         trainer.load(load_checkpoint(arm_dir, map_location=device))  # every rank reads the same file
         distributed.barrier()  # nobody rewrites it before every rank has read it
     elif arm == JPEGDL and config.jpeg.q_init == "sensitivity":
-        tables = distributed.run_on_main(lambda: _sensitivity_from_baseline(run_dir, train, config))
+        tables = distributed.run_on_main(lambda: _sensitivity_from_baseline(run_dir, train, config, device))
         trainer.model.jpeg.set_quantization_tables(*tables)
         trainer.qtables_init = qtables(trainer.model)
     return trainer

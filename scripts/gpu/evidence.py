@@ -1,7 +1,7 @@
 """The Python stages of scripts/gpu/evidence.sh: ``python scripts/gpu/evidence.py STAGE`` (env, smoke, speed, compile,
-summary). Each stage writes ``$WORK/<stage>.json`` (the driver merges them into ``$OUT/results.json``), prints
-``[stage] ...`` lines, and records a failing check's traceback instead of stopping. ``DRY=1``: tiny model and sizes,
-any device; what needs CUDA is reported as skipped, with the reason.
+profile_graph, summary). Each stage writes ``$WORK/<stage>.json`` (the driver merges them into
+``$OUT/results.json``), prints ``[stage] ...`` lines, and records a failing check's traceback instead of stopping.
+``DRY=1``: tiny model and sizes, any device; what needs CUDA is reported as skipped, with the reason.
 
 Everything measured goes through the toolkit's own code: ``ArmTrainer`` (eager step, ``--cuda-graph`` step,
 round-robin models as ``--seeds`` trains them) and the benchmarks' ``trainer_images_per_s``.
@@ -10,6 +10,7 @@ round-robin models as ``--seeds`` trains them) and the benchmarks' ``trainer_ima
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import sys
@@ -243,10 +244,49 @@ def stage_smoke() -> None:
                     s.results[f"syncs_{arm}_{mode}"] = s.results[f"profile_{arm}_{mode}"] = {"skipped": NO_CUDA}
                     continue
                 s.check(f"syncs_{arm}_{mode}", syncs_per_step, arm, graph)
+                if graph:  # the profiler on graph replays can hang: stage profile_graph, run last
+                    s.results[f"profile_{arm}_{mode}"] = {"skipped": "profiled last (stage profile_graph)"}
+                    continue
                 s.check(f"profile_{arm}_{mode}", profile_steps, arm, graph, tables)
                 (OUT / "profile.txt").write_text("\n\n".join(tables))
         for amp in ("off", "bf16"):
             s.check(f"graph_vs_eager_{amp}", graph_vs_eager, amp)
+
+
+def stage_profile_graph() -> None:
+    """Kernels per replayed step and the GPU-busy fraction under the profiler. Known to hang on some versions
+    (pytorch#135003, #75504, kineto#1165), so evidence.sh runs it last, under its own time cap."""
+    s = Stage("profile_graph")
+    path = OUT / "profile.txt"
+    tables = [path.read_text()] if path.exists() else []
+    with training_backend(DEV):
+        for arm in ARMS:
+            if not CUDA:
+                s.check(f"profile_{arm}_graph", lambda: {"skipped": NO_CUDA})  # written to the results like a check
+                continue
+            s.check(f"profile_{arm}_graph", profile_steps, arm, True, tables)
+            path.write_text("\n\n".join(tables))
+
+
+@contextlib.contextmanager
+def float32_precision(tf32: bool):
+    """Matmuls and cuDNN convolutions in TF32 or in full float32 for the duration (cuDNN still autotuned)."""
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    try:
+        with torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=tf32):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(saved)
+
+
+def fp32_graph_rows(s: Stage, arm: str, steps: int, warm: int) -> None:
+    """The step as a graph without autocast (no per-step cast kernels): full float32, and float32 with TF32."""
+    fp32 = dict(amp="off", channels_last=True, graph=True)
+    for tf32 in (False, True):
+        with float32_precision(tf32):
+            label = f"{arm}_{'tf32' if tf32 else 'fp32'}_graph"
+            s.check(label, trainer_images_per_s, MODEL, [(arm, 0)], DEV, B, steps, warm, **fp32)
 
 
 def stage_speed() -> None:
@@ -274,6 +314,7 @@ def stage_speed() -> None:
                 s.check(
                     f"{arm}_default_graph", trainer_images_per_s, MODEL, [(arm, 0)], DEV, B, steps, warm, graph=True
                 )
+                fp32_graph_rows(s, arm, steps, warm)
         for seeds in (1, 3):
             jobs = [(arm, seed) for seed in range(seeds) for arm in ARMS]
             s.check(
@@ -327,6 +368,9 @@ def stage_summary() -> None:
     for key, value in smoke.items():
         if key.startswith(("syncs_", "profile_", "graph_vs_eager", "module_io")):
             lines.append(f"{key}: {json.dumps(value, default=str)[:240]}")
+    for key, value in (r.get("profile_graph") or {}).items():
+        if key.startswith("profile_"):
+            lines.append(f"{key}: {json.dumps(value, default=str)[:240]}")
     for key, value in (r.get("compile") or {}).items():
         if key.endswith("_step"):
             lines.append(f"compile {key}: {json.dumps(value, default=str)[:200]}")
@@ -349,6 +393,7 @@ if __name__ == "__main__":
         "smoke": stage_smoke,
         "speed": stage_speed,
         "compile": stage_compile,
+        "profile_graph": stage_profile_graph,
         "summary": stage_summary,
     }
     if stage not in stages:

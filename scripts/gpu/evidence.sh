@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# evidence.sh -- one bounded evidence run for a GPU lease (scripts/gpu/README.md, docs/gpu.md).
+# evidence.sh -- one bounded evidence run on a GPU machine (scripts/gpu/README.md, docs/gpu.md).
 #
 # Stages, in order of value; each runs under its own time cap (min(cap, time left); skipped when less than its
 # minimum is left) and a failing stage never stops the next. After every stage the results are rewritten to $OUT:
@@ -7,13 +7,15 @@
 #   results.json     every stage's JSON so far, and each stage's exit status and seconds
 #   profile.txt      profiler tables of the training step (eager and CUDA graph, both arms)
 #   benchmarks.csv   the benchmarks' rows (train, JPEG overhead, attack), appended by the benchmarks themselves
-#   run.tgz          the CLI run folder (no checkpoints): cards, histories, results, report
+#   run.tgz          the CLI run folder (no checkpoints): cards, histories, results, report; repacked after
+#                    every command of S4, so a time-out still returns what ran
 #   summary.txt      the short table, also printed last
 #
 #   S0_env        GPU, driver, versions; torchattacks present?
-#   S1_smoke      dtypes at module boundaries; host syncs per step by source line (sync debug mode); kernels per
-#                 step and GPU-busy fraction (profiler), eager vs graph; graph vs eager weights after 20 steps
-#   S2_speed      img/s: fp32 NCHW eager, bf16 channels_last eager, CUDA graph; 2 and 6 models together
+#   S1_smoke      dtypes at module boundaries; host syncs per step by source line (sync debug mode), eager and
+#                 graph; kernels per eager step (profiler); graph vs eager weights after 20 steps
+#   S2_speed      img/s: fp32 NCHW eager, bf16 channels_last eager, CUDA graph (bf16; fp32; fp32 with TF32);
+#                 2 and 6 models together
 #   S3_attack     benchmarks/attack_throughput.py: PGD-10 on 10k images through the sweep's path vs torchattacks
 #   S4_cli        jpeg-robust train --seeds 0 --cuda-graph (paused by --time-limit, exit 75) -> --resume ->
 #                 attack (paper-pgd) -> report, all on CUDA
@@ -21,10 +23,14 @@
 #   S6_overhead   benchmarks/jpeg_overhead.py (JPEG-DL / baseline step, eager and graph)
 #   S7_tests      pytest --device cuda on the graph, JPEG-layer and model tests (the real capture test included)
 #   S8_compile    torch.compile'd eager step, if time is left
+#   S9_profile_graph  the profiler on CUDA-graph replays: kernels per replayed step, GPU-busy fraction. Last, under
+#                 its own cap: it is known to hang on some versions (pytorch#135003, #75504, kineto#1165), and a
+#                 hang then costs nothing that ran before it
 #
 # Needs no data carried (the embedded cifar100-mini, tiled for timing). Without torchattacks the attack stages are
 # skipped with a note (carry its wheel in .whl/ to include them; scripts/gpu/README.md).
-# On the device machine, repo root:   bash scripts/gpu/evidence.sh            run(timeout_s=560)
+# On the GPU machine, repo root:   RBJ_GIT_SHA=<commit> bash scripts/gpu/evidence.sh   (under a 560 s limit; a copy
+#   of the repository without .git records the commit from RBJ_GIT_SHA)
 # Dry run anywhere (CPU, tiny sizes; CUDA-only parts reported as skipped):   DRY=1 OUT=/tmp/o bash scripts/gpu/evidence.sh
 # Chosen stages only:   ONLY="S2_speed S4_cli" bash scripts/gpu/evidence.sh
 set -uo pipefail
@@ -32,7 +38,9 @@ OUT=${OUT:-/tmp/evidence-out}; mkdir -p "$OUT"; export OUT
 WORK=$(mktemp -d /tmp/evidence.XXXX); export WORK
 LOG=$OUT/log.txt; : > "$LOG"
 DRY=${DRY:-0}; export DRY
-BUDGET=${BUDGET:-480}   # seconds for all stages: run(timeout_s=560) leaves slack for Python start-up and the copy back
+BUDGET=${BUDGET:-$( ((DRY)) && echo 1200 || echo 480)}  # seconds for all stages: a 560 s command limit leaves slack
+CAP_SCALE=${CAP_SCALE:-$( ((DRY)) && echo 3 || echo 1)}  # the caps are sized for a GPU; a dry run on a CPU gets more
+[[ -z ${RBJ_GIT_SHA:-} ]] && RBJ_GIT_SHA=$(git rev-parse HEAD 2>/dev/null) && export RBJ_GIT_SHA
 T0=$SECONDS
 PY=${PYTHON:-python3}; export PY
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 TQDM_DISABLE=1
@@ -58,7 +66,7 @@ PYEOF
 }
 
 stage() {  # stage NAME CAP_S MIN_S CMD...
-  local name=$1 cap=$2 min=$3; shift 3
+  local name=$1 cap=$(( $2 * CAP_SCALE )) min=$3; shift 3
   if [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]]; then echo "$name not selected" >> "$WORK/status"; return 0; fi
   local l; l=$(left); local t=$(( l < cap ? l : cap ))
   if (( t < min )); then
@@ -119,17 +127,21 @@ cli() {  # the run folder is packed whatever failed, so what did run comes back
   local args=(--model "$CLI_MODEL" --dataset cifar100-mini --epochs "$CLI_EPOCHS" --seeds 0
     --cuda-graph --train-subset "$CLI_SUBSET" --no-progress --out "$WORK/run-s{seed}")
   local status=0
+  pack() { tar czf "$OUT/.run.tgz" --exclude=checkpoint.pt -C "$WORK" run-s0 && mv "$OUT/.run.tgz" "$OUT/run.tgz"; }
   "$PY" -m robustbench_jpeg train "${args[@]}" --time-limit "$CLI_LIMIT"
-  echo "train with --time-limit: exit $? (75 = paused)"
+  echo "train with --time-limit: exit $? (75 = paused)"; pack
   "$PY" -m robustbench_jpeg train "${args[@]}" --resume || status=1
+  pack
   for arm in baseline jpegdl; do echo "$arm history:"; cat "$WORK/run-s0/$arm/history.csv"; done
   if [[ $status == 0 && $HAVE_TA == 1 ]]; then
     "$PY" -m robustbench_jpeg attack --run-dir "$WORK/run-s0" --spec paper-pgd --n-examples "$CLI_N" --no-progress \
-      && "$PY" -m robustbench_jpeg report --run "$WORK/run-s0" --out "$WORK/run-s0/report" || status=1
+      || status=1
+    pack
+    [[ $status == 0 ]] && { "$PY" -m robustbench_jpeg report --run "$WORK/run-s0" --out "$WORK/run-s0/report" || status=1; }
+    pack
   elif [[ $HAVE_TA != 1 ]]; then
     echo "attack and report skipped: torchattacks not importable"
   fi
-  tar czf "$OUT/run.tgz" --exclude=checkpoint.pt -C "$WORK" run-s0
   return $status
 }
 export -f cli; export WORK HAVE_TA CLI_MODEL CLI_EPOCHS CLI_LIMIT CLI_N CLI_SUBSET
@@ -145,9 +157,11 @@ elif "$PY" -c "import pytest" >/dev/null 2>&1; then
 else
   skip S7_tests "pytest not importable"
 fi
-stage S8_compile 120 60 "$PY" "$HERE/evidence.py" compile
+stage S8_compile 100 60 "$PY" "$HERE/evidence.py" compile
+stage S9_profile_graph 60 20 "$PY" "$HERE/evidence.py" profile_graph
 
 # ------------------------------------------------------------------------------------------------ summary
 merge
 "$PY" "$HERE/evidence.py" summary 2>>"$LOG" | tee -a "$LOG"
 note "total $((SECONDS - T0)) s"
+"$PY" "$HERE/study_plan.py" --check-returned "$OUT" 2>&1 | tee -a "$LOG"  # what comes back, against the limits
