@@ -56,3 +56,15 @@ def test_the_chosen_command_is_built_in_full():
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert subparsers.choices["export"]._actions[1:]  # its own options, not a one-line entry
     assert len(subparsers.choices["train"]._actions) == 1  # -h only
+
+
+def test_quickstart_help_shows_no_markup_or_source_line_breaks(capsys):
+    from robustbench_jpeg.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["quickstart", "--help"])
+    text = capsys.readouterr().out
+    description = text.split("\n\n")[1]
+    assert "``" not in text and "`" not in description
+    assert description.startswith("Trains a small baseline") and "cifar100-mini" in description
+    assert all(len(line) <= 80 for line in description.splitlines())

@@ -153,3 +153,24 @@ def test_cli(run, tmp_path, capsys):
     assert len(err) == 1 and "no such folder" in err[0]
     with pytest.raises(SystemExit):
         main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "x")])
+
+
+def test_cli_takes_the_run_as_option_or_positional(run, tmp_path, capsys):
+    assert (
+        main(["export", "--run", str(run), "--format", "tables", "--out", str(tmp_path / "o"), "--arms", "jpegdl"]) == 0
+    )
+    assert main(["export", str(run), "--format", "tables", "--out", str(tmp_path / "p"), "--arms", "jpegdl"]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").rglob("*")) == sorted(p.name for p in (tmp_path / "p").rglob("*"))
+    capsys.readouterr()
+    assert main(["export", "--format", "tables", "--out", str(tmp_path / "q")]) == 2
+    assert "--run RUN" in capsys.readouterr().err
+    assert main(["export", str(run), "--run", str(tmp_path), "--format", "tables", "--out", str(tmp_path / "r")]) == 2
+    assert "give one" in capsys.readouterr().err
+
+
+def test_load_model_given_a_run_folder_lists_its_arm_folders(run):
+    from robustbench_jpeg.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="run folder, not an arm folder") as caught:
+        load_model(run)
+    assert str(run / "baseline") in str(caught.value) and str(run / "jpegdl") in str(caught.value)

@@ -50,6 +50,15 @@ class Examples:
         return "examples:\n" + "\n".join(f"  {line}" for line in self.lines)
 
 
+def plain_help(docstring: str, width: int = 78) -> str:
+    """A docstring as --help text: reStructuredText literals (double backquotes) become plain words and each
+    paragraph is refilled, so a terminal shows neither markup nor the source's line breaks."""
+    import textwrap
+
+    paragraphs = [" ".join(p.split()).replace("``", "") for p in docstring.strip().split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, width) for p in paragraphs)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
