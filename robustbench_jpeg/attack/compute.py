@@ -107,19 +107,24 @@ class Evaluator:
             if cell.is_clean:
                 index = np.arange(first, last)
                 out[index - lo] = self.correct(cell.arm, *self.batch(index), eval_alpha=cell.eval_alpha)
+                if bar is not None:
+                    bar.update(1)
             elif cell.eps > 0:
-                self._attack_batch(cell, out, lo, first, last)
-            if bar is not None:
-                bar.update(1)
+                self._attack_batch(cell, out, lo, first, last, bar)
+            elif bar is not None:
+                bar.update(progress_units(cell))
         return out
 
-    def _attack_batch(self, cell: Cell, robust: np.ndarray, lo: int, first: int, last: int) -> None:
+    def _attack_batch(self, cell: Cell, robust: np.ndarray, lo: int, first: int, last: int, bar: Any = None) -> None:
+        """Attack images ``first..last-1`` restart by restart; ``bar`` (tqdm-like) moves once per restart."""
         source = self.model(cell.source_arm, cell.eval_alpha)
         target = self.model(cell.arm, cell.eval_alpha)
         method = get_method(cell.attack)
         for r in range(cell.restarts):
             alive = np.nonzero(robust[first - lo : last - lo])[0] + first
             if alive.size == 0:
+                if bar is not None:
+                    bar.update(cell.restarts - r)  # nothing left to attack: the remaining restarts are done
                 return
             x, y = self.batch(alive)
             seeds = [start_seed(cell.cell_id, r, int(i)) for i in alive] if method.per_sample_random else None
@@ -143,6 +148,9 @@ class Evaluator:
                 num_classes=self.num_classes,
             )
             robust[alive - lo] &= ~fooled.cpu().numpy()
+            if bar is not None:
+                bar.set_postfix_str(f"{cell.label()} restart {r + 1}/{cell.restarts}", refresh=False)
+                bar.update(1)
 
     def row(
         self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: str, world: int
@@ -193,6 +201,11 @@ class Evaluator:
 
 def _params_text(params: tuple[tuple[str, float], ...]) -> str:
     return ";".join(f"{k}={v:g}" for k, v in params)
+
+
+def progress_units(cell: Cell) -> int:
+    """How far one batch of ``cell`` moves the progress bar: once per restart of an attack, once for a clean batch."""
+    return cell.restarts if not cell.is_clean and cell.eps > 0 else 1
 
 
 def batches_of(n: int, lo: int, hi: int, batch_size: int) -> int:

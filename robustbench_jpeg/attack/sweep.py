@@ -32,7 +32,7 @@ from ..device import exact_fp32, resolve_device
 from ..provenance import now_iso, read_json_file
 from ..run_format import CONFIG_NAME, ModelCard
 from .checks import run_checks
-from .compute import Evaluator
+from .compute import Evaluator, progress_units
 from .diagnostics import refresh_diagnostics
 from .plan import ArmInfo, Cell, clean_cell, plan_spec
 from .spec import AttackSpec, SpecFile
@@ -231,11 +231,15 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
 
     vectors = dict(plan.vectors)
     world = distributed.world_size()
-    total = sum(-(-(hi - lo) // c.batch_size) for c in plan.todo for lo, hi in [distributed.shard_bounds(c.n)])
+    total = sum(  # one unit per batch and restart (compute.progress_units), so a long cell moves the bar too
+        -(-(hi - lo) // c.batch_size) * progress_units(c)
+        for c in plan.todo
+        for lo, hi in [distributed.shard_bounds(c.n)]
+    )
     bar_on = bar_on and sys.stderr.isatty()
     stream = log if log is not None else sys.stderr
     computed: list[str] = []
-    with tqdm(total=total, disable=not bar_on, desc=f"attack {spec_name}", unit="batch", dynamic_ncols=True) as bar:
+    with tqdm(total=total, disable=not bar_on, desc=f"attack {spec_name}", unit="step", dynamic_ncols=True) as bar:
         for k, cell in enumerate(plan.todo, 1):
             start = time.perf_counter()
             lo, hi = distributed.shard_bounds(cell.n)
