@@ -57,7 +57,7 @@ def test_the_bar_moves_once_per_batch_and_restart(run_dir, monkeypatch):
     # every restart of every attacked batch is one visible step, labelled with its cell and restart
     marks = [re.search(r"restart (\d+)/(\d+)$", p) for p in bar.postfixes]
     assert {m.group(0) for m in marks if m} == {f"restart {r}/{RESTARTS}" for r in range(1, RESTARTS + 1)}
-    assert all("pgd" in p.lower() for p, m in zip(bar.postfixes, marks) if m)
+    assert all("pgd" in p.lower() for p, m in zip(bar.postfixes, marks, strict=True) if m)
 
 
 @pytest.mark.parametrize("restarts", [1, 4])
