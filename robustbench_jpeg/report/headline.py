@@ -9,7 +9,7 @@ from ..run_format import BASELINE, JPEGDL, arm_display
 from . import fmt
 from .cells import WORST, select_rows
 from .compare import diff_name
-from .paper import PAPER_CLAIM_NOTE, paper_claim
+from .paper import COLUMN, PAPER_CLAIM_LATEX, PAPER_CLAIM_NOTE, paper_claim
 from .views import (
     ReportTable,
     acc_text,
@@ -84,7 +84,7 @@ def headline_table(
             (f"{name} (points)", "p (Holm)"),
         ]
     if claims:
-        columns.append(("Paper (not ours)", "claimed gain"))
+        columns.append((COLUMN, "claimed gain"))
     rows = []
     for eps in eps_rows([mine, theirs]):
         row = [eps_cell(eps) + (" \u2020" if eps in unchecked else "")]
@@ -146,7 +146,7 @@ def headline_table(
         latex_notes.append(
             "Not our measurement: the paper reports "
             + "; ".join(f"{claim} at eps {_eps_span(eps)}" for claim, eps in _claim_spans(norm, eps_rows([mine])))
-            + " ([REVIEW], single attacks on the authors' models, not a worst case)."
+            + f" ({PAPER_CLAIM_LATEX})."
         )
     return ReportTable(
         key=f"{model}-{norm}-headline" + ("" if family == "headline" else f"-{arm}"),
