@@ -75,7 +75,7 @@ def paper_table(model: str) -> pd.DataFrame:
 
 def paper_claim(norm: str, eps_key: float) -> str | None:
     """The paper's claim that applies to a headline row (L-inf eps in 1/255 units), or None: the clean-accuracy gain
-    at eps 0 and the robust-gain claim (FGSM and PGD-5, not a worst case) at eps 1-4/255 (both from :data:`SECONDARY`)."""
+    at eps 0 and the robust-gain claim (FGSM and PGD-5, not a worst case) at eps 1-4/255 (both via SECONDARY)."""
     if norm != "linf":
         return None
     if eps_key == 0:
