@@ -2,8 +2,8 @@
 
 Every benchmark measures our path and the usual path side by side in one process and prints their ratio; the
 absolute figures depend on the machine, the ratios much less. Rows go to ``benchmarks/results.csv`` (unless
-``--no-save``) and, when the environment variable ``OUT`` is set (the device machine's folder of files that come
-back), also to ``$OUT/benchmarks.csv``.
+``--no-save``) and, when the environment variable ``OUT`` is set (a folder collected from a remote
+machine), also to ``$OUT/benchmarks.csv``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The benchmarks run end to end in CI-sized settings (a smoke test: nothing here is timed or compared).
 
-Each writes its rows to ``$OUT/benchmarks.csv`` when ``OUT`` is set (the device machine's folder that comes back)
+Each writes its rows to ``$OUT/benchmarks.csv`` when ``OUT`` is set (e.g. a folder collected from a remote machine)
 and leaves benchmarks/results.csv alone with ``--no-save``; the tests check the rows' fields, never the numbers.
 """
 
