@@ -61,7 +61,8 @@ def save_figure(fig: Figure, *paths) -> None:
         ext = str(path).rsplit(".", 1)[-1]
         meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(ext)
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=200, metadata=meta)
+        with matplotlib.rc_context(STYLE):  # svg.hashsalt: fixed SVG ids wherever the figure was built
+            fig.savefig(buf, format=ext, dpi=200, metadata=meta)
         atomic_write_bytes(path, buf.getvalue())
 
 
