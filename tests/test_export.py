@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from run_helpers import write_arm
 
 from robustbench_jpeg import JpegConfig, create_model, load_model
@@ -54,9 +55,18 @@ def test_weights_reload_into_create_model_with_the_same_logits(run, tmp_path):
             assert torch.equal(model(x), load_model(run / arm)(x)), arm
         readme = (tmp_path / "w" / arm / "README.md").read_text()
         front = readme.split("---\n")[1]
-        for key in ("license: mit", "tags:", "datasets:", "metrics:", "- cifar100-mini", "model-index:"):
-            assert key in front, key
+        meta = yaml.safe_load(front)
+        assert meta["license"] == "mit" and meta["pipeline_tag"] == "image-classification"
+        assert meta["datasets"] == ["uoft-cs/cifar100"]
+        (result,) = meta["model-index"][0]["results"]
+        assert result["dataset"]["type"] == "uoft-cs/cifar100" and result["dataset"]["name"] == "cifar100-mini"
+        robust = [m for m in result["metrics"] if "args" in m]
+        assert robust and all(set(m["args"]) >= {"threat_model", "eps", "n"} for m in robust)
+        assert all(m["args"]["n"] > 0 and 0 < m["args"]["eps"] <= 1 for m in robust)
+        assert all(str(m["args"]["eps"]) not in m["name"] for m in robust)  # the radius is an arg, not in the name
         assert 'load_file("model.safetensors")' in readme and "## Robustness" in readme
+        for section in ("## Intended use", "## Limitations", "## Citation", "arXiv:2410.07081"):
+            assert section in readme, section
 
 
 def _dqt_tables(data: bytes) -> dict[int, list[int]]:

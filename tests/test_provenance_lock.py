@@ -28,3 +28,13 @@ def test_a_lock_held_by_another_filelock_user_is_refused(tmp_path):
         with pytest.raises(Busy):
             with exclusive_lock(path, busy=Busy("busy")):
                 pass
+
+
+@pytest.mark.parametrize("threads, text", [(1, "1 thread)"), (2, "2 threads)")])
+def test_device_name_counts_threads_in_words(monkeypatch, threads, text):
+    import torch
+
+    from robustbench_jpeg.provenance import device_name
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert device_name("cpu").endswith(text)
