@@ -74,3 +74,22 @@ def test_relative_links_in_markdown_resolve():
             if not (path.parent / target.split("#")[0]).exists():
                 broken.append(f"{path.relative_to(ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_citation_names_its_authors_and_the_works_it_builds_on():
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert (
+        cff["cff-version"] == "1.2.0"
+        and cff["authors"]
+        and all(a.get("name") or a.get("family-names") for a in cff["authors"])
+    )
+    titles = " | ".join(ref["title"] for ref in cff["references"])
+    for work in (
+        "JPEG Inspired Deep Learning",
+        "ensemble of diverse parameter-free attacks",
+        "RobustBench",
+        "Torchattacks",
+    ):
+        assert work in titles, work
+    assert all(ref["authors"] and ref["year"] for ref in cff["references"])
