@@ -96,6 +96,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for command, (module, summary) in SUBCOMMANDS.items():
         if argv is None or command == chosen:
             importlib.import_module(f"{__name__}.{module}").add_parser(subparsers)
+            sub = subparsers.choices[command]
+            sub.description = plain_help(sub.description) if sub.description else sub.description
         else:
             subparsers.add_parser(command, help=summary)
     return parser
