@@ -8,29 +8,33 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from .checkpoint import load_model
-from .config import RunOptions, TrainConfig
-from .data import load_split
-from .jpeg import JpegConfig, JpegLayer
-from .models import create_model, list_models
+# name -> the module that defines it; imported on first use, so ``import robustbench_jpeg`` (and the command line's
+# ``--help`` / ``--version``) does not import torch
+_PUBLIC = {
+    "create_model": "models",
+    "list_models": "models",
+    "load_model": "checkpoint",
+    "load_split": "data",
+    "JpegConfig": "jpeg",
+    "JpegLayer": "jpeg",
+    "TrainConfig": "config",
+    "RunOptions": "config",
+    "train_pair": "train",
+}
 
-__all__ = [
-    "__version__",
-    "create_model",
-    "list_models",
-    "load_model",
-    "load_split",
-    "JpegConfig",
-    "JpegLayer",
-    "TrainConfig",
-    "RunOptions",
-    "train_pair",
-]
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str):
-    if name == "train_pair":
-        from .train import train_pair
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'robustbench_jpeg' has no attribute {name!r}")
+    import importlib
 
-        return train_pair
-    raise AttributeError(name)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -117,8 +117,16 @@ def load_model(arm_dir: str | os.PathLike, device: str | torch.device = "cpu") -
     """The trained model of one arm, in eval mode, taking RGB in [0, 1] and returning logits.
 
     Raises:
-        CheckpointError: missing card or checkpoint, or weights that do not match the card's architecture.
+        CheckpointError: missing card or checkpoint, or weights that do not match the card's architecture; given a
+            run folder instead of one of its arms, the message lists the arm folders found in it.
     """
+    if not card_path(arm_dir).is_file() and Path(arm_dir).is_dir():
+        arms = [arm for arm in ARMS if card_path(Path(arm_dir) / arm).is_file()]
+        if arms:
+            choices = ", ".join(repr(str(Path(arm_dir) / arm)) for arm in arms)
+            raise CheckpointError(
+                f"{arm_dir} is a run folder, not an arm folder (no {CARD_NAME} in it); load one of its arms: {choices}"
+            )
     card = read_card(arm_dir)
     model = build_model_from_card(card)
     state = load_checkpoint(arm_dir)

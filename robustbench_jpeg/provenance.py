@@ -70,7 +70,8 @@ def device_name(device: torch.device | str) -> str:
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({platform.machine()}, {threads} thread{'' if threads == 1 else 's'})"
 
 
 def now_iso() -> str:
@@ -164,23 +165,20 @@ def read_json_file(path: str | os.PathLike, fix: str = "") -> Any:
 
 @contextlib.contextmanager
 def exclusive_lock(path: str | os.PathLike, busy: Exception) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created if needed, POSIX ``flock``); raise ``busy`` when another
-    process holds it. The lock goes with the process, so a killed holder never leaves it stuck."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
+    """Hold an exclusive lock on ``path`` (created if needed; ``filelock``, so POSIX, Windows and macOS alike); raise
+    ``busy`` when another process holds it. The operating system releases the lock with the process, so a killed
+    holder never leaves it stuck."""
+    import filelock
+
     path = Path(path)
+    lock = filelock.FileLock(path, timeout=0)
     try:
-        handle = open(path, "a+")  # noqa: SIM115
+        lock.acquire()
+    except filelock.Timeout:
+        raise busy from None
     except OSError as exc:
         raise RunFormatError(f"cannot create the lock file {path} ({exc.strerror}); is the folder writable?") from None
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise busy from None
         yield
     finally:
-        handle.close()
+        lock.release()

@@ -66,12 +66,11 @@ def mcnemar_exact_p(b: int, c: int) -> float:
 
 
 def wilson_interval(x: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval (no continuity correction) for a proportion x / n."""
-    p = x / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """Wilson score interval (no continuity correction) for a proportion x / n: scipy's
+    ``binomtest(x, n).proportion_ci(method="wilson")`` at the confidence level of ``z`` (95% for ``Z_95``)."""
+    confidence = 2 * NormalDist().cdf(z) - 1
+    ci = binomtest(int(x), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return max(0.0, float(ci.low)), min(1.0, float(ci.high))
 
 
 def newcombe_paired_interval(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from run_helpers import write_arm
 
 from robustbench_jpeg import JpegConfig, create_model, load_model
@@ -54,9 +55,18 @@ def test_weights_reload_into_create_model_with_the_same_logits(run, tmp_path):
             assert torch.equal(model(x), load_model(run / arm)(x)), arm
         readme = (tmp_path / "w" / arm / "README.md").read_text()
         front = readme.split("---\n")[1]
-        for key in ("license: mit", "tags:", "datasets:", "metrics:", "- cifar100-mini", "model-index:"):
-            assert key in front, key
+        meta = yaml.safe_load(front)
+        assert meta["license"] == "mit" and meta["pipeline_tag"] == "image-classification"
+        assert meta["datasets"] == ["uoft-cs/cifar100"]
+        (result,) = meta["model-index"][0]["results"]
+        assert result["dataset"]["type"] == "uoft-cs/cifar100" and result["dataset"]["name"] == "cifar100-mini"
+        robust = [m for m in result["metrics"] if "args" in m]
+        assert robust and all(set(m["args"]) >= {"threat_model", "eps", "n"} for m in robust)
+        assert all(m["args"]["n"] > 0 and 0 < m["args"]["eps"] <= 1 for m in robust)
+        assert all(str(m["args"]["eps"]) not in m["name"] for m in robust)  # the radius is an arg, not in the name
         assert 'load_file("model.safetensors")' in readme and "## Robustness" in readme
+        for section in ("## Intended use", "## Limitations", "## Citation", "arXiv:2410.07081"):
+            assert section in readme, section
 
 
 def _dqt_tables(data: bytes) -> dict[int, list[int]]:
@@ -153,3 +163,24 @@ def test_cli(run, tmp_path, capsys):
     assert len(err) == 1 and "no such folder" in err[0]
     with pytest.raises(SystemExit):
         main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "x")])
+
+
+def test_cli_takes_the_run_as_option_or_positional(run, tmp_path, capsys):
+    assert (
+        main(["export", "--run", str(run), "--format", "tables", "--out", str(tmp_path / "o"), "--arms", "jpegdl"]) == 0
+    )
+    assert main(["export", str(run), "--format", "tables", "--out", str(tmp_path / "p"), "--arms", "jpegdl"]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").rglob("*")) == sorted(p.name for p in (tmp_path / "p").rglob("*"))
+    capsys.readouterr()
+    assert main(["export", "--format", "tables", "--out", str(tmp_path / "q")]) == 2
+    assert "--run RUN" in capsys.readouterr().err
+    assert main(["export", str(run), "--run", str(tmp_path), "--format", "tables", "--out", str(tmp_path / "r")]) == 2
+    assert "give one" in capsys.readouterr().err
+
+
+def test_load_model_given_a_run_folder_lists_its_arm_folders(run):
+    from robustbench_jpeg.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="run folder, not an arm folder") as caught:
+        load_model(run)
+    assert str(run / "baseline") in str(caught.value) and str(run / "jpegdl") in str(caught.value)

@@ -75,7 +75,7 @@ def test_report_opens_with_a_narrow_headline_table(report):
     headline = parser.tables[0]
     assert max(headline["rows"]) <= 8, headline
     assert any("p (Holm)" in h for h in headline["headers"]) and any("95% CI" in h for h in headline["headers"])
-    assert "claimed gain" in headline["headers"] and "Paper (not ours)" in headline["headers"]
+    assert "claimed gain" in headline["headers"] and "Salamah et al. (not ours)" in headline["headers"]
 
 
 def test_no_table_has_a_header_named_column(report):

@@ -33,6 +33,7 @@ from robustbench_jpeg.stats import (
     newcombe_paired_interval,
     paired_difference,
     paired_from_samples,
+    wilson_interval,
 )
 
 # ----------------------------------------------------------------------------------------------- references
@@ -293,3 +294,17 @@ def test_mean_std_ignores_missing_values():
     assert (mean, k) == (pytest.approx(0.6), 2)
     assert std == pytest.approx(math.sqrt(0.02))
     assert mean_std([])[2] == 0 and math.isnan(mean_std([])[0])
+
+
+@pytest.mark.parametrize("x, n", [(0, 1), (0, 10), (3, 10), (10, 10), (417, 1000), (9999, 10000), (1, 200)])
+def test_wilson_interval_equals_the_closed_form(x, n):
+    """The scipy-backed interval equals Wilson's closed form (centre +- half width) and the roots of its quadratic."""
+    z = Z_95
+    p = x / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low, high = wilson_interval(x, n)
+    assert low == pytest.approx(max(0.0, centre - half), abs=1e-14)
+    assert high == pytest.approx(min(1.0, centre + half), abs=1e-14)
+    assert (low, high) == pytest.approx(_wilson_by_root(x, n, z), abs=1e-12)

@@ -226,8 +226,8 @@ def _run(
     surrogate = setting.surrogate_alpha if grad in SURROGATE_GRADS else None
     mode = jpeg_mode(model, grad, surrogate) if grad != "none" else contextlib.nullcontext()
     with torch.random.fork_rng(devices=devices), mode, crafting_precision() as tf32:
-        if isinstance(scorer, _IterateScorer):
-            scorer.tf32 = tf32
+        if isinstance(attacked, _IterateScorer):
+            attacked.tf32 = tf32
         torch.manual_seed(int(seed) % (2**63))
         if not method.per_sample_random:
             return attack(x, y)

@@ -16,9 +16,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..provenance import now_iso
 
-_SUBCOMMANDS = ("train_cmd", "attack_cmd", "report_cmd", "quickstart_cmd", "export_cmd")
+# command -> (module, one-line summary for the top-level --help). Only the chosen command's module is imported, so
+# `jpeg-robust --help` and `--version` answer without importing torch; tests/test_cli_startup.py checks that each
+# summary is the one its module registers.
+SUBCOMMANDS = {
+    "train": ("train_cmd", "train a baseline / JPEG-DL pair (paper recipe by default)"),
+    "attack": ("attack_cmd", "attack the arms of a run folder (resumable sweep, sanity checks)"),
+    "report": ("report_cmd", "tables, figures and report.md/report.html from run folders"),
+    "quickstart": (
+        "quickstart_cmd",
+        "train, attack and report a small pair on the embedded mini data set (CPU, minutes)",
+    ),
+    "export": (
+        "export_cmd",
+        "export a run: RobustBench-style entries, quantization tables (JSON, cjpeg, .jpg) or safetensors weights",
+    ),
+}
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CHECK_FAILED = 3
@@ -34,6 +48,15 @@ class Examples:
 
     def text(self) -> str:
         return "examples:\n" + "\n".join(f"  {line}" for line in self.lines)
+
+
+def plain_help(docstring: str, width: int = 78) -> str:
+    """A docstring as --help text: reStructuredText literals (double backquotes) become plain words and each
+    paragraph is refilled, so a terminal shows neither markup nor the source's line breaks."""
+    import textwrap
+
+    paragraphs = [" ".join(p.split()).replace("``", "") for p in docstring.strip().split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, width) for p in paragraphs)
 
 
 def positive_int(text: str) -> int:
@@ -58,7 +81,9 @@ def finite_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given ``argv``, only the command it names is built in full (the others are one-line
+    entries), so the modules (and torch) of commands not run are not imported."""
     parser = argparse.ArgumentParser(
         prog="jpeg-robust",
         description="Does JPEG-DL really make image classifiers more robust? Train baseline / JPEG-DL pairs, attack "
@@ -67,14 +92,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in _SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
+    chosen = _chosen_command(argv)
+    for command, (module, summary) in SUBCOMMANDS.items():
+        if argv is None or command == chosen:
+            importlib.import_module(f"{__name__}.{module}").add_parser(subparsers)
+            sub = subparsers.choices[command]
+            sub.description = plain_help(sub.description) if sub.description else sub.description
+        else:
+            subparsers.add_parser(command, help=summary)
     return parser
+
+
+def _chosen_command(argv: Sequence[str] | None) -> str | None:
+    """The first argument that names a command (the global options take no values)."""
+    for arg in argv or ():
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+    return None
 
 
 def record_command(run_dir: str | Path, argv: Sequence[str] | None = None) -> None:
     """Append the command line to ``RUN/commands.txt`` (atomically), so reports can show what was run."""
-    from ..provenance import atomic_write_text
+    from ..provenance import atomic_write_text, now_iso
     from ..runfolder import COMMANDS_NAME
     from ..runfolder.files import read_bytes
 
@@ -100,9 +139,9 @@ def _os_message(exc: OSError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    args.argv = argv
     name = f"jpeg-robust {args.command}"
     try:
         return int(args.handler(args) or 0)

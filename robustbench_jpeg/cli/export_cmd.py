@@ -9,9 +9,9 @@ from pathlib import Path
 from . import EXIT_USAGE, Examples
 
 EXAMPLES = Examples(
-    "jpeg-robust export runs/r56-s0 --format robustbench --out exports/r56-rb",
-    "jpeg-robust export runs/r56-s0 --format tables --out exports/r56-tables",
-    "jpeg-robust export runs/r56-s0 --format weights --arms jpegdl --out exports/r56-weights",
+    "jpeg-robust export --run runs/r56-s0 --format robustbench --out exports/r56-rb",
+    "jpeg-robust export --run runs/r56-s0 --format tables --out exports/r56-tables",
+    "jpeg-robust export --run runs/r56-s0 --format weights --arms jpegdl --out exports/r56-weights",
 )
 
 
@@ -38,7 +38,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EXAMPLES.text() + "\nexit status: 0 done, 2 bad input",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run", type=Path, metavar="RUN", help="run folder made by `jpeg-robust train` (and attack)")
+    parser.add_argument("--run", type=Path, metavar="RUN", help="run folder made by `jpeg-robust train` (and attack)")
+    parser.add_argument("run_positional", nargs="?", type=Path, metavar="RUN", help="the same as --run RUN")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to export")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write (created)")
     parser.add_argument(
@@ -56,8 +57,17 @@ def run(args: argparse.Namespace) -> int:
     """Write the export, print each file written and each warning (stderr); bad input prints one line, returns 2."""
     from ..export import ExportError, export_run
 
+    if args.run and args.run_positional and args.run != args.run_positional:
+        print(
+            f"jpeg-robust export: error: two run folders ({args.run}, {args.run_positional}); give one", file=sys.stderr
+        )
+        return EXIT_USAGE
+    run_dir = args.run or args.run_positional
+    if run_dir is None:
+        print("jpeg-robust export: error: which run folder? give --run RUN", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        written, warnings = export_run(args.run, args.format, args.out, args.arms)
+        written, warnings = export_run(run_dir, args.format, args.out, args.arms)
     except ExportError as err:
         print(f"jpeg-robust export: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import RunOptions, TrainConfig
 from ..runfolder import ARMS, DEFAULT_ARMS
-from . import Examples, positive_int
+from . import Examples, plain_help, positive_int
 
 QUICKSTART_MODEL = "resnet8"
 QUICKSTART_EPOCHS = 8
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "quickstart",
         help="train, attack and report a small pair on the embedded mini data set (CPU, minutes)",
-        description=__doc__.split("\n\n", 1)[1].strip(),
+        description=plain_help(__doc__.split("\n\n", 1)[1]),
         epilog=EXAMPLES.text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,4 +1,4 @@
-"""Exports of a run folder for use outside this toolkit (``jpeg-robust export RUN --format FORMAT --out DIR``).
+"""Exports of a run folder for use outside this toolkit (``jpeg-robust export --run RUN --format FORMAT --out DIR``).
 
 * ``robustbench``: per arm and threat model, an entry with the fields of RobustBench's leaderboard JSON files, filled
   from the model card and the worst case over every attack run (:mod:`.robustbench`);

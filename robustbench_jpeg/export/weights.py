@@ -2,7 +2,8 @@
 
 Per arm, in ``OUT/<arm>/``: ``model.safetensors`` (the state dict of the whole model: JPEG layer, normalization,
 backbone; the card is in its metadata too), ``card.json`` (a copy, to rebuild the architecture) and ``README.md``
-(YAML front matter: license, library, tags, datasets, metrics, model-index; then how to load it and what it is).
+(YAML front matter: license, library, pipeline tag, tags, datasets, metrics, model-index with each radius and
+image count in the metric's ``args``; then how to load it, what it is, intended use, limitations and citation).
 """
 
 from __future__ import annotations
@@ -28,6 +29,20 @@ model.load_state_dict(load_file("model.safetensors"))
 model.eval()  # RGB in [0, 1], (N, 3, 32, 32) -> logits
 ```"""
 
+# the Hugging Face Hub id of each data set this toolkit trains on (cifar100-mini is a subset of CIFAR-100's own files)
+HUB_DATASETS = {"cifar100": "uoft-cs/cifar100", "cifar100-mini": "uoft-cs/cifar100"}
+CITATION = """```bibtex
+@inproceedings{salamah2025jpegdl,
+  title     = {{JPEG} Inspired Deep Learning},
+  author    = {Salamah, Ahmed H. and Zheng, Kaixiang and Liu, Yiwen and Yang, En-Hui},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2025},
+  note      = {arXiv:2410.07081}
+}
+```
+
+and the toolkit as its `CITATION.cff` says."""
+
 
 def state_dict(arm_dir: Path) -> dict:
     from ..checkpoint import CheckpointError, load_checkpoint
@@ -43,6 +58,8 @@ def state_dict(arm_dir: Path) -> dict:
 
 
 def front_matter(card: dict, arm: str, robust: list[dict]) -> str:
+    dataset = str(card.get("dataset"))
+    hub_id = HUB_DATASETS.get(dataset, dataset)
     metrics = []
     if isinstance(card.get("clean_top1"), (int, float)):
         metrics.append(
@@ -56,23 +73,17 @@ def front_matter(card: dict, arm: str, robust: list[dict]) -> str:
         metrics.append(
             {
                 "type": "accuracy",
-                "name": f"robust accuracy, worst case over the attacks run, {r['eps']} ({r['n']} test images)",
+                "name": f"robust accuracy, worst case over the attacks run ({r['norm']})",
                 "value": r["acc"],
+                "args": {"threat_model": r["norm"], "eps": r["eps_value"], "eps_text": r["eps"], "n": r["n"]},
             }
         )
     meta = {
         "license": "mit",
         "library_name": "pytorch",
-        "tags": [
-            "image-classification",
-            "adversarial-robustness",
-            "jpeg-dl",
-            "robustbench-jpeg",
-            "safetensors",
-            str(card.get("model")),
-            arm,
-        ],
-        "datasets": [str(card.get("dataset"))],
+        "pipeline_tag": "image-classification",
+        "tags": ["adversarial-robustness", "jpeg-dl", "robustbench-jpeg", "safetensors", str(card.get("model")), arm],
+        "datasets": [hub_id],
         "metrics": ["accuracy"],
         "model-index": [
             {
@@ -80,11 +91,7 @@ def front_matter(card: dict, arm: str, robust: list[dict]) -> str:
                 "results": [
                     {
                         "task": {"type": "image-classification", "name": "Image Classification"},
-                        "dataset": {
-                            "type": str(card.get("dataset")),
-                            "name": str(card.get("dataset")),
-                            "split": "test",
-                        },
+                        "dataset": {"type": hub_id, "name": dataset, "split": "test"},
                         "metrics": metrics,
                     }
                 ],
@@ -129,6 +136,27 @@ def model_card(card: dict, arm: str, robust: list[dict], masking: str | None) ->
             "",
         ]
     lines += [
+        "## Intended use",
+        "",
+        "Research on adversarial robustness: reproducing or extending the paired baseline / JPEG-DL comparison "
+        "(attacking it, comparing it with other defences, inspecting the learned quantization tables). Not for "
+        "deployment: it classifies 32x32 CIFAR-100-style images only.",
+        "",
+        "## Limitations",
+        "",
+        f"- One training run (seed {card.get('seed')}): {card.get('epochs_done')} of {card.get('epochs')} planned "
+        f"epochs on {card.get('dataset')}; other seeds and recipes give other accuracies.",
+        "- Robust accuracies are upper bounds: the worst case over the attacks that were run, on the first test "
+        "images only; a stronger attack can only lower them. A soft quantizer can mask gradients, so the JPEG-DL "
+        "arm's white-box numbers need the adaptive attacks and the masking check beside them.",
+        "- No adversarial training: neither arm is meant to be robust; the question is whether JPEG-DL adds any.",
+        "",
+        "## Citation",
+        "",
+        "The method evaluated:",
+        "",
+        CITATION,
+        "",
         "## Provenance",
         "",
         f"git sha {card.get('git_sha')}, device {card.get('device')}, versions "
@@ -163,6 +191,7 @@ def export_weights(run_dir: Path, out: Path, arms: tuple[str, ...] | None) -> tu
             {
                 "norm": p.norm,
                 "eps": f"{p.eps_key:g}/255" if p.norm == "linf" else f"{p.eps_key:g}",
+                "eps_value": round(float(p.eps), 8),
                 "acc": round(100 * p.acc, 2),
                 "n": p.n,
             }

@@ -1,8 +1,10 @@
 """The paper's initial quantization step tables (data only).
 
-The paper tables (q_max = 10) come from the authors' CIFAR-100 sensitivity maps, as listed in the appendix of
-the project's design notes (docs/method.md, section 3): luma left, chroma right, natural row-major order,
-row = vertical frequency.
+The paper tables (q_max = 10) come from the authors' CIFAR-100 sensitivity maps
+(``Senstivity/Senstivity_cifar100/SenMap/{Y,Cb,Cr}_<model>.npy`` in github.com/JpegInspiredDl/JPEG-Inspired-DL, 64
+values in JPEG zigzag order per channel) with the recipe of the authors' README: Q_Y = k / s_Y and
+Q_C = 2k / (s_Cb + s_Cr), k such that the largest luma step is 10, then un-zigzagged (docs/method.md, section 3).
+Each entry: luma 8x8, then chroma 8x8, natural row-major order, row = vertical frequency.
 """
 
 from __future__ import annotations

@@ -112,8 +112,9 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
 
 def figure_caption(acc) -> str:
     return (
-        "Robust accuracy (%) vs eps per attack setting, the worst case over every attack run, and JPEG-DL minus "
-        "each partner under the worst case (points). Colours: one per arm (Okabe-Ito); line styles: gradient "
+        "Robust accuracy (%) vs eps per attack setting (a chained attack such as AutoAttack drawn whole; its steps "
+        "are in the tables), the worst case over every attack run, and JPEG-DL minus each partner under the worst "
+        "case (points). Colours: one per arm (Okabe-Ito); line styles: gradient "
         "mode (solid soft, dashed BPDA, dotted transfer); star: clean accuracy at eps 0; open markers on the "
         "worst case: eps with no adaptive attack against the JPEG arm. "
         + band_caption(acc)

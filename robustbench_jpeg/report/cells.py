@@ -90,7 +90,8 @@ def _variant(grad_shown: str, transfer: bool, source_arm: str, eval_alpha) -> st
 
 def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Add typed columns (``transfer``, ``grad`` normalised, ``family``, ``pair_base`` the setting both arms share,
-    ``grad_shown``, ``variant``) and the text made from them: ``pair`` (the setting with its eval alpha), ``label``
+    ``grad_shown``, ``variant``, ``followed`` and ``chain_spec`` for chains) and the text made from them: ``pair``
+    (the setting with its eval alpha), ``label``
     and ``eps_key``."""
     rows = rows.copy()
     src = rows["source_arm"].astype(str)
@@ -126,6 +127,10 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
     ]
     rows["variant"] = [_variant(r.grad_shown, r.transfer, r.source_arm, r.eval_alpha) for r in rows.itertuples()]
     rows["eps_key"] = [0.0 if r.attack == CLEAN else eps_key(r.norm, r.eps) for r in rows.itertuples()]
+    # chains: a cell another cell follows is a cumulative step of its chain; a chained cell carries its spec's name
+    rows["followed"] = rows["cell_id"].astype(str).isin(set(rows["after"]) - {""})
+    spec = rows["spec"].fillna("").astype(str) if "spec" in rows else ""
+    rows["chain_spec"] = np.where((rows["after"] != "") | rows["followed"], spec, "")
     return rows
 
 
@@ -160,8 +165,10 @@ def _truthy(value) -> bool:
 
 META = ["run", "model", "dataset", "train_seed", "arm"]
 _DESCRIBE = ["label", "pair", "pair_base", "variant", "family", "grad", "grad_shown", "transfer", "eval_alpha"]
-_DESCRIBE += ["steps", "step_rule", "after"]
-_NOT_AN_ATTACK = dict(grad="none", grad_shown="", transfer=False, steps=np.nan, step_rule="", after="")
+_DESCRIBE += ["steps", "step_rule", "after", "followed", "chain_spec"]
+_NOT_AN_ATTACK = dict(
+    grad="none", grad_shown="", transfer=False, steps=np.nan, step_rule="", after="", followed=False, chain_spec=""
+)
 
 
 class _CellTable:

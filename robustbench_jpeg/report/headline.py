@@ -9,7 +9,7 @@ from ..runfolder import BASELINE, JPEGDL, arm_display
 from . import fmt
 from .cells import WORST, select_rows
 from .compare import diff_name
-from .paper import PAPER_CLAIM_NOTE, paper_claim
+from .paper import COLUMN, PAPER_CLAIM_LATEX, PAPER_CLAIM_NOTE, paper_claim
 from .views import (
     ReportTable,
     acc_text,
@@ -106,7 +106,7 @@ def headline_table(
             (f"{name} (points)", "p (Holm)"),
         ]
     if claims:
-        columns.append(("Paper (not ours)", "claimed gain"))
+        columns.append((COLUMN, "claimed gain"))
     common = _common_images(d)
     n = sorted(set(common.values())) or sorted({int(v) for v in pd.concat([mine["n_min"], theirs["n_min"]])})
     rows = []
@@ -168,7 +168,7 @@ def headline_table(
         latex_notes.append(
             "Not our measurement: the paper reports "
             + "; ".join(f"{claim} at eps {_eps_span(eps)}" for claim, eps in _claim_spans(norm, eps_rows([mine])))
-            + " ([REVIEW], single attacks on the authors' models, not a worst case)."
+            + f" ({PAPER_CLAIM_LATEX})."
         )
     return ReportTable(
         key=f"{model}-{norm}-headline" + ("" if family == "headline" else f"-{arm}"),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Mapping
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -40,6 +42,7 @@ STYLE = {
     "svg.hashsalt": "robustbench-jpeg",  # fixed ids: a regenerated SVG is byte-identical
 }
 GRID_WIDTH, COLUMN_WIDTH = 7.0, 3.4  # inches: a two-column paper's text width and column width
+TITLE_CHARS = {GRID_WIDTH: 34, COLUMN_WIDTH: 44}  # characters per title line that fit a panel at axes.titlesize
 
 
 def arm_color(arm: str) -> str:
@@ -54,7 +57,8 @@ def save_figure(fig: Figure, *paths) -> None:
         ext = str(path).rsplit(".", 1)[-1]
         meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(ext)
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=200, metadata=meta)
+        with matplotlib.rc_context(STYLE):  # svg.hashsalt: fixed SVG ids wherever the figure was built
+            fig.savefig(buf, format=ext, dpi=200, metadata=meta)
         atomic_write_bytes(path, buf.getvalue())
 
 
@@ -134,8 +138,34 @@ def _worst_diffs(dif: pd.DataFrame, model: str, norm: str) -> pd.DataFrame:
     return d[d["arm"] == JPEGDL] if not d.empty and (d["arm"] == JPEGDL).any() else d
 
 
-def _title(model: str, text: str, norm: str, models: int) -> str:
-    return (f"{model}: " if models > 1 else "") + f"{text} ({fmt.norm_text(norm)})"
+def new_figure(width: float, height: float) -> Figure:
+    """A constrained-layout figure with its own Agg canvas (text can be measured before saving; no pyplot)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_pairs(g: pd.DataFrame) -> list[str]:
+    """The attack settings of one (model, norm) that get a panel, in the report's column order. A chain's
+    intermediate steps (APGD-CE, then APGD-CE → APGD-T, ...) are cumulative parts of the whole chain: a setting
+    whose cells are all followed by another cell of their chain (the typed ``followed`` column) gets no panel, only
+    the whole chain does (the tables keep every step)."""
+    attacks = g[g["kind"] != "worst"]
+    followed = attacks["followed"].astype(bool).groupby(attacks["pair"]).all()
+    pairs = [p for p in set(attacks["pair"]) if not followed.get(p, False)]
+    return sorted(pairs, key=rank_of(g, "pair_base").get)
+
+
+def attack_title(g: pd.DataFrame, pair: str) -> str:
+    """A panel's name for an attack setting: a whole chain is named by the spec that defines it (``autoattack``)
+    with its steps; any other setting by itself."""
+    specs = set(g.loc[g["pair"] == pair, "chain_spec"].astype(str)) - {""}
+    return f"{specs.pop()} chain ({pair})" if len(specs) == 1 else pair
+
+
+def _title(model: str, text: str, norm: str, models: int, width: float = GRID_WIDTH) -> str:
+    title = (f"{model}: " if models > 1 else "") + f"{text} ({fmt.norm_text(norm)})"
+    return textwrap.fill(title, TITLE_CHARS[width], break_on_hyphens=False)
 
 
 def _legend(fig: Figure, acc: pd.DataFrame, ncols: int, unchecked: bool = False) -> None:
@@ -164,7 +194,11 @@ def _legend(fig: Figure, acc: pd.DataFrame, ncols: int, unchecked: bool = False)
                 label="no adaptive attack at this eps",
             )
         )
-    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), ncols), frameon=False)
+    for columns in range(min(len(handles), ncols), 0, -1):  # as many columns as fit the figure's width
+        legend = fig.legend(handles=handles, loc="outside upper center", ncols=columns, frameon=False)
+        if legend.get_window_extent(fig.canvas.get_renderer()).width <= 0.98 * fig.bbox.width or columns == 1:
+            return
+        legend.remove()
 
 
 def band_caption(acc: pd.DataFrame) -> str:
@@ -178,16 +212,22 @@ def band_caption(acc: pd.DataFrame) -> str:
 
 
 def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapping, png, svg) -> None:
-    """One panel per attack setting, the worst case over every attack, and the worst-case difference, per model
-    and threat model; 3 columns, 7 in wide. Radii beyond the informative range are left out (see the tables).
-    ``unchecked``: per (model, norm), the radii drawn as open markers on the worst case (no adaptive attack there)."""
+    """Save :func:`accuracy_vs_eps_figure` as ``png`` and ``svg``."""
+    save_figure(accuracy_vs_eps_figure(acc, dif, unchecked), png, svg)
+
+
+def accuracy_vs_eps_figure(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapping) -> Figure:
+    """One panel per attack setting (a chain drawn whole, see :func:`figure_pairs`), the worst case over every
+    attack, and the worst-case difference, per model and threat model; 3 columns, 7 in wide. Radii beyond the
+    informative range are left out (see the tables). ``unchecked``: per (model, norm), the radii drawn as open
+    markers on the worst case (no adaptive attack there)."""
     main = acc[acc["eval_alpha"].isna()]
     groups = list(main[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
     models = main["model"].nunique()
     panels = []
     for model, norm in groups:
         g = main[(main["model"] == model) & (main["norm"] == norm)]
-        pairs = sorted(set(g.loc[g["kind"] != "worst", "pair"]), key=rank_of(g, "pair_base").get)
+        pairs = figure_pairs(g)
         panels += [("attack", model, norm, p) for p in pairs]
         if (g["label"] == WORST).any():
             panels.append(("worst", model, norm, WORST))
@@ -196,7 +236,7 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mappin
     ncols = min(3, max(len(panels), 1))
     nrows = max(math.ceil(len(panels) / ncols), 1)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(GRID_WIDTH, 2.1 * nrows + 0.5), layout="constrained")
+        fig = new_figure(GRID_WIDTH, 2.1 * nrows + 0.5)
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
         for ax, (kind, model, norm, pair) in zip(axes, panels, strict=False):
             g = main[(main["model"] == model) & (main["norm"] == norm)]
@@ -208,7 +248,9 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mappin
             else:
                 data = g[g["pair"] == pair] if kind == "attack" else g[g["label"] == WORST]
                 _accuracy_lines(ax, data, unchecked.get((model, norm)) if kind == "worst" else None)
-                ax.set_title(_title(model, "worst case, all attacks" if kind == "worst" else pair, norm, models))
+                ax.set_title(
+                    _title(model, "worst case, all attacks" if kind == "worst" else attack_title(g, pair), norm, models)
+                )
                 ax.set_ylabel("accuracy (%)")
             ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
         for ax in axes[len(panels) :]:
@@ -219,11 +261,18 @@ def plot_accuracy_vs_eps(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mappin
             4,
             any(unchecked.get(group) for group in groups),
         )
-        save_figure(fig, png, svg)
+    return fig
 
 
 def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapping, stem) -> list[str]:
-    """The worst case and its difference, stacked, 3.4 in wide (one paper column): ``stem``.pdf/.png/.svg."""
+    """Save :func:`worst_case_column_figure` as ``stem``.pdf/.png/.svg; returns the paths."""
+    paths = [f"{stem}.{ext}" for ext in ("pdf", "png", "svg")]
+    save_figure(worst_case_column_figure(acc, dif, unchecked), *paths)
+    return paths
+
+
+def worst_case_column_figure(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapping) -> Figure:
+    """The worst case and its difference, stacked, 3.4 in wide (one paper column)."""
     main = acc[acc["eval_alpha"].isna() & (acc["label"] == WORST)]
     groups = list(main[["model", "norm"]].drop_duplicates().itertuples(index=False, name=None))
     rows = [
@@ -231,22 +280,20 @@ def plot_worst_case_column(acc: pd.DataFrame, dif: pd.DataFrame, unchecked: Mapp
     ]
     models = main["model"].nunique()
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(COLUMN_WIDTH, 1.9 * max(len(rows), 1) + 0.45), layout="constrained")
+        fig = new_figure(COLUMN_WIDTH, 1.9 * max(len(rows), 1) + 0.45)
         axes = np.atleast_1d(fig.subplots(max(len(rows), 1), 1, squeeze=False)).ravel()
         for ax, (model, norm, kind) in zip(axes, rows, strict=False):
             if kind == "worst":
                 _accuracy_lines(
                     ax, main[(main["model"] == model) & (main["norm"] == norm)], unchecked.get((model, norm))
                 )
-                ax.set_title(_title(model, "worst case, all attacks", norm, models))
+                ax.set_title(_title(model, "worst case, all attacks", norm, models, COLUMN_WIDTH))
                 ax.set_ylabel("accuracy (%)")
             else:
                 pairs = _difference_lines(ax, _worst_diffs(dif, model, norm))
-                ax.set_title(_title(model, "worst-case difference", norm, models))
+                ax.set_title(_title(model, "worst-case difference", norm, models, COLUMN_WIDTH))
                 if len(pairs) > 1:
                     ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=6)
             ax.set_xlabel(fmt.eps_header(norm).replace("eps", "\u03b5"))
         _legend(fig, main, 3, any(unchecked.get(group) for group in groups))
-        paths = [f"{stem}.{ext}" for ext in ("pdf", "png", "svg")]
-        save_figure(fig, *paths)
-    return paths
+    return fig

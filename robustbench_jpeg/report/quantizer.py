@@ -74,7 +74,7 @@ def plot_quantizer(runs: list[Run], png) -> bool:
         subfigs = np.atleast_1d(fig.subfigures(len(arms), 1))
         for sub, (run, arm, diag) in zip(subfigs, arms, strict=True):
             axes = sub.subplots(2, 3)
-            sub.subplots_adjust(left=0.06, right=0.94, bottom=0.08, top=0.86, wspace=0.45, hspace=0.45)
+            sub.subplots_adjust(left=0.06, right=0.94, bottom=0.12, top=0.86, wspace=0.45, hspace=0.5)
             sub.suptitle(
                 f"{arm_display(arm)} quantizer, run {run.name} (train seed {run.seed})", fontsize=11, fontweight="bold"
             )

@@ -171,9 +171,9 @@ def write_documents(out: Path, title: str, data: ReportData) -> Path:
     _statistics(doc, data)
     doc.h(2, "Reported in the paper (not our measurement)")
     doc.p(
-        f"Source: {PAPER_SOURCE}. [PAPER] = the paper's own text; [REVIEW] = third-party reviews citing the "
-        "paper's tables (likely, not verified). These numbers are not comparable one-to-one with ours (different "
-        "training runs, baselines copied from CRD); the headline table shows the claims beside our numbers, "
+        f"Source: {PAPER_SOURCE}; each row names where its number was read. These numbers are not comparable "
+        "one-to-one with ours (different training runs; the paper's baselines are RepDistiller's checkpoints); the "
+        "headline table shows the claims beside our numbers, "
         "labelled as the paper's, and they never enter our statistics."
     )
     for model in sorted({run.model for run in runs}):

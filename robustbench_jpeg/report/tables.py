@@ -12,7 +12,7 @@ from .cells import aggregate_seeds
 
 # the typed columns (pair_base, variant, ranks) are functions of the label: grouping by them changes no group
 ACC_KEYS = ["model", "norm", "eps_key", "arm", "label", "pair", "transfer", "kind", "eval_alpha"]
-ACC_KEYS += ["pair_base", "variant", "grad_shown", "label_rank", "pair_rank"]
+ACC_KEYS += ["pair_base", "variant", "grad_shown", "label_rank", "pair_rank", "followed", "chain_spec"]
 DIFF_KEYS = ["model", "norm", "eps_key", "arm", "partner", "label", "family", "eval_alpha", "kind", "variant"]
 DIFF_KEYS += ["label_rank"]
 

@@ -150,6 +150,11 @@ class Evaluator:
         return computed.row(result)
 
 
+def progress_units(cell: Cell) -> int:
+    """How far one batch of ``cell`` moves the progress bar: once per restart of an attack, once for a clean batch."""
+    return cell.restarts if not cell.is_clean and cell.eps > 0 else 1
+
+
 def batches_of(n: int, lo: int, hi: int, batch_size: int) -> int:
     """Batches a shard ``[lo, hi)`` of a cell takes (what the progress bar counts)."""
     return math.ceil((hi - lo) / batch_size) if hi > lo else 0

@@ -38,7 +38,7 @@ from ..provenance import now_iso
 from ..runfolder import FolderKind, ModelCard, RunFolder, RunFormatError
 from ..runfolder.cell import Cell
 from ..runfolder.store import RunStore, SpecEntry, StoreWarning
-from .compute import Evaluator
+from .compute import Evaluator, progress_units
 from .diagnostics import refresh_diagnostics
 from .plan import ArmInfo, clean_cell, plan_spec
 
@@ -277,15 +277,21 @@ def evaluate_cell(
     clean = vectors[_clean_id(evaluator, cell)]
     standing = clean & vectors[setting.after][: cell.n] if setting.after else clean.copy()
     standing = standing[lo:hi].copy()
+    units = progress_units(cell)  # the bar moves once per batch and restart, so a long cell shows motion
     for first in range(lo, hi, cell.batch_size):
         batch = standing[first - lo : min(first + cell.batch_size, hi) - lo]  # a view: updated in place
+        done = 0
         for restart in range(setting.restarts if setting.eps > 0 else 0):
             alive = np.nonzero(batch)[0]
             if alive.size == 0:
                 break
             batch[alive] &= ~evaluator.fooled(cell, restart, first, alive + first)
-        if bar is not None:
-            bar.update(1)
+            done += 1
+            if bar is not None:
+                bar.set_postfix_str(f"{cell.label()} restart {restart + 1}/{setting.restarts}", refresh=False)
+                bar.update(1)
+        if bar is not None and units > done:
+            bar.update(units - done)  # nothing left standing: the remaining restarts are done
     return clean[lo:hi], standing
 
 
@@ -295,11 +301,15 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
 
     vectors = dict(plan.vectors)
     world = distributed.world_size()
-    total = sum(-(-(hi - lo) // c.batch_size) for c in plan.todo for lo, hi in [distributed.shard_bounds(c.n)])
+    total = sum(  # one unit per batch and restart (compute.progress_units), so a long cell moves the bar too
+        -(-(hi - lo) // c.batch_size) * progress_units(c)
+        for c in plan.todo
+        for lo, hi in [distributed.shard_bounds(c.n)]
+    )
     bar_on = bar_on and sys.stderr.isatty()
     stream = log if log is not None else sys.stderr
     computed: list[str] = []
-    with tqdm(total=total, disable=not bar_on, desc=f"attack {spec_name}", unit="batch", dynamic_ncols=True) as bar:
+    with tqdm(total=total, disable=not bar_on, desc=f"attack {spec_name}", unit="step", dynamic_ncols=True) as bar:
         for k, cell in enumerate(plan.todo, 1):
             start = time.perf_counter()
             lo, hi = distributed.shard_bounds(cell.n)
