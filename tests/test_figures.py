@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -108,10 +109,22 @@ def test_the_checker_sees_a_clipped_legend_and_overlapping_titles():
     assert any(p.startswith("leaves the canvas:") for p in problems)
 
 
-def test_a_chain_is_one_panel_and_autoattack_is_named():
+def test_a_chain_is_one_panel_named_by_its_spec():
+    """From typed columns: a setting whose cells another cell of its chain follows is a cumulative step (no panel);
+    the whole chain is named by its spec; unchained settings keep their own name."""
     chain = ["APGD-CE-100", "APGD-CE-100 → APGD-T-100", "APGD-CE-100 → APGD-T-100 → FAB-T-100"]
     whole = "APGD-CE-100 → APGD-T-100 → FAB-T-100 → Square-5000"
-    assert plots.figure_pairs(["FGSM", "PGD-20", *chain, whole]) == ["FGSM", "PGD-20", whole]
-    assert plots.attack_title(whole).startswith("AutoAttack (")
-    assert plots.attack_title("APGD-CE-100 → APGD-T-100") == "APGD-CE-100 → APGD-T-100"
-    assert plots.attack_title("PGD-100, 5 restarts") == "PGD-100, 5 restarts"
+    pairs = ["FGSM", "PGD-20", *chain, whole]
+    g = pd.DataFrame(
+        {
+            "kind": "attack",
+            "pair": pairs,
+            "pair_base": pairs,
+            "pair_rank": range(len(pairs)),
+            "followed": [False, False, True, True, True, False],
+            "chain_spec": ["", "", "autoattack", "autoattack", "autoattack", "autoattack"],
+        }
+    )
+    assert plots.figure_pairs(g) == ["FGSM", "PGD-20", whole]
+    assert plots.attack_title(g, whole) == f"autoattack chain ({whole})"
+    assert plots.attack_title(g, "PGD-20") == "PGD-20"

@@ -152,7 +152,7 @@ class Evaluator:
 
 def progress_units(cell: Cell) -> int:
     """How far one batch of ``cell`` moves the progress bar: once per restart of an attack, once for a clean batch."""
-    return cell.restarts if not cell.is_clean and cell.eps > 0 else 1
+    return cell.setting.restarts if not cell.is_clean and cell.setting.eps > 0 else 1
 
 
 def batches_of(n: int, lo: int, hi: int, batch_size: int) -> int:

@@ -63,11 +63,11 @@ def test_the_bar_moves_once_per_batch_and_restart(run_dir, monkeypatch):
 @pytest.mark.parametrize("restarts", [1, 4])
 def test_units_per_batch(restarts):
     from robustbench_jpeg.sweep.compute import progress_units
-    from robustbench_jpeg.attack.plan import ArmInfo, plan_cells
+    from robustbench_jpeg.sweep.plan import ArmInfo, plan_cells
 
     spec = AttackSpec(method="pgd", eps=(0.0, 8 / 255), steps=1, restarts=restarts, n_examples=N, batch_size=BATCH)
     arms = {"baseline": ArmInfo("baseline", "tiny", "cifar100-mini", 0, False)}
     cells = plan_cells(spec, arms, test_size=N)
-    units = {(c.is_clean, c.eps > 0): progress_units(c) for c in cells}
+    units = {(c.is_clean, c.setting.eps > 0): progress_units(c) for c in cells}
     assert units[(False, True)] == restarts
     assert all(u == 1 for key, u in units.items() if key != (False, True))
