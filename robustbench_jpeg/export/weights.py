@@ -101,6 +101,25 @@ def front_matter(card: dict, arm: str, robust: list[dict]) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
 
 
+def _robustness_section(robust: list[dict], masking: str | None) -> list[str]:
+    """The model card's robustness table (worst case per radius, from the run's results), or nothing."""
+    if not robust:
+        return []
+    lines = [
+        "## Robustness (from the run's results.csv)",
+        "",
+        "| threat model | eps | robust accuracy (%) | test images |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['norm']} | {r['eps']} | {r['acc']:.2f} | {r['n']} |" for r in robust]
+    return lines + [
+        "",
+        "Worst case over every attack the run holds at that radius or below (per image), so an upper "
+        "bound on the true robust accuracy." + (f" Gradient-masking check: {masking}." if masking else ""),
+        "",
+    ]
+
+
 def model_card(card: dict, arm: str, robust: list[dict], masking: str | None) -> str:
     recipe = {k: card.get(k) for k in ("epochs", "epochs_done", "recipe", "jpeg", "seed")}
     lines = [
@@ -121,20 +140,7 @@ def model_card(card: dict, arm: str, robust: list[dict], masking: str | None) ->
         "```json\n" + json.dumps(recipe, indent=2, default=str) + "\n```",
         "",
     ]
-    if robust:
-        lines += [
-            "## Robustness (from the run's results.csv)",
-            "",
-            "| threat model | eps | robust accuracy (%) | test images |",
-            "|---|---|---|---|",
-        ]
-        lines += [f"| {r['norm']} | {r['eps']} | {r['acc']:.2f} | {r['n']} |" for r in robust]
-        lines += [
-            "",
-            "Worst case over every attack the run holds at that radius or below (per image), so an upper "
-            "bound on the true robust accuracy." + (f" Gradient-masking check: {masking}." if masking else ""),
-            "",
-        ]
+    lines += _robustness_section(robust, masking)
     lines += [
         "## Intended use",
         "",

@@ -64,6 +64,77 @@ def _accuracies(eps: float, frames: tuple[pd.DataFrame, pd.DataFrame], d: pd.Dat
     return out
 
 
+def _headline_columns(norm: str, name: str, partner: str, arm: str, seeds: int, claims: bool) -> list[tuple[str, str]]:
+    """The headline's columns: eps, both arms' robust accuracy, the difference's statistics, the paper's claim."""
+    stats = ("\u0394 (mean \u00b1 std)", "95% CI excludes 0", "p per seed") if seeds > 1 else ("\u0394", "95% CI", "p")
+    columns = [
+        ("", fmt.eps_header(norm)),
+        ("Robust accuracy (%)", arm_display(partner)),
+        ("Robust accuracy (%)", arm_display(arm)),
+        *[(f"{name} (points)", text) for text in (*stats, "p (Holm)")],
+    ]
+    return columns + ([(COLUMN, "claimed gain")] if claims else [])
+
+
+def _difference_cells(hit: pd.DataFrame, seeds: int) -> list[str]:
+    """The difference's four cells at one eps: mean (or mean ± std), interval, raw p and Holm p (per seed)."""
+    if hit.empty:
+        return [fmt.DASH] * 4
+    r = hit.iloc[0]
+    if seeds > 1:
+        return [
+            diff_text(r),
+            seed_sides(r),
+            ", ".join(map(fmt.pvalue, r["p_all"])),
+            ", ".join(map(fmt.pvalue, r["holm_all"])),
+        ]
+    return [
+        fmt.signed(r["mean"]),
+        fmt.interval(r["ci_low"], r["ci_high"]),
+        fmt.pvalue(r["p_mcnemar"]),
+        fmt.pvalue(r["p_holm"]),
+    ]
+
+
+def _headline_notes(
+    name: str, attacks: list[str], n: list[int], stats: str, seeds: int, latex_stats: str
+) -> tuple[list[str], list[str]]:
+    """The notes under the headline (HTML/Markdown) and their short LaTeX form."""
+    run = ", ".join(attacks) or "none"
+    images = "/".join(map(str, n))
+    notes = [
+        f"Robust accuracy under the worst case over every attack run ({run}): an image "
+        "counts as robust at eps only if no attack at that eps or any smaller one broke it. Only the attacks run; "
+        "stronger ones could lower either arm.",
+        f"On the first {images} test images (test-set order), the images every attack covered; eps 0 "
+        "is the clean accuracy on those images.",
+        f"\u0394 = {name}, in percentage points on the same images. " + stats,
+        seeds_note(seeds),
+    ]
+    latex_notes = [
+        f"Worst case over every attack run ({run}): an image is robust at eps only if no "
+        f"attack at eps or below broke it; first {images} test images; eps 0: clean accuracy. "
+        f"\u0394: {name} in points on the same images. " + latex_stats + " " + short_seeds_note(seeds)
+    ]
+    return notes, latex_notes
+
+
+def _dagger_note(arm: str) -> str:
+    return (
+        f"\u2020 No adaptive attack (BPDA, surrogate, transfer) was run against {arm_display(arm)} at this radius: "
+        "its worst case there holds adaptive attacks only from smaller radii, so it may still be inflated by "
+        "gradient masking."
+    )
+
+
+def _claim_latex(norm: str, eps_values: list[float]) -> str:
+    return (
+        "Not our measurement: the paper reports "
+        + "; ".join(f"{claim} at eps {_eps_span(eps)}" for claim, eps in _claim_spans(norm, eps_values))
+        + f" ({PAPER_CLAIM_LATEX})."
+    )
+
+
 def headline_table(
     acc: pd.DataFrame,
     dif: pd.DataFrame,
@@ -86,27 +157,7 @@ def headline_table(
     seeds = int(a["seeds"].max())
     name = diff_name(arm, partner)
     claims = (arm, partner) == (JPEGDL, BASELINE) and any(paper_claim(norm, e) for e in eps_rows([mine]))
-    columns = [
-        ("", fmt.eps_header(norm)),
-        ("Robust accuracy (%)", arm_display(partner)),
-        ("Robust accuracy (%)", arm_display(arm)),
-    ]
-    if seeds > 1:
-        columns += [
-            (f"{name} (points)", "\u0394 (mean \u00b1 std)"),
-            (f"{name} (points)", "95% CI excludes 0"),
-            (f"{name} (points)", "p per seed"),
-            (f"{name} (points)", "p (Holm)"),
-        ]
-    else:
-        columns += [
-            (f"{name} (points)", "\u0394"),
-            (f"{name} (points)", "95% CI"),
-            (f"{name} (points)", "p"),
-            (f"{name} (points)", "p (Holm)"),
-        ]
-    if claims:
-        columns.append((COLUMN, "claimed gain"))
+    columns = _headline_columns(norm, name, partner, arm, seeds, claims)
     common = _common_images(d)
     n = sorted(set(common.values())) or sorted({int(v) for v in pd.concat([mine["n_min"], theirs["n_min"]])})
     rows = []
@@ -114,62 +165,17 @@ def headline_table(
         where = f" (n = {common[eps]})" if len(n) > 1 and eps in common else ""
         row = [eps_cell(eps) + where + (" \u2020" if eps in unchecked else "")]
         row += _accuracies(eps, (theirs, mine), d, seeds)
-        hit = d[d["eps_key"] == eps] if not d.empty else d
-        if hit.empty:
-            row += [fmt.DASH] * 4
-        else:
-            r = hit.iloc[0]
-            if seeds > 1:
-                row += [
-                    diff_text(r),
-                    seed_sides(r),
-                    ", ".join(map(fmt.pvalue, r["p_all"])),
-                    ", ".join(map(fmt.pvalue, r["holm_all"])),
-                ]
-            else:
-                row += [
-                    fmt.signed(r["mean"]),
-                    fmt.interval(r["ci_low"], r["ci_high"]),
-                    fmt.pvalue(r["p_mcnemar"]),
-                    fmt.pvalue(r["p_holm"]),
-                ]
-        if claims:
-            row.append(paper_claim(norm, eps) or "")
-        rows.append(row)
+        row += _difference_cells(d[d["eps_key"] == eps] if not d.empty else d, seeds)
+        rows.append(row + ([paper_claim(norm, eps) or ""] if claims else []))
     family = "headline" if (arm, partner) == (JPEGDL, BASELINE) else f"control {arm}"
-    notes = [
-        f"Robust accuracy under the worst case over every attack run ({', '.join(attacks) or 'none'}): an image "
-        "counts as robust at eps only if no attack at that eps or any smaller one broke it. Only the attacks run; "
-        "stronger ones could lower either arm.",
-        f"On the first {'/'.join(map(str, n))} test images (test-set order), the images every attack covered; eps 0 "
-        "is the clean accuracy on those images.",
-        f"\u0394 = {name}, in percentage points on the same images. " + stats_note(sizes.get((model, norm, family))),
-        seeds_note(seeds),
-    ]
-    latex_notes = [
-        f"Worst case over every attack run ({', '.join(attacks) or 'none'}): an image is robust at eps only if no "
-        f"attack at eps or below broke it; first {'/'.join(map(str, n))} test images; eps 0: clean accuracy. "
-        f"\u0394: {name} in points on the same images. "
-        + short_stats_note(sizes.get((model, norm, family)))
-        + " "
-        + short_seeds_note(seeds)
-    ]
-    marked = [e for e in eps_rows([mine, theirs]) if e in unchecked]
-    if marked:
-        dagger = (
-            f"\u2020 No adaptive attack (BPDA, surrogate, transfer) was run against {arm_display(arm)} at this radius: "
-            "its worst case there holds adaptive attacks only from smaller radii, so it may still be inflated by "
-            "gradient masking."
-        )
-        notes.append(dagger)
-        latex_notes.append(dagger)
+    size = sizes.get((model, norm, family))
+    notes, latex_notes = _headline_notes(name, attacks, n, stats_note(size), seeds, short_stats_note(size))
+    if any(e in unchecked for e in eps_rows([mine, theirs])):
+        notes.append(_dagger_note(arm))
+        latex_notes.append(_dagger_note(arm))
     if claims:
         notes.append(PAPER_CLAIM_NOTE)
-        latex_notes.append(
-            "Not our measurement: the paper reports "
-            + "; ".join(f"{claim} at eps {_eps_span(eps)}" for claim, eps in _claim_spans(norm, eps_rows([mine])))
-            + f" ({PAPER_CLAIM_LATEX})."
-        )
+        latex_notes.append(_claim_latex(norm, eps_rows([mine])))
     return ReportTable(
         key=f"{model}-{norm}-headline" + ("" if family == "headline" else f"-{arm}"),
         title=f"{model}, {fmt.norm_text(norm)}: worst case over every attack, {name}",

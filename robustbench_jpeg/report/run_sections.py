@@ -21,60 +21,8 @@ def what_was_run(doc: Doc, runs: list[Run]) -> None:
     """Cards (compact table; the full one folded), recipe and config.json (folded JSON), attacks (folded), commands
     (folded), versions and devices."""
     doc.h(2, "What was run")
-    rows, full = [], []
-    for run in runs:
-        for arm, model_card in sorted(run.cards.items(), key=lambda kv: arm_order(kv[0])):
-            card = model_card.to_dict()
-            best = card.get("best_top1")
-            rows.append(
-                {
-                    "run": run.name,
-                    "arm": arm_display(arm),
-                    "seed": str(card.get("seed", run.seed)),
-                    "epochs": f"{card.get('epochs_done', '?')}/{card.get('epochs', '?')}",
-                    "clean top-1 (%)": _pct(card.get("clean_top1")),
-                }
-            )
-            full.append(
-                {
-                    "run": run.name,
-                    "model": card.get("model", run.model),
-                    "arm": arm_display(arm),
-                    "dataset": card.get("dataset", run.dataset),
-                    "seed": card.get("seed", run.seed),
-                    "epochs done/planned": f"{card.get('epochs_done', '?')}/{card.get('epochs', '?')}",
-                    "clean top-1 last epoch (%)": _pct(card.get("clean_top1")),
-                    "best top-1 (%) [epoch; test-set selection]": f"{_pct(best)} [{card.get('best_epoch', '?')}]"
-                    if best is not None
-                    else "",
-                    "device": card.get("device", ""),
-                    "git": card.get("git_sha", ""),
-                    "train time (s)": f"{card['wall_seconds']:.0f}"
-                    if isinstance(card.get("wall_seconds"), int | float)
-                    else "",
-                }
-            )
-    if rows:
-        doc.h(3, "Trained models (from the cards)")
-        doc.table(pd.DataFrame(rows))
-        doc.details("every field of the cards (best epoch, device, git sha, training time)").table(pd.DataFrame(full))
-    first = next((run for run in runs if run.cards), None)
-    if first is not None:
-        doc.h(3, "Recipe")
-        recipe = {arm: {k: card.to_dict().get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
-        doc.p(f"From the cards of run `{first.name}` (identical across seeds unless noted below).")
-        doc.details(f"recipe of each arm (JSON, from the cards of `{first.name}`)").code(
-            json.dumps(recipe, indent=2, default=str)
-        )
-        diffs = _differing(runs)
-        if diffs:
-            doc.p("**Warning:** the runs pooled as seeds differ in: " + "; ".join(diffs) + ".")
-    for run in runs:
-        if run.config is not None:
-            doc.details(f"resolved training configuration of run `{run.name}` (config.json)").code(
-                json.dumps(run.config, indent=2, default=str)
-            )
-            break
+    _trained_models(doc, runs)
+    _recipe(doc, runs)
     doc.h(3, "Attacks")
     settings = _attack_settings(runs)
     doc.p(
@@ -93,6 +41,69 @@ def what_was_run(doc: Doc, runs: list[Run]) -> None:
     if warnings:
         doc.p("**Input warnings:**")
         doc.ul(warnings)
+
+
+def _card_rows(run: Run, arm: str, card: dict) -> tuple[dict, dict]:
+    """One arm's row of the compact table and of the folded one with every field."""
+    best = card.get("best_top1")
+    epochs = f"{card.get('epochs_done', '?')}/{card.get('epochs', '?')}"
+    compact = {
+        "run": run.name,
+        "arm": arm_display(arm),
+        "seed": str(card.get("seed", run.seed)),
+        "epochs": epochs,
+        "clean top-1 (%)": _pct(card.get("clean_top1")),
+    }
+    full = {
+        "run": run.name,
+        "model": card.get("model", run.model),
+        "arm": arm_display(arm),
+        "dataset": card.get("dataset", run.dataset),
+        "seed": card.get("seed", run.seed),
+        "epochs done/planned": epochs,
+        "clean top-1 last epoch (%)": _pct(card.get("clean_top1")),
+        "best top-1 (%) [epoch; test-set selection]": f"{_pct(best)} [{card.get('best_epoch', '?')}]"
+        if best is not None
+        else "",
+        "device": card.get("device", ""),
+        "git": card.get("git_sha", ""),
+        "train time (s)": f"{card['wall_seconds']:.0f}" if isinstance(card.get("wall_seconds"), int | float) else "",
+    }
+    return compact, full
+
+
+def _trained_models(doc: Doc, runs: list[Run]) -> None:
+    rows = [
+        _card_rows(run, arm, card.to_dict())
+        for run in runs
+        for arm, card in sorted(run.cards.items(), key=lambda kv: arm_order(kv[0]))
+    ]
+    if rows:
+        doc.h(3, "Trained models (from the cards)")
+        doc.table(pd.DataFrame([compact for compact, _ in rows]))
+        doc.details("every field of the cards (best epoch, device, git sha, training time)").table(
+            pd.DataFrame([full for _, full in rows])
+        )
+
+
+def _recipe(doc: Doc, runs: list[Run]) -> None:
+    """The recipe of each arm (from the first run's cards), how the pooled runs differ, and one config.json."""
+    first = next((run for run in runs if run.cards), None)
+    if first is not None:
+        doc.h(3, "Recipe")
+        recipe = {arm: {k: card.to_dict().get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
+        doc.p(f"From the cards of run `{first.name}` (identical across seeds unless noted below).")
+        doc.details(f"recipe of each arm (JSON, from the cards of `{first.name}`)").code(
+            json.dumps(recipe, indent=2, default=str)
+        )
+        diffs = _differing(runs)
+        if diffs:
+            doc.p("**Warning:** the runs pooled as seeds differ in: " + "; ".join(diffs) + ".")
+    configured = next((run for run in runs if run.config is not None), None)
+    if configured is not None:
+        doc.details(f"resolved training configuration of run `{configured.name}` (config.json)").code(
+            json.dumps(configured.config, indent=2, default=str)
+        )
 
 
 def _pct(value) -> str:

@@ -107,8 +107,10 @@ def _group_title(model: str, norm: str) -> str:
 
 
 def write_documents(out: Path, title: str, data: ReportData) -> Path:
+    """report.md and report.html: the answer first, then controls, per-attack tables, the official protocol's
+    alpha, figures, checks, the conclusion, what was run, statistics and the paper's numbers kept apart."""
     doc = Doc()
-    runs, tables = data.runs, data.tables
+    runs = data.runs
     doc.h(1, title)
     doc.p(
         f"Generated {now_iso()} by `robustbench_jpeg.report` (code {git_sha()}) from {len(runs)} run(s): "
@@ -118,6 +120,29 @@ def write_documents(out: Path, title: str, data: ReportData) -> Path:
     doc.p(QUESTION)
     conclusions = {g: conclusion(*g, data.acc, data.dif, data.adaptive, data.cells, runs) for g in data.groups}
     _answer(doc, data, conclusions)
+    _controls(doc, data.tables)
+    _per_attack(doc, data)
+    _official_alpha(doc, data)
+    _figures(doc, data)
+    sanity_checks(doc, runs, data.adaptive, data.groups, data.quantizers)
+    doc.h(2, "Conclusion")
+    for g in data.groups:
+        bullets, verdict = conclusions[g]
+        if len(data.groups) > 1:
+            doc.h(3, _group_title(*g))
+        doc.ul(bullets)
+        doc.p(verdict)
+    what_was_run(doc, runs)
+    _statistics(doc, data)
+    _paper_numbers(doc, runs)
+    doc.h(2, "Files in this folder")
+    doc.ul(FILES)
+    atomic_write_text(out / "report.md", to_markdown_text(doc))
+    atomic_write_text(out / "report.html", to_html_text(doc, out, title))
+    return out / "report.md"
+
+
+def _controls(doc: Doc, tables: dict) -> None:
     if any(tables["controls"].values()):
         doc.h(2, "Control arms")
         doc.p(
@@ -128,6 +153,10 @@ def write_documents(out: Path, title: str, data: ReportData) -> Path:
             for table in found:
                 doc.h(3, table.title)
                 doc.table(table)
+
+
+def _per_attack(doc: Doc, data: ReportData) -> None:
+    tables = data.tables
     doc.h(2, "Results per attack")
     doc.p(
         "One table per attack setting: rows are radii, columns the arms (one per gradient mode or transfer source) "
@@ -146,29 +175,24 @@ def write_documents(out: Path, title: str, data: ReportData) -> Path:
             for table in tables["tiers"][g]:
                 folded.h(4, table.title)
                 folded.table(table)
-    for alpha, by_group in tables["alpha"].items():
+
+
+def _official_alpha(doc: Doc, data: ReportData) -> None:
+    for alpha, by_group in data.tables["alpha"].items():
         doc.h(2, f"As the official script ran it: JPEG-DL scored with alpha {alpha:g}")
         doc.p(
             f"The official robustness script attacks and scores the JPEG-DL model with soft-quantizer alpha "
             f"{alpha:g} rather than the alpha it was trained with. These cells are kept here, beside the same "
             "attacks under the corrected protocol, and never enter the tables or the worst case above."
         )
-        doc.ul(alpha_clean_sentences(runs, alpha))
+        doc.ul(alpha_clean_sentences(data.runs, alpha))
         for g, found in by_group.items():
             for table in found:
                 doc.h(3, f"{_group_title(*g)}: {table.title}")
                 doc.table(table)
-    _figures(doc, data)
-    sanity_checks(doc, runs, data.adaptive, data.groups, data.quantizers)
-    doc.h(2, "Conclusion")
-    for g in data.groups:
-        bullets, verdict = conclusions[g]
-        if len(data.groups) > 1:
-            doc.h(3, _group_title(*g))
-        doc.ul(bullets)
-        doc.p(verdict)
-    what_was_run(doc, runs)
-    _statistics(doc, data)
+
+
+def _paper_numbers(doc: Doc, runs: list) -> None:
     doc.h(2, "Reported in the paper (not our measurement)")
     doc.p(
         f"Source: {PAPER_SOURCE}; each row names where its number was read. These numbers are not comparable "
@@ -178,11 +202,6 @@ def write_documents(out: Path, title: str, data: ReportData) -> Path:
     )
     for model in sorted({run.model for run in runs}):
         doc.table(paper_table(model))
-    doc.h(2, "Files in this folder")
-    doc.ul(FILES)
-    atomic_write_text(out / "report.md", to_markdown_text(doc))
-    atomic_write_text(out / "report.html", to_html_text(doc, out, title))
-    return out / "report.md"
 
 
 def _answer(doc: Doc, data: ReportData, conclusions: dict) -> None:
