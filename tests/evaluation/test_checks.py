@@ -139,6 +139,19 @@ def test_pgd_not_weaker_than_fgsm_across_n_and_steps():
     assert check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl").status == "fail"
 
 
+def test_the_checks_know_a_method_by_its_stored_kind_not_its_name():
+    """A method unknown to the checks (a user's own iterative attack) is held to "no weaker than FGSM" through the
+    ``method_kind`` its row stores; a targeted attack is not."""
+    t = Table()
+    t.add(vec(30, 1000), attack="fgsm", eps=4)
+    weak = t.add(vec(80, 200), attack="my-iterative", steps=20, eps=4)
+    t.rows[-1]["method_kind"] = "targeted"
+    assert check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl").status != "fail"
+    t.rows[-1]["method_kind"] = "iterative"
+    assert t.rows[-1]["cell_id"] == weak
+    assert check_pgd_not_weaker_than_fgsm(t.cells, t.samples, "jpegdl").status == "fail"
+
+
 def test_every_violation_at_mismatched_n_is_found():
     """The defect: a table whose every violation sits at mismatched n got "OK: 0 passed, 5 skipped"."""
     t = Table()

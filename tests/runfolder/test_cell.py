@@ -133,3 +133,29 @@ def test_the_record_needs_neither_torch_nor_the_attack_engine():
     relative = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level}
     assert modules - {"__future__"} <= set(sys.stdlib_module_names), modules
     assert relative == {"names"}, relative
+
+
+def test_the_method_kind_is_stored_in_each_row_and_read_back():
+    """What the judgement needs to know of a method (single-step, iterative, targeted, gradient-free) comes from the
+    method's file into the row; rows written before the column existed get the kind of their method's name."""
+    from robustbench_jpeg.attack.methods import get_method
+    from robustbench_jpeg.runfolder.cell import MethodKind
+
+    expected = {
+        "fgsm": MethodKind.SINGLE_STEP,
+        "pgd": MethodKind.ITERATIVE,
+        "apgd-ce": MethodKind.ITERATIVE,
+        "apgd-t": MethodKind.TARGETED,
+        "fab-t": MethodKind.TARGETED,
+        "square": MethodKind.GRADIENT_FREE,
+    }
+    for name, kind in expected.items():
+        assert get_method(name).kind == kind, name
+    cells = plan_cells(SPECS[1], ARMS, test_size=100)
+    assert {c.setting.method_kind for c in cells if not c.is_clean} == {MethodKind.TARGETED}
+    row = cells[-1].row(_result())
+    assert row["method_kind"] == "targeted"
+    assert Setting.from_row(row).method_kind == MethodKind.TARGETED
+    legacy = {k: v for k, v in row.items() if k not in ("method_kind", "attack_label")}
+    assert Setting.from_row(legacy).method_kind == MethodKind.TARGETED
+    assert Setting.from_row({**legacy, "attack": "fgsm", "steps": 1}).method_kind == MethodKind.SINGLE_STEP
