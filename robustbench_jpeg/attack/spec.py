@@ -58,6 +58,7 @@ __all__ = [
 NORMS = ("linf", "l2")
 DEFAULT_BATCH_SIZE = 500
 SPEC_FORMAT_KEYS = ("version", "description", "attacks", "n_examples", "batch_size", "seed")
+MAX_DESCRIPTION = 2000  # characters of a spec's description (stored in sweep_state.json as given)
 _OPTIONAL_FIELDS = {"params": (), "surrogate_alpha": None, "eval_alpha": None, "chain": None}
 
 
@@ -343,6 +344,12 @@ class SpecFile:
             attacks = [attacks]
         if not isinstance(attacks, list) or not attacks:
             raise AttackSpecError(f"spec {where}: 'attacks' must be a non-empty list of attacks")
+        description = data.get("description", "")
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+            raise AttackSpecError(
+                f"spec {where}: 'description' must be text of at most {MAX_DESCRIPTION} characters, "
+                f"got {_preview(description)}"
+            )
         defaults = {k: data[k] for k in ("n_examples", "batch_size", "seed") if k in data}
         parsed = tuple(
             AttackSpec.from_dict(
@@ -351,9 +358,7 @@ class SpecFile:
             for i, a in enumerate(attacks)
         )
         try:
-            return cls(
-                name=name, attacks=parsed, version=version, description=str(data.get("description", "")), path=path
-            )
+            return cls(name=name, attacks=parsed, version=version, description=description, path=path)
         except AttackSpecError as exc:
             raise AttackSpecError(f"spec {where}: {exc}") from None
 
@@ -365,6 +370,11 @@ class SpecFile:
             "hash": self.hash,
             "attacks": [a.to_dict() for a in self.attacks],
         }
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}... ({type(value).__name__} of {len(text)} characters)"
 
 
 def _check_chains(name: str, attacks: tuple[AttackSpec, ...]) -> None:
