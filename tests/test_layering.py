@@ -17,6 +17,7 @@ LAYERS = {
     # the foundations
     "run_format": 0,
     "provenance": 0,
+    "outputs": 0,
     "device": 0,
     "stats": 0,
     "distributed": 0,

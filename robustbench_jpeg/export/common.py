@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..run_format import ARMS, CARD_NAME, RunFormatError, arm_order, safe_name
+from ..run_format import ARMS, CARD_NAME, CHECKPOINT_NAME, CONFIG_NAME, RunFormatError, arm_order, safe_name
 
 
 class ExportError(ValueError):
@@ -35,6 +35,14 @@ def arm_cards(run_dir: Path, arms: tuple[str, ...] | None) -> dict[str, dict]:
                 found[arm] = json.loads(path.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ExportError(f"{path}: not valid JSON ({exc}); restore it or retrain the arm") from None
+    if not arms:
+        unfinished = [a for a in _trained_arms(run_dir) if a not in found]
+        if unfinished:
+            raise ExportError(
+                f"{run_dir}: {', '.join(f'{a}/{CARD_NAME}' for a in unfinished)} missing (the arm has not finished "
+                f"training: `jpeg-robust train --resume --out {run_dir}` with the same options completes it); or pass "
+                f"--arms {','.join(found) or 'ARM'} to export only the finished arms"
+            )
     if arms:
         missing = [a for a in arms if a not in found]
         if missing:
@@ -49,6 +57,19 @@ def arm_cards(run_dir: Path, arms: tuple[str, ...] | None) -> dict[str, dict]:
             f"{run_dir}/jpegdl/{CARD_NAME}, made by `jpeg-robust train --out {run_dir}`)"
         )
     return found
+
+
+def _trained_arms(run_dir: Path) -> list[str]:
+    """Arms the run was trained with (config.json's ``arms``) or that hold a checkpoint, in registry order."""
+    named: set[str] = set()
+    try:
+        config = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+        if isinstance(config, dict) and isinstance(config.get("arms"), list):
+            named = {a for a in config["arms"] if isinstance(a, str) and a in ARMS}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    named |= {a for a in ARMS if (run_dir / a / CHECKPOINT_NAME).is_file()}
+    return sorted(named, key=arm_order)
 
 
 @dataclass(frozen=True)

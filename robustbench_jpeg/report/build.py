@@ -14,6 +14,7 @@ import pandas as pd
 from ..attack.checks import run_checks
 from ..attack.store import pack_record
 from ..data import TEST_SIZES
+from ..outputs import OutputFolderError, claim_output, finish_output, release_output
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
 from ..run_format import ARMS, JPEGDL, RunFormatError, arm_display, arm_order, safe_name
 from .cells import adaptive_radii, build_cells, unchecked_radii
@@ -31,14 +32,18 @@ from .tables import aggregate, wide_csv
 TABLES_DIR = "tables"
 
 
-def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, title: str | None = None) -> Path:
+def build_report(
+    run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, title: str | None = None, force: bool = False
+) -> Path:
     """Write tables, figures, report.md/report.html and a data/ copy for ``run_dirs`` into ``out_dir``.
 
     Args:
         run_dirs: run folders (docs/run-format.md), a previous report's ``data/`` folder, or a report folder.
             Runs of one model with different train seeds are pooled as seeds (mean ± std); different models get
             their own sections; different datasets are an error. Any set of arms (run_format.ARMS) is handled.
-        out_dir: the report folder (created). Its ``data/`` and ``tables/`` are replaced; other files overwritten.
+        out_dir: the report folder (created). Its ``data/`` and ``tables/`` are replaced; other files overwritten. It
+            must be new, empty or hold only an earlier report (recorded in its ``jpeg-robust-output.json``).
+        force: write into an ``out_dir`` that holds other files too (never into a run folder).
         title: report title; a default naming model(s), dataset and seeds otherwise.
 
     Returns:
@@ -55,13 +60,20 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
             raise ReportInputError(f"{exc}; rename the run folder") from None
         run.checks_now = recompute_checks(run)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ReportInputError(f"--out {out} is a file, not a folder; choose a folder for the report")
-    if (out / "results.csv").exists():
-        raise ReportInputError(
-            f"{out} holds a results.csv: refusing to write a report into a run folder; choose another --out"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        claim = claim_output(out, "report", force)
+    except OutputFolderError as exc:
+        raise ReportInputError(str(exc)) from None
+    try:
+        path = _write_report(runs, out, title)
+    except ReportInputError:
+        release_output(claim)
+        raise
+    finish_output(claim)
+    return path
+
+
+def _write_report(runs: list[Run], out: Path, title: str | None) -> Path:
     quantizers = quantizer_arms(runs)
     cells, vectors = build_cells(runs)
     pairs = arm_pairs(set(cells["arm"]), quantizers)

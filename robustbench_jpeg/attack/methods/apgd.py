@@ -61,7 +61,11 @@ register(
         norms=("linf", "l2"),
         build=build_targeted,
         default_steps=100,
-        params={"target_classes": Param(9, int, 1, "number of target classes (the most likely wrong ones); CIFAR-100 has 99", 99)},
+        params={
+            "target_classes": Param(
+                9, int, 1, "number of target classes (the most likely wrong ones); CIFAR-100 has 99", 99
+            )
+        },
         paper=PAPER,
     )
 )
