@@ -12,6 +12,7 @@ writer accepts the files it left, and only those: files that were already there 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass
@@ -159,4 +160,5 @@ def _write_record(claim: OutputClaim, complete: bool, files: tuple[str, ...]) ->
         claim.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_json(claim.folder / OUTPUT_RECORD, record)
     except OSError as exc:
-        raise OutputFolderError(f"cannot write into --out {claim.folder}: {exc.strerror or exc}") from None
+        fix = "free space and run the same command again" if exc.errno == errno.ENOSPC else "choose a writable folder"
+        raise OutputFolderError(f"cannot write into --out {claim.folder}: {exc.strerror or exc}; {fix}") from None

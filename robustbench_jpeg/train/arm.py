@@ -27,7 +27,7 @@ from ..config import ConfigError, RunOptions, TrainConfig
 from ..data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order, epoch_seed, to_float
 from ..device import autocast
 from ..models import RobustNet, create_model
-from ..run_format import ModelCard
+from ..run_format import CHECKPOINT_NAME, ModelCard
 from .arms import arm_jpeg_config, learns_tables
 from .card import arm_card
 from .evaluate import evaluate, qtables
@@ -345,10 +345,16 @@ class ArmTrainer:
         if self.dist.distributed:  # collective: every rank folds at the same steps
             totals = distributed.all_reduce_sum(totals)
         if float(totals[2]) > 0:
+            checkpoint = self.arm_dir / CHECKPOINT_NAME
+            kept = (
+                f"the last checkpoint {checkpoint} is good"
+                if checkpoint.is_file()
+                else f"no checkpoint was written yet ({checkpoint} does not exist)"
+            )
             raise NonFiniteLossError(
                 f"{self.arm}: the training loss became NaN or infinite in epoch {self.progress.epoch + 1} (before "
-                f"step {self.progress.step}); stopped without saving, the last checkpoint in {self.arm_dir} is good. "
-                "Lower --lr / --jpeg-lr or check the data and options, then resume or start a new --out"
+                f"step {self.progress.step}); stopped without saving, {kept}. Lower --lr / --jpeg-lr or check the "
+                "data and options, then resume or start a new --out"
             )
         seen = min(self.progress.step * self.config.batch_size, self.n_train)
         self.progress.fold(float(totals[0]), int(round(float(totals[1]))), seen, seconds)

@@ -29,7 +29,7 @@ from ..device import resolve_device, training_backend
 from ..jpeg.sensitivity import sensitivity_tables
 from ..models import recipe_defaults
 from ..provenance import atomic_write_json, exclusive_lock, read_json_file
-from ..run_format import ARMS, BASELINE, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
+from ..run_format import ARMS, BASELINE, CARD_NAME, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
 from .arm import ArmTrainer
 from .evaluate import qtables
 from .progress import write_history
@@ -57,7 +57,8 @@ class TrainLockedError(RuntimeError):
 class ArmResult:
     arm: str
     arm_dir: Path
-    status: str  # "finished", "paused" (time limit) or "skipped" (already finished)
+    status: str  # "finished", "paused" (time limit), "skipped" (already finished) or "completed" (finished before,
+    # its card and history written now: a crash had left them behind the final checkpoint)
     epochs_done: int
     clean_top1: float | None
 
@@ -119,7 +120,8 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, options: RunOptions, re
     """Check the folder against the recipe and record it. Arms of one recipe may be trained by separate processes
     (each arm has its own lock); a different recipe is always refused."""
     recorded: list[str] = []
-    if (run_dir / CONFIG_NAME).exists():
+    started = any(checkpoint_path(run_dir / arm).exists() or (run_dir / arm / CARD_NAME).exists() for arm in ARMS)
+    if (run_dir / CONFIG_NAME).exists() and started:  # a recipe nothing was trained with (bad data dir) is replaced
         recorded = _check_same_recipe(run_dir, config, options)
         existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
         if existing and not resume:
@@ -180,6 +182,24 @@ def open_arm(
     return trainer
 
 
+def finished_status(trainer: ArmTrainer, data_info: dict[str, Any]) -> str:
+    """For an arm whose checkpoint says it finished: ``skipped`` if its card and history match it, else
+    ``completed`` after writing them (a crash between the final checkpoint and the card left them behind)."""
+
+    def card_behind() -> bool:
+        try:
+            card = read_model_card(trainer.arm_dir)
+        except (FileNotFoundError, ValueError):
+            return True
+        stale = not card.is_finished or card.fingerprint != weights_fingerprint(trainer.model)
+        return stale or not (trainer.arm_dir / HISTORY_NAME).is_file()
+
+    behind = distributed.run_on_main(card_behind)
+    if behind:
+        write_arm_files(trainer, data_info)
+    return "completed" if behind else "skipped"
+
+
 def write_arm_files(trainer: ArmTrainer, data_info: dict[str, Any]) -> None:
     """history.csv and card.json of the arm (rank 0)."""
     if trainer.dist.is_main:
@@ -214,7 +234,7 @@ def train_arm(
     main = trainer.dist.is_main
     p = trainer.progress
     if p.finished:
-        return ArmResult(arm, arm_dir, "skipped", p.epoch, p.last_acc)
+        return ArmResult(arm, arm_dir, finished_status(trainer, data_info), p.epoch, p.last_acc)
     train_dev = (train[0].to(device), train[1].to(device))
     test_dev = (test[0].to(device), test[1].to(device))
     steps = math.ceil(train[0].shape[0] / config.batch_size)
