@@ -27,6 +27,7 @@ from .gradients import GRAD_MODES
 from .methods import METHODS, get_method
 from .spec_values import (
     DEFAULT_STEP_RULE,
+    MAX_ALPHA,
     MIN_LINF_255,
     AttackSpecError,
     checked_radii,
@@ -58,6 +59,7 @@ __all__ = [
 NORMS = ("linf", "l2")
 DEFAULT_BATCH_SIZE = 500
 SPEC_FORMAT_KEYS = ("version", "description", "attacks", "n_examples", "batch_size", "seed")
+_HARD = " (beyond it the soft quantizer is hard rounding in float32)"
 MAX_DESCRIPTION = 2000  # characters of a spec's description (stored in sweep_state.json as given)
 _OPTIONAL_FIELDS = {"params": (), "surrogate_alpha": None, "eval_alpha": None, "chain": None}
 
@@ -218,11 +220,11 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
                 "grad 'surrogate' needs surrogate_alpha (the softness of the backward quantizer, "
                 "smaller than the trained alpha, e.g. 1.0)"
             )
-        out["surrogate_alpha"] = positive("surrogate_alpha", spec.surrogate_alpha)
+        out["surrogate_alpha"] = positive("surrogate_alpha", spec.surrogate_alpha, MAX_ALPHA, _HARD)
     elif spec.surrogate_alpha is not None:
         raise AttackSpecError("surrogate_alpha is only used with grad 'surrogate'")
     if spec.eval_alpha is not None:
-        out["eval_alpha"] = positive("eval_alpha", spec.eval_alpha)
+        out["eval_alpha"] = positive("eval_alpha", spec.eval_alpha, MAX_ALPHA, _HARD)
     if spec.transfer_from is not None:
         if spec.transfer_from not in ARMS:
             raise AttackSpecError(f"unknown transfer_from arm {spec.transfer_from!r}; choose one of {', '.join(ARMS)}")

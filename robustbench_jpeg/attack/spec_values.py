@@ -19,6 +19,7 @@ __all__ = [
     "MIN_LINF_255",
     "L2_MAX",
     "MAX_RADII",
+    "MAX_ALPHA",
     "parse_step_size",
     "resolve_step_size",
     "parse_radius",
@@ -32,6 +33,7 @@ __all__ = [
 
 DEFAULT_STEP_RULE = "2.5*eps/steps"
 MIN_LINF_255 = 0.5  # a bare L-inf radius below this (in 1/255 units) must be written as a fraction
+MAX_ALPHA = 1e6  # a soft-quantizer alpha beyond this is hard rounding in float32 (and 1e300 overflows it)
 MAX_RADII = 256  # radii of one attack (each is a cell per arm and grad mode)
 L2_MAX = math.sqrt(3 * 32 * 32)  # the diameter of [0, 1]^(3x32x32): no L2 radius beyond it means anything
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
@@ -48,9 +50,11 @@ def integer(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def positive(name: str, value: Any) -> float:
+def positive(name: str, value: Any, maximum: float = math.inf, why: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise AttackSpecError(f"{name} must be a positive finite number, got {value!r}")
+    if value > maximum:
+        raise AttackSpecError(f"{name} must be at most {maximum:g}{why}, got {value!r}")
     return float(value)
 
 

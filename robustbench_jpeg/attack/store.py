@@ -105,8 +105,10 @@ def read_results(run_dir: str | os.PathLike, repair: bool = False) -> pd.DataFra
         raise RunFormatError(
             f"{path} is not a readable results table ({exc}); move it aside to start the sweep's cells afresh"
         ) from None
-    if "cell_id" not in df.columns:
-        raise RunFormatError(f"{path} has no cell_id column: it is not a results.csv written by `jpeg-robust attack`")
+    if missing := [c for c in ("cell_id", "n", "n_correct") if c not in df.columns]:
+        raise RunFormatError(
+            f"{path} lacks the column(s) {', '.join(missing)}: restore it, or move it aside to recompute its cells"
+        )
     df = df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
     df["row_format"] = df["row_format"].fillna(1).astype(int)  # files written before the column existed: format 1
     for col in ("after", "params", "fingerprint", "source_fingerprint"):

@@ -204,7 +204,9 @@ def run_sweep(
     main = distributed.init_from_env(dev).is_main
     dev = distributed.local_device(dev)
     if data_dir is None and (run_dir / CONFIG_NAME).is_file():
-        data_dir = read_json_file(run_dir / CONFIG_NAME).get("data_dir")
+        data_dir = read_json_file(run_dir / CONFIG_NAME, fix="restore it from the training", expect=dict).get(
+            "data_dir"
+        )
     store = RunStore(run_dir)
     num_classes = next(iter(cards.values())).num_classes
     evaluator = Evaluator(arm_dirs, infos, num_classes, dev, None if data_dir is None else str(data_dir))

@@ -91,7 +91,7 @@ def _config_record(config: TrainConfig, options: RunOptions) -> dict[str, Any]:
 
 def _check_same_recipe(run_dir: Path, config: TrainConfig, options: RunOptions) -> list[str]:
     """Refuse a recipe other than the one the run folder holds (the arms may differ); return the arms it records."""
-    saved = read_json_file(run_dir / CONFIG_NAME, fix="restore it, or train into a new --out folder")
+    saved = read_json_file(run_dir / CONFIG_NAME, fix="restore it, or train into a new --out folder", expect=dict)
     if saved.get("train_subset") != options.train_subset:
         raise ConfigError(
             f"{run_dir} was started with train_subset={saved.get('train_subset')!r}, now "
