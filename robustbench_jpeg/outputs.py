@@ -81,7 +81,8 @@ def claim_output(folder: Path, writer: str, force: bool = False) -> OutputClaim:
             f"--out {folder} holds files that jpeg-robust {writer} did not write ({shown}); choose a new or empty "
             f"folder, or pass --force to write into it anyway"
         )
-    claim = OutputClaim(folder, writer, ours=tuple(sorted(ours & present)), foreign=tuple(foreign), created=created)
+    ours = _remove_leftovers(folder, ours & present)
+    claim = OutputClaim(folder, writer, ours=tuple(sorted(ours)), foreign=tuple(foreign), created=created)
     _write_record(claim, complete=False, files=claim.ours)
     return claim
 
@@ -106,6 +107,20 @@ def release_output(claim: OutputClaim) -> None:
             claim.folder.rmdir()  # only if empty
         except OSError:
             pass
+
+
+def _remove_leftovers(folder: Path, ours: set[str]) -> set[str]:
+    """``ours`` without the temporary files and folders (hidden names) a killed write of ours left; they are
+    deleted (the writers never publish a hidden name)."""
+    leftovers = {f for f in ours if any(part.startswith(".") for part in f.split("/"))}
+    for name in sorted(leftovers):
+        (folder / name).unlink(missing_ok=True)
+    for name in sorted({str(Path(f).parent) for f in leftovers}, key=len, reverse=True):
+        parent = folder / name
+        while parent != folder and parent.is_dir() and not parent.is_symlink() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    return ours - leftovers
 
 
 def _run_marker(folder: Path, ours: set[str]) -> str | None:

@@ -29,7 +29,17 @@ from ..device import resolve_device, training_backend
 from ..jpeg.sensitivity import sensitivity_tables
 from ..models import recipe_defaults
 from ..provenance import atomic_write_json, exclusive_lock, read_json_file
-from ..run_format import ARMS, BASELINE, CARD_NAME, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
+from ..run_format import (
+    ARMS,
+    BASELINE,
+    CARD_NAME,
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    HISTORY_NAME,
+    JPEGDL,
+    TRAIN_LOCK,
+    check_arm,
+)
 from .arm import ArmTrainer
 from .evaluate import qtables
 from .progress import write_history
@@ -294,11 +304,21 @@ def open_run(
                     ),
                 )
             )
+            remove_partial_writes(run_dir / arm)
         busy = TrainLockedError(f"another `jpeg-robust train` is preparing {run_dir}; try again in a moment")
         with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy):  # config.json: checked and written by one at a time
             _prepare_run_dir(run_dir, config, options, resume)
 
     distributed.run_on_main(prepare)
+
+
+def remove_partial_writes(arm_dir: Path) -> None:
+    """Delete the temporary files a killed training left in its arm folder (``.checkpoint.pt.*.tmp``, ...: the
+    atomic writes' halves; the files they were replacing are intact). Called under the arm's lock."""
+    for name in (CHECKPOINT_NAME, CARD_NAME, HISTORY_NAME):
+        for leftover in arm_dir.glob(f".{name}.*.tmp"):
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink(missing_ok=True)
 
 
 def load_data(config: TrainConfig, options: RunOptions):
