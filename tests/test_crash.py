@@ -8,6 +8,7 @@ The default suite tries a few points; ``-m slow`` runs the long part (docs/integ
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import time
@@ -25,7 +26,7 @@ from robustbench_jpeg.checkpoint import load_checkpoint, load_model, weights_fin
 from robustbench_jpeg.outputs import OUTPUT_RECORD
 
 ARMS = ("baseline", "jpegdl")
-TRAIN = ["train", "--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "2", "--train-subset", "96",
+TRAIN = ["train", "--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "2", "--train-subset", "64",
          "--batch-size", "32", "--device", "cpu", "--no-progress", "--checkpoint-every", "0.02"]  # fmt: skip
 ATTACK = ["attack", "--method", "pgd", "--eps", "1,4", "--steps", "2", "--grad", "soft,bpda", "--n-examples", "12",
           "--batch-size", "4", "--device", "cpu", "--no-progress"]  # fmt: skip
@@ -208,11 +209,14 @@ def test_a_crash_loses_and_duplicates_nothing(reference, tmp_path, command, how)
     CRASHES[command](reference, tmp_path, random.Random(f"{command}-{how}"), how)
 
 
+POINTS = int(os.environ.get("RBJ_CRASH_POINTS", "2"))  # kill points and full-disk points per command (slow part)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(CRASHES))
 def test_many_crash_points(reference, tmp_path, command):
-    """Six kill points and six full-disk points per command (figures in docs/integrity.md)."""
+    """``RBJ_CRASH_POINTS`` kill points and as many full-disk points per command (figures in docs/integrity.md)."""
     rng = random.Random(f"many-{command}")
-    for i in range(6):
+    for i in range(POINTS):
         for how in ("kill", "disk"):
             CRASHES[command](reference, tmp_path / f"{i}", rng, how)

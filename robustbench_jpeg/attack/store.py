@@ -103,14 +103,17 @@ def read_results(run_dir: str | os.PathLike, repair: bool = False) -> pd.DataFra
         df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype=dtypes)
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise RunFormatError(
-            f"{path} is not a readable results table ({exc}); move it aside to start the sweep's cells afresh"
+            f"{path} is not a readable results table ({' '.join(str(exc).split())}); move it aside to start afresh"
         ) from None
     if missing := [c for c in ("cell_id", "n", "n_correct") if c not in df.columns]:
         raise RunFormatError(
             f"{path} lacks the column(s) {', '.join(missing)}: restore it, or move it aside to recompute its cells"
         )
     df = df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
-    df["row_format"] = df["row_format"].fillna(1).astype(int)  # files written before the column existed: format 1
+    try:
+        df["row_format"] = df["row_format"].fillna(1).astype(int)  # files written before the column existed: format 1
+    except (ValueError, TypeError, OverflowError):  # a damaged line shifted the fields
+        raise RunFormatError(f"{path}: a row_format value is not an integer; restore it, or move it aside") from None
     for col in ("after", "params", "fingerprint", "source_fingerprint"):
         df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
     df = df.drop_duplicates("cell_id", keep="last").reset_index(drop=True)
@@ -154,7 +157,9 @@ def read_samples_file(path: Path) -> tuple[dict[str, np.ndarray], int, list[str]
         if zlib.crc32(bits) != crc:
             problems.append(f"a damaged record of cell {raw_id.decode('ascii', 'replace')} (CRC mismatch)")
             continue
-        out[raw_id.rstrip(b"\0").decode("ascii")] = np.unpackbits(np.frombuffer(bits, np.uint8), count=n).astype(bool)
+        out[raw_id.rstrip(b"\0").decode("ascii", "replace")] = np.unpackbits(
+            np.frombuffer(bits, np.uint8), count=n
+        ).astype(bool)
     return out, pos, problems
 
 
