@@ -76,13 +76,14 @@ textbook BPDA (deployed forward, identity backward) and ``bpda-hard`` the hard-r
 RESULT_COLUMNS = [
     "model", "arm", "dataset", "train_seed", "attack", "norm", "eps", "eps_255", "steps", "step_size", "step_rule",
     "restarts", "random_start", "grad", "surrogate_alpha", "eval_alpha", "source_arm", "attack_seed", "after",
-    "params", "spec", "n", "clean_acc", "robust_acc", "n_correct", "n_clean_correct", "batch_size", "world_size",
-    "wall_s", "cell_id", "fingerprint", "source_fingerprint", "row_format", "git_sha", "torch", "torchattacks",
-    "device", "timestamp",
+    "params", "spec", "spec_hash", "spec_path", "n", "clean_acc", "robust_acc", "n_correct", "n_clean_correct",
+    "batch_size", "world_size", "wall_s", "cell_id", "fingerprint", "source_fingerprint", "row_format", "git_sha",
+    "torch", "torchattacks", "device", "timestamp",
 ]  # fmt: skip
 TEXT_COLUMNS = (
     "model", "arm", "dataset", "attack", "norm", "step_rule", "grad", "source_arm", "after", "params", "spec",
-    "cell_id", "fingerprint", "source_fingerprint", "git_sha", "torch", "torchattacks", "device", "timestamp",
+    "spec_hash", "spec_path", "cell_id", "fingerprint", "source_fingerprint", "git_sha", "torch", "torchattacks",
+    "device", "timestamp",
 )  # fmt: skip
 
 # --- arms -------------------------------------------------------------------------------------------------------

@@ -88,3 +88,21 @@ def test_a_spec_bomb_never_reaches_the_sweep_state(trained, tmp_path, capsys):  
     code, err = attempt(fgsm_attack(run), capsys)  # a later attack is not poisoned
     assert code in (0, 3), err
     assert json.loads((run / "sweep_state.json").read_text(encoding="utf-8"))
+
+
+def test_results_record_the_specs_hash_and_path_and_a_shadowing_spec_its_own_name(trained, tmp_path, capsys):  # noqa: F811
+    from robustbench_jpeg.attack.spec_files import load_spec
+    from robustbench_jpeg.attack.store import read_results
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    mine = tmp_path / "quick.yaml"
+    mine.write_text("version: 1\nattacks:\n  - {method: fgsm, eps: [3], n_examples: 4}\n", encoding="utf-8")
+    argv = ["attack", "--run", str(run), "--spec", str(mine), "--device", "cpu", "--no-progress"]
+    code, err = attempt(argv, capsys)
+    assert code in (0, 3), err
+    spec = load_spec(str(mine))
+    rows = read_results(run)
+    rows = rows[rows["spec"] == spec.name]
+    assert spec.name.startswith("quick@") and not rows.empty
+    assert set(rows["spec_hash"]) == {spec.hash} and set(rows["spec_path"]) == {str(mine)}

@@ -29,6 +29,7 @@ from .gradients import has_jpeg
 from .methods import get_method
 from .plan import ArmInfo, Cell
 from .random_starts import derive_seed, start_seed
+from .spec import SpecFile
 
 __all__ = ["Evaluator"]
 
@@ -145,7 +146,7 @@ class Evaluator:
             robust[alive - lo] &= ~fooled.cpu().numpy()
 
     def row(
-        self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: str, world: int
+        self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: SpecFile, world: int
     ) -> dict[str, Any]:
         """The results.csv row of a computed cell (docs/run-format.md)."""
         versions = library_versions()
@@ -170,7 +171,9 @@ class Evaluator:
             "attack_seed": cell.attack_seed,
             "after": cell.after,
             "params": _params_text(cell.params),
-            "spec": spec,
+            "spec": spec.name,
+            "spec_hash": spec.hash,
+            "spec_path": spec.path or "",
             "n": cell.n,
             "clean_acc": float(clean.mean()),
             "robust_acc": float(correct.mean()),
