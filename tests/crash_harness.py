@@ -107,6 +107,7 @@ def _install(budget: _Budget) -> None:
 def run_child(argv: list[str], watch: Path, *, kill_after_s: float | None = None, disk_bytes: int | None = None):
     """Run ``jpeg-robust argv`` in a forked child: killed after ``kill_after_s`` seconds (if still running), or with
     ``disk_bytes`` of free space under ``watch``. Returns an :class:`Outcome`."""
+    watch.parent.mkdir(parents=True, exist_ok=True)
     report = watch.parent / f".harness-{os.getpid()}-{time.monotonic_ns()}"
     pid = os.fork()
     if pid == 0:  # the child: never returns
