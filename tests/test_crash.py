@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +82,15 @@ def reference(tmp_path_factory) -> Reference:
     return ref
 
 
+OUTCOMES: Counter[str] = Counter()  # how the interrupted runs ended, per command (printed by the slow tests)
+
+
 def interrupt(argv: list[str], folder: Path, ref: Reference, name: str, rng: random.Random, how: str):
     """Run ``argv`` once, killed or with a full disk at a random point; a full disk must end in one line."""
     if how == "kill":
         outcome = run_child(argv, folder, kill_after_s=rng.uniform(0, ref.seconds[name]))
         assert outcome.status in (EXIT_KILLED, *ATTACK_DONE), outcome.stderr
+        OUTCOMES[f"{name}: {'killed' if outcome.status == EXIT_KILLED else 'finished before the kill'}"] += 1
     else:
         outcome = run_child(argv, folder, disk_bytes=rng.randrange(ref.written[name] + 1))
         errors = [line for line in outcome.stderr.splitlines() if line.startswith(f"jpeg-robust {argv[0]}: error")]
@@ -94,6 +99,7 @@ def interrupt(argv: list[str], folder: Path, ref: Reference, name: str, rng: ran
         if outcome.status == 2:  # one error line (train's epoch lines may precede it), the last one
             assert len(errors) == 1 and outcome.stderr.strip().endswith(errors[0]), outcome.stderr
             assert "no space left" in errors[0].lower(), errors
+        OUTCOMES[f"{name}: {'disk full' if outcome.status == 2 else 'finished within the free space'}"] += 1
     return outcome
 
 
@@ -221,3 +227,9 @@ def test_many_crash_points(reference, tmp_path, command):
     for i in range(POINTS):
         for how in ("kill", "disk"):
             CRASHES[command](reference, tmp_path / f"{i}", rng, how)
+
+
+@pytest.mark.slow
+def test_print_crash_points_tried():
+    """After the long part (same module): how the interrupted runs ended, for docs/integrity.md (``pytest -s``)."""
+    print(f"\ncrash points: {dict(sorted(OUTCOMES.items()))}")
