@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,12 @@ def load_checkpoint(arm_dir: str | os.PathLike, map_location: str | torch.device
     path = checkpoint_path(arm_dir)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one lacks its central directory
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or damaged ({path.stat().st_size} bytes, not a complete checkpoint "
+            "file); restore it from a copy, or retrain the arm (`jpeg-robust train --resume` continues from an "
+            "intact checkpoint only)"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file, or one that needs unpickling arbitrary objects

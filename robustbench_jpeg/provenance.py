@@ -151,16 +151,22 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def read_json_file(path: str | os.PathLike, fix: str = "") -> Any:
-    """JSON from ``path``; a damaged file is a :class:`RunFormatError` that names it (and ``fix``)."""
+def read_json_file(path: str | os.PathLike, fix: str = "", expect: type | None = None) -> Any:
+    """JSON from ``path``; a damaged file (or, with ``expect=dict``, one that holds no JSON object) is a
+    :class:`RunFormatError` that names it (and ``fix``)."""
     path = Path(path)
     hint = f"; {fix}" if fix else ""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise RunFormatError(f"{path} is not UTF-8 text{hint}") from None
     except json.JSONDecodeError as exc:
         raise RunFormatError(f"{path} is not valid JSON ({exc}){hint}") from None
+    except RecursionError:
+        raise RunFormatError(f"{path} is nested too deeply to be a file of this toolkit{hint}") from None
+    if expect is dict and not isinstance(value, dict):
+        raise RunFormatError(f"{path} must hold a JSON object ({{...}}), not a {type(value).__name__}{hint}")
+    return value
 
 
 @contextlib.contextmanager

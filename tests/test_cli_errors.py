@@ -175,7 +175,7 @@ def test_read_only_output_and_full_disk_are_clear_messages(tmp_path, capsys, mon
 
     monkeypatch.setattr(torch, "save", full)
     code, err = run_cli([*TINY_TRAIN, "--out", str(tmp_path / "full")], capsys)
-    assert code == EXIT_USAGE and "no space left" in one_line(err)
+    assert code == EXIT_USAGE and "no space left" in one_line(err) and "again with --resume" in err
 
 
 def test_a_corrupted_embedded_data_file_is_named(tmp_path, capsys, monkeypatch):

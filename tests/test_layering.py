@@ -21,6 +21,7 @@ LAYERS = {
     # the foundations
     "runfolder": 0,
     "provenance": 0,
+    "outputs": 0,
     "device": 0,
     "stats": 0,
     "distributed": 0,

@@ -460,14 +460,14 @@ def test_cli_handler(tmp_path, capsys, monkeypatch):
     report_cmd.add_parser(parser.add_subparsers())
     calls = []
 
-    def fake_build(runs, out, title=None):  # the library is tested above; here only the wiring
-        calls.append((runs, out, title))
+    def fake_build(runs, out, title=None, force=False):  # the library is tested above; here only the wiring
+        calls.append((runs, out, title, force))
         return Path(out) / "report.md"
 
     monkeypatch.setattr(report_pkg, "build_report", fake_build)
     args = parser.parse_args(["report", "--run", "a", "--run", "b", "--out", str(tmp_path / "out"), "--title", "T"])
     assert args.handler(args) == 0
-    assert calls == [([Path("a"), Path("b")], tmp_path / "out", "T")]
+    assert calls == [([Path("a"), Path("b")], tmp_path / "out", "T", False)]
     assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "report.md")
     monkeypatch.undo()
     bad = parser.parse_args(["report", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")])

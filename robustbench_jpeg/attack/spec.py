@@ -28,6 +28,7 @@ from .gradients import GRAD_MODES
 from .methods import METHODS, get_method
 from .spec_values import (
     DEFAULT_STEP_RULE,
+    MAX_ALPHA,
     MIN_LINF_255,
     AttackSpecError,
     checked_radii,
@@ -58,6 +59,8 @@ __all__ = [
 NORMS = ("linf", "l2")
 DEFAULT_BATCH_SIZE = 500
 SPEC_FORMAT_KEYS = ("version", "description", "attacks", "n_examples", "batch_size", "seed")
+_HARD = " (beyond it the soft quantizer is hard rounding in float32)"
+MAX_DESCRIPTION = 2000  # characters of a spec's description (stored in sweep_state.json as given)
 _OPTIONAL_FIELDS = {"params": (), "surrogate_alpha": None, "eval_alpha": None, "chain": None}
 
 
@@ -217,11 +220,11 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
                 "grad 'surrogate' needs surrogate_alpha (the softness of the backward quantizer, "
                 "smaller than the trained alpha, e.g. 1.0)"
             )
-        out["surrogate_alpha"] = positive("surrogate_alpha", spec.surrogate_alpha)
+        out["surrogate_alpha"] = positive("surrogate_alpha", spec.surrogate_alpha, MAX_ALPHA, _HARD)
     elif spec.surrogate_alpha is not None:
         raise AttackSpecError("surrogate_alpha is only used with grad 'surrogate'")
     if spec.eval_alpha is not None:
-        out["eval_alpha"] = positive("eval_alpha", spec.eval_alpha)
+        out["eval_alpha"] = positive("eval_alpha", spec.eval_alpha, MAX_ALPHA, _HARD)
     if spec.transfer_from is not None:
         if spec.transfer_from not in ARMS:
             raise AttackSpecError(f"unknown transfer_from arm {spec.transfer_from!r}; choose one of {', '.join(ARMS)}")
@@ -343,6 +346,12 @@ class SpecFile:
             attacks = [attacks]
         if not isinstance(attacks, list) or not attacks:
             raise AttackSpecError(f"spec {where}: 'attacks' must be a non-empty list of attacks")
+        description = data.get("description", "")
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+            raise AttackSpecError(
+                f"spec {where}: 'description' must be text of at most {MAX_DESCRIPTION} characters, "
+                f"got {_preview(description)}"
+            )
         defaults = {k: data[k] for k in ("n_examples", "batch_size", "seed") if k in data}
         parsed = tuple(
             AttackSpec.from_dict(
@@ -351,9 +360,7 @@ class SpecFile:
             for i, a in enumerate(attacks)
         )
         try:
-            return cls(
-                name=name, attacks=parsed, version=version, description=str(data.get("description", "")), path=path
-            )
+            return cls(name=name, attacks=parsed, version=version, description=description, path=path)
         except AttackSpecError as exc:
             raise AttackSpecError(f"spec {where}: {exc}") from None
 
@@ -365,6 +372,11 @@ class SpecFile:
             "hash": self.hash,
             "attacks": [a.to_dict() for a in self.attacks],
         }
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}... ({type(value).__name__} of {len(text)} characters)"
 
 
 def _check_chains(name: str, attacks: tuple[AttackSpec, ...]) -> None:

@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_STEP_RULE",
     "MIN_LINF_255",
     "L2_MAX",
+    "MAX_RADII",
+    "MAX_ALPHA",
     "parse_step_size",
     "resolve_step_size",
     "parse_radius",
@@ -32,6 +34,8 @@ __all__ = [
 
 DEFAULT_STEP_RULE = "2.5*eps/steps"
 MIN_LINF_255 = 0.5  # a bare L-inf radius below this (in 1/255 units) must be written as a fraction
+MAX_ALPHA = 1e6  # a soft-quantizer alpha beyond this is hard rounding in float32 (and 1e300 overflows it)
+MAX_RADII = 256  # radii of one attack (each is a cell per arm and grad mode)
 L2_MAX = math.sqrt(3 * 32 * 32)  # the diameter of [0, 1]^(3x32x32): no L2 radius beyond it means anything
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 _RULE_RE = re.compile(rf"^\s*(?:(?P<k>{_NUMBER})\s*\*\s*)?eps(?:\s*/\s*(?P<d>steps|{_NUMBER}))?\s*$")
@@ -47,9 +51,11 @@ def integer(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def positive(name: str, value: Any) -> float:
+def positive(name: str, value: Any, maximum: float = math.inf, why: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise AttackSpecError(f"{name} must be a positive finite number, got {value!r}")
+    if value > maximum:
+        raise AttackSpecError(f"{name} must be at most {maximum:g}{why}, got {value!r}")
     return float(value)
 
 
@@ -150,6 +156,8 @@ def parse_radii(raw: Any, norm: str, where: str = "eps") -> tuple[float, ...]:
             raise AttackSpecError(
                 f"{where}: linspace must be {{linspace: [start, stop, num]}} with an integer num >= 1, got {raw!r}"
             )
+        if spec[2] > MAX_RADII:
+            raise AttackSpecError(f"{where}: linspace asks for {spec[2]} radii; at most {MAX_RADII} per attack")
         start, stop = (parse_radius(v, norm, where) for v in spec[:2])
         num = spec[2]
         return tuple(start + (stop - start) * i / (num - 1) for i in range(num)) if num > 1 else (start,)
@@ -161,6 +169,8 @@ def parse_radii(raw: Any, norm: str, where: str = "eps") -> tuple[float, ...]:
         values = [raw]
     if not values:
         raise AttackSpecError(f"{where}: eps must hold at least one radius")
+    if len(values) > MAX_RADII:
+        raise AttackSpecError(f"{where}: {len(values)} radii; at most {MAX_RADII} per attack")
     return tuple(parse_radius(v, norm, where) for v in values)
 
 
@@ -170,8 +180,10 @@ def checked_radii(eps: Any, norm: str) -> tuple[float, ...]:
     if not values:
         raise AttackSpecError("eps must hold at least one radius")
     for e in values:
-        if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 0:
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
             raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
+        if e < 0:
+            raise AttackSpecError(f"eps values must be >= 0, got {show_radius(e, norm)}")
         if norm == "linf" and e > 1.0 + 1e-12:
             raise AttackSpecError(
                 f"linf eps {eps_text(e, norm)} is outside [0, 255]/255: write L-inf radii in "

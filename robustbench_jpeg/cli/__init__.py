@@ -124,12 +124,13 @@ def record_command(run_dir: str | Path, argv: Sequence[str] | None = None) -> No
     atomic_write_text(path, previous + line)
 
 
-def _os_message(exc: OSError) -> str:
+def _os_message(exc: OSError, command: str = "") -> str:
     where = f" {exc.filename}" if exc.filename else ""
     if exc.errno == errno.ENOSPC:
+        again = "the same command again with --resume" if command == "train" else "the same command again"
         return (
-            f"no space left on the device holding{where or ' the output'}; free space and run the same command "
-            "again (everything written so far is complete)"
+            f"no space left on the device holding{where or ' the output'}; free space and run {again} "
+            "(everything written so far is complete)"
         )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write{where}: {exc.strerror}; choose a writable --out folder"
@@ -172,11 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         if isinstance(exc, OSError) and exc.errno is not None and not str(message).startswith(str(exc.filename)):
-            message = _os_message(exc)
+            message = _os_message(exc, args.command)
         print(f"{name}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"{name}: error: {_os_message(exc)}", file=sys.stderr)
+        print(f"{name}: error: {_os_message(exc, args.command)}", file=sys.stderr)
         return EXIT_USAGE
 
 

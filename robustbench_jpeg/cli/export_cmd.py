@@ -41,13 +41,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--run", type=Path, metavar="RUN", help="run folder made by `jpeg-robust train` (and attack)")
     parser.add_argument("run_positional", nargs="?", type=Path, metavar="RUN", help="the same as --run RUN")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to export")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write (created)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write (created; see --force)")
     parser.add_argument(
         "--arms",
         type=_arms,
         default=None,
         metavar="LIST",
         help="comma list of arms to export (default: every arm with a card)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out that holds files the export did not write (never into a run folder); without it, "
+        "--out must be new, empty or hold only earlier exports (recorded in its jpeg-robust-output.json)",
     )
     parser.set_defaults(handler=run)
     return parser
@@ -67,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print("jpeg-robust export: error: which run folder? give --run RUN", file=sys.stderr)
         return EXIT_USAGE
     try:
-        written, warnings = export_run(run_dir, args.format, args.out, args.arms)
+        written, warnings = export_run(run_dir, args.format, args.out, args.arms, force=args.force)
     except ExportError as err:
         print(f"jpeg-robust export: error: {err}", file=sys.stderr)
         return EXIT_USAGE

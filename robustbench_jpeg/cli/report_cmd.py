@@ -32,6 +32,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="report folder to write")
     parser.add_argument("--title", default=None, help="report title (default: model, dataset and seeds)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out that holds files the report did not write (never into a run folder); without it, "
+        "--out must be new, empty or hold only an earlier report (recorded in its jpeg-robust-output.json)",
+    )
     parser.set_defaults(handler=run)
     return parser
 
@@ -47,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StoreWarning)
         try:
-            path = build_report(args.run, args.out, title=args.title)
+            path = build_report(args.run, args.out, title=args.title, force=args.force)
         except ReportInputError as err:
             error = err
     for w in caught:  # a run folder's notices: one line each

@@ -41,13 +41,21 @@ def _milestones(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"milestones must be a comma list of epochs, got {text!r}") from exc
 
 
+MAX_SEEDS = 64  # seeds trained together in one process (each holds its models and optimisers in memory)
+
+
 def _seeds(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be a comma list of integers, got {text!r}") from None
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct integers >= 0, got {text!r}")
+    if not seeds or any(s < 0 or s >= 2**32 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct integers in [0, 2^32), got {text[:60]!r}")
+    if len(seeds) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(
+            f"--seeds lists {len(seeds)} seeds; at most {MAX_SEEDS} train in one process: split them over several "
+            "commands (e.g. --seeds 0,1,2 then --seeds 3,4,5)"
+        )
     return seeds
 
 

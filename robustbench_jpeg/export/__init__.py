@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .common import ExportError
+from ..outputs import OutputFolderError, claim_output, finish_output, release_output
+from .common import ExportError, arm_cards
 
 FORMATS = ("robustbench", "tables", "weights")
 
@@ -22,29 +23,38 @@ __all__ = ["FORMATS", "ExportError", "export_run"]
 
 
 def export_run(
-    run_dir: str | os.PathLike, fmt: str, out_dir: str | os.PathLike, arms: tuple[str, ...] | None = None
+    run_dir: str | os.PathLike,
+    fmt: str,
+    out_dir: str | os.PathLike,
+    arms: tuple[str, ...] | None = None,
+    force: bool = False,
 ) -> tuple[list[Path], list[str]]:
     """Write export ``fmt`` of the run folder ``run_dir`` into ``out_dir``; returns (files written, warnings).
 
+    ``out_dir`` must be new, empty or hold only earlier exports (``jpeg-robust-output.json`` records them); ``force``
+    writes into a folder with other files (never into a run folder). See :mod:`robustbench_jpeg.outputs`.
+
     Raises:
-        ExportError: unknown format, missing files, a name that is not a safe file name, an output folder that is a
-            run folder.
+        ExportError: unknown format, missing files or cards, a name that is not a safe file name, an output folder
+            that is a run folder or holds files the export did not write.
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    out = Path(out_dir)
-    if (out / "results.csv").exists():
-        raise ExportError(
-            f"{out} holds a results.csv: refusing to write an export into a run folder; choose another --out"
-        )
     if fmt == "robustbench":
-        from .robustbench import export_robustbench
-
-        return export_robustbench(Path(run_dir), out, arms)
-    if fmt == "tables":
-        from .qtables import export_tables
-
-        return export_tables(Path(run_dir), out, arms)
-    from .weights import export_weights
-
-    return export_weights(Path(run_dir), out, arms)
+        from .robustbench import export_robustbench as write
+    elif fmt == "tables":
+        from .qtables import export_tables as write
+    else:
+        from .weights import export_weights as write
+    arm_cards(Path(run_dir), arms)  # every card there (or named), before anything is written
+    try:
+        claim = claim_output(Path(out_dir), "export", force)
+    except OutputFolderError as exc:
+        raise ExportError(str(exc)) from None
+    try:
+        written = write(Path(run_dir), Path(out_dir), arms)
+    except ExportError:
+        release_output(claim)
+        raise
+    finish_output(claim)
+    return written

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runfolder import CARD_NAME, RunFolder, RunFormatError, safe_name
+from ..runfolder import ARMS, CARD_NAME, CHECKPOINT_NAME, RunFolder, RunFormatError, arm_order, safe_name
 
 
 class ExportError(ValueError):
@@ -30,6 +30,14 @@ def arm_cards(run_dir: Path, arms: tuple[str, ...] | None) -> dict[str, dict]:
         found = {arm: card.to_dict() for arm, card in RunFolder(run_dir).cards().items()}
     except RunFormatError as exc:
         raise ExportError(str(exc)) from None
+    if not arms:
+        unfinished = [a for a in _trained_arms(run_dir) if a not in found]
+        if unfinished:
+            raise ExportError(
+                f"{run_dir}: {', '.join(f'{a}/{CARD_NAME}' for a in unfinished)} missing (the arm has not finished "
+                f"training: `jpeg-robust train --resume --out {run_dir}` with the same options completes it); or pass "
+                f"--arms {','.join(found) or 'ARM'} to export only the finished arms"
+            )
     if arms:
         missing = [a for a in arms if a not in found]
         if missing:
@@ -44,6 +52,18 @@ def arm_cards(run_dir: Path, arms: tuple[str, ...] | None) -> dict[str, dict]:
             f"{run_dir}/jpegdl/{CARD_NAME}, made by `jpeg-robust train --out {run_dir}`)"
         )
     return found
+
+
+def _trained_arms(run_dir: Path) -> list[str]:
+    """Arms the run was trained with (config.json's ``arms``) or that hold a checkpoint, in registry order."""
+    try:
+        config = RunFolder(run_dir).config() or {}
+    except RunFormatError:
+        config = {}
+    listed = config.get("arms") if isinstance(config.get("arms"), list) else []
+    named = {a for a in listed if isinstance(a, str) and a in ARMS}
+    named |= {a for a in ARMS if (run_dir / a / CHECKPOINT_NAME).is_file()}
+    return sorted(named, key=arm_order)
 
 
 @dataclass(frozen=True)

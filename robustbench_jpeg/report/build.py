@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..data import TEST_SIZES
 from ..evaluation import run_checks
+from ..outputs import OutputFolderError, claim_output, finish_output, release_output
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
 from ..runfolder import ARMS, CARD_NAME, JPEGDL, RunFormatError, arm_display, arm_order, safe_name
 from ..runfolder.folder import FolderKind, folder_kind
@@ -32,14 +33,18 @@ from .tables import aggregate, wide_csv
 TABLES_DIR = "tables"
 
 
-def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, title: str | None = None) -> Path:
+def build_report(
+    run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, title: str | None = None, force: bool = False
+) -> Path:
     """Write tables, figures, report.md/report.html and a data/ copy for ``run_dirs`` into ``out_dir``.
 
     Args:
         run_dirs: run folders (docs/run-format.md), a previous report's ``data/`` folder, or a report folder.
             Runs of one model with different train seeds are pooled as seeds (mean ± std); different models get
             their own sections; different datasets are an error. Any set of arms (runfolder.ARMS) is handled.
-        out_dir: the report folder (created). Its ``data/`` and ``tables/`` are replaced; other files overwritten.
+        out_dir: the report folder (created). Its ``data/`` and ``tables/`` are replaced; other files overwritten. It
+            must be new, empty or hold only an earlier report (recorded in its ``jpeg-robust-output.json``).
+        force: write into an ``out_dir`` that holds other files too (never into a run folder).
         title: report title; a default naming model(s), dataset and seeds otherwise.
 
     Returns:
@@ -68,7 +73,20 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
                 f"{out} is a run folder (results, config or arm folders): refusing to write a report into it, "
                 "where it would shadow the run; choose another --out"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        claim = claim_output(out, "report", force)
+    except OutputFolderError as exc:
+        raise ReportInputError(str(exc)) from None
+    try:
+        path = _write_report(runs, out, title)
+    except ReportInputError:
+        release_output(claim)
+        raise
+    finish_output(claim)
+    return path
+
+
+def _write_report(runs: list[Run], out: Path, title: str | None) -> Path:
     quantizers = quantizer_arms(runs)
     cells, vectors = build_cells(runs)
     pairs = arm_pairs(set(cells["arm"]), quantizers)

@@ -235,6 +235,8 @@ class CellResult:
     device: str
     timestamp: str
     row_format: int = ROW_FORMAT
+    spec_hash: str = ""  # the spec file's hash and path: which version of a spec made the cell
+    spec_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,8 @@ def _columns() -> tuple[Column, ...]:
         middle.append(Column(name, record, name in text))
         if name == "eps":
             middle.append(Column("eps_255", "setting"))
-    tail = [Column("spec", "result", True), Column("n", "cell")]
+    tail = [Column("spec", "result", True), Column("spec_hash", "result", True), Column("spec_path", "result", True)]
+    tail += [Column("n", "cell")]
     tail += [Column(n, "result") for n in ("clean_acc", "robust_acc", "n_correct", "n_clean_correct")]
     tail += [Column("batch_size", "cell"), Column("world_size", "result"), Column("wall_s", "result")]
     tail += [Column(n, "cell", True) for n in ("cell_id", "fingerprint", "source_fingerprint")]

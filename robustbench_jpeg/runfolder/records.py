@@ -71,14 +71,18 @@ def parse_results(data: bytes | None, where: str | os.PathLike) -> ResultsFile:
         df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype=dtypes)
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise RunFormatError(
-            f"{where} is not a readable results table ({exc}); move it aside to start the sweep's cells afresh"
+            f"{where} is not a readable results table ({' '.join(str(exc).split())}); move it aside to start the "
+            "sweep's cells afresh"
         ) from None
-    if "cell_id" not in df.columns:
-        raise RunFormatError(f"{where} has no cell_id column: it is not a results.csv written by `jpeg-robust attack`")
+    if missing := [c for c in ("cell_id", "n", "n_correct") if c not in df.columns]:
+        raise RunFormatError(
+            f"{where} lacks the column(s) {', '.join(missing)}: it is not a results.csv written by `jpeg-robust "
+            "attack`; restore it, or move it aside to recompute its cells"
+        )
     df = df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
     try:
         df["row_format"] = df["row_format"].fillna(1).astype(int)  # files older than the column: format 1
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a damaged line shifted the fields
         raise RunFormatError(f"{where}: the row_format column holds a non-integer; restore the file") from None
     for col in ("after", "params", "fingerprint", "source_fingerprint"):
         df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)

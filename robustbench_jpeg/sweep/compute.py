@@ -25,6 +25,7 @@ import torch
 from ..attack.crafting import run_attack
 from ..attack.methods import get_method
 from ..attack.random_starts import derive_seed, start_seed
+from ..attack.spec import SpecFile
 from ..checkpoint import load_model, weights_fingerprint
 from ..provenance import device_name, git_sha, library_versions, now_iso
 from ..runfolder.cell import Cell, CellResult
@@ -126,12 +127,14 @@ class Evaluator:
         return fooled.cpu().numpy()
 
     def row(
-        self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: str, world: int
+        self, cell: Cell, clean: np.ndarray, correct: np.ndarray, wall: float, spec: SpecFile, world: int
     ) -> dict[str, Any]:
         """The results.csv row of a computed cell (docs/run-format.md), from the cell record and what was measured."""
         versions = library_versions()
         result = CellResult(
-            spec=spec,
+            spec=spec.name,
+            spec_hash=spec.hash,
+            spec_path=spec.path or "",
             clean_acc=float(clean.mean()),
             robust_acc=float(correct.mean()),
             n_correct=int(correct.sum()),

@@ -250,7 +250,7 @@ def run_sweep(
         distributed.run_on_main(lock)
         with exact_fp32(dev):
             plan = distributed.run_on_main(lambda: _prepare(store, spec, evaluator, infos))
-            computed = _compute(plan, evaluator, store, spec.name, progress and main, log if main else None)
+            computed = _compute(plan, evaluator, store, spec, progress and main, log if main else None)
             table = distributed.run_on_main(
                 lambda: _finish(store, spec, plan, computed, cards, infos, evaluator.test_size())
             )
@@ -295,7 +295,7 @@ def evaluate_cell(
     return clean[lo:hi], standing
 
 
-def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str, bar_on: bool, log) -> list[str]:
+def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec: SpecFile, bar_on: bool, log) -> list[str]:
     """Every rank: compute the todo cells shard by shard; rank 0 writes each cell as soon as it is gathered."""
     from tqdm.auto import tqdm
 
@@ -309,7 +309,7 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
     bar_on = bar_on and sys.stderr.isatty()
     stream = log if log is not None else sys.stderr
     computed: list[str] = []
-    with tqdm(total=total, disable=not bar_on, desc=f"attack {spec_name}", unit="step", dynamic_ncols=True) as bar:
+    with tqdm(total=total, disable=not bar_on, desc=f"attack {spec.name}", unit="step", dynamic_ncols=True) as bar:
         for k, cell in enumerate(plan.todo, 1):
             start = time.perf_counter()
             lo, hi = distributed.shard_bounds(cell.n)
@@ -324,7 +324,7 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec_name: str,
             wall = time.perf_counter() - start
             if distributed.is_main():
                 store.save_samples(cell.cell_id, full)
-                store.append_row(evaluator.row(cell, clean, full, wall, spec_name, world))
+                store.append_row(evaluator.row(cell, clean, full, wall, spec, world))
                 if not bar_on and log is not False:
                     print(
                         f"[{k}/{len(plan.todo)}] {cell.label()}: {'robust' if not cell.is_clean else 'correct'} "

@@ -28,7 +28,7 @@ from ..data import NUM_CLASSES, apply_augment, draw_augment_params, epoch_order,
 from ..device import autocast, use_bf16, use_channels_last
 from ..jpeg import prepare_dct
 from ..models import RobustNet, create_model
-from ..runfolder import ModelCard
+from ..runfolder import CHECKPOINT_NAME, ModelCard
 from .arms import arm_jpeg_config, learns_tables
 from .card import arm_card
 from .evaluate import evaluate, qtables
@@ -348,10 +348,16 @@ class ArmTrainer:
             totals = distributed.all_reduce_sum(totals)
         loss_sum_value, correct_value, non_finite = totals.tolist()  # one device-to-host copy for the three
         if non_finite > 0:
+            checkpoint = self.arm_dir / CHECKPOINT_NAME
+            kept = (
+                f"the last checkpoint {checkpoint} is good"
+                if checkpoint.is_file()
+                else f"no checkpoint was written yet ({checkpoint} does not exist)"
+            )
             raise NonFiniteLossError(
                 f"{self.arm}: the training loss became NaN or infinite in epoch {self.progress.epoch + 1} (before "
-                f"step {self.progress.step}); stopped without saving, the last checkpoint in {self.arm_dir} is good. "
-                "Lower --lr / --jpeg-lr or check the data and options, then resume or start a new --out"
+                f"step {self.progress.step}); stopped without saving, {kept}. Lower --lr / --jpeg-lr or check the "
+                "data and options, then resume or start a new --out"
             )
         seen = min(self.progress.step * self.config.batch_size, self.n_train)
         self.progress.fold(loss_sum_value, int(round(correct_value)), seen, seconds)

@@ -40,6 +40,7 @@ from .pair import (
     ArmResult,
     arm_order,
     epoch_line,
+    finished_status,
     load_data,
     open_arm,
     open_run,
@@ -115,7 +116,8 @@ def train_group(
                     trainer = open_arm(configs[s], arm, run_dirs[s], options, train, resume, device)
                     if trainer.progress.finished:
                         p = trainer.progress
-                        results[s][arm] = ArmResult(arm, trainer.arm_dir, "skipped", p.epoch, p.last_acc)
+                        status = finished_status(trainer, data_info)
+                        results[s][arm] = ArmResult(arm, trainer.arm_dir, status, p.epoch, p.last_acc)
                     else:
                         trainers[(s, arm)] = trainer
                 if _train_together(trainers, train_dev, test_dev, deadline, options, data_info, results):

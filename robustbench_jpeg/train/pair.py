@@ -29,7 +29,17 @@ from ..device import resolve_device, training_backend
 from ..jpeg.sensitivity import sensitivity_tables
 from ..models import recipe_defaults
 from ..provenance import atomic_write_json, exclusive_lock, read_json_file
-from ..runfolder import ARMS, BASELINE, CONFIG_NAME, HISTORY_NAME, JPEGDL, TRAIN_LOCK, check_arm
+from ..runfolder import (
+    ARMS,
+    BASELINE,
+    CARD_NAME,
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    HISTORY_NAME,
+    JPEGDL,
+    TRAIN_LOCK,
+    check_arm,
+)
 from .arm import ArmTrainer
 from .evaluate import qtables
 from .progress import write_history
@@ -57,7 +67,8 @@ class TrainLockedError(RuntimeError):
 class ArmResult:
     arm: str
     arm_dir: Path
-    status: str  # "finished", "paused" (time limit) or "skipped" (already finished)
+    status: str  # "finished", "paused" (time limit), "skipped" (already finished) or "completed" (finished before,
+    # its card and history written now: a crash had left them behind the final checkpoint)
     epochs_done: int
     clean_top1: float | None
 
@@ -90,7 +101,7 @@ def _config_record(config: TrainConfig, options: RunOptions) -> dict[str, Any]:
 
 def _check_same_recipe(run_dir: Path, config: TrainConfig, options: RunOptions) -> list[str]:
     """Refuse a recipe other than the one the run folder holds (the arms may differ); return the arms it records."""
-    saved = read_json_file(run_dir / CONFIG_NAME, fix="restore it, or train into a new --out folder")
+    saved = read_json_file(run_dir / CONFIG_NAME, fix="restore it, or train into a new --out folder", expect=dict)
     if saved.get("train_subset") != options.train_subset:
         raise ConfigError(
             f"{run_dir} was started with train_subset={saved.get('train_subset')!r}, now "
@@ -119,7 +130,8 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, options: RunOptions, re
     """Check the folder against the recipe and record it. Arms of one recipe may be trained by separate processes
     (each arm has its own lock); a different recipe is always refused."""
     recorded: list[str] = []
-    if (run_dir / CONFIG_NAME).exists():
+    started = any(checkpoint_path(run_dir / arm).exists() or (run_dir / arm / CARD_NAME).exists() for arm in ARMS)
+    if (run_dir / CONFIG_NAME).exists() and started:  # a recipe nothing was trained with (bad data dir) is replaced
         recorded = _check_same_recipe(run_dir, config, options)
         existing = [arm for arm in config.arms if checkpoint_path(run_dir / arm).exists()]
         if existing and not resume:
@@ -182,6 +194,24 @@ def open_arm(
     return trainer
 
 
+def finished_status(trainer: ArmTrainer, data_info: dict[str, Any]) -> str:
+    """For an arm whose checkpoint says it finished: ``skipped`` if its card and history match it, else
+    ``completed`` after writing them (a crash between the final checkpoint and the card left them behind)."""
+
+    def card_behind() -> bool:
+        try:
+            card = read_model_card(trainer.arm_dir)
+        except (FileNotFoundError, ValueError):
+            return True
+        stale = not card.is_finished or card.fingerprint != weights_fingerprint(trainer.model)
+        return stale or not (trainer.arm_dir / HISTORY_NAME).is_file()
+
+    behind = distributed.run_on_main(card_behind)
+    if behind:
+        write_arm_files(trainer, data_info)
+    return "completed" if behind else "skipped"
+
+
 def write_arm_files(trainer: ArmTrainer, data_info: dict[str, Any]) -> None:
     """history.csv and card.json of the arm (rank 0)."""
     if trainer.dist.is_main:
@@ -216,7 +246,7 @@ def train_arm(
     main = trainer.dist.is_main
     p = trainer.progress
     if p.finished:
-        return ArmResult(arm, arm_dir, "skipped", p.epoch, p.last_acc)
+        return ArmResult(arm, arm_dir, finished_status(trainer, data_info), p.epoch, p.last_acc)
     train_dev = (train[0].to(device), train[1].to(device))
     test_dev = (test[0].to(device), test[1].to(device))
     steps = math.ceil(train[0].shape[0] / config.batch_size)
@@ -276,11 +306,21 @@ def open_run(
                     ),
                 )
             )
+            remove_partial_writes(run_dir / arm)
         busy = TrainLockedError(f"another `jpeg-robust train` is preparing {run_dir}; try again in a moment")
         with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy):  # config.json: checked and written by one at a time
             _prepare_run_dir(run_dir, config, options, resume)
 
     distributed.run_on_main(prepare)
+
+
+def remove_partial_writes(arm_dir: Path) -> None:
+    """Delete the temporary files a killed training left in its arm folder (``.checkpoint.pt.*.tmp``, ...: the
+    atomic writes' halves; the files they were replacing are intact). Called under the arm's lock."""
+    for name in (CHECKPOINT_NAME, CARD_NAME, HISTORY_NAME):
+        for leftover in arm_dir.glob(f".{name}.*.tmp"):
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink(missing_ok=True)
 
 
 def load_data(config: TrainConfig, options: RunOptions):

@@ -61,7 +61,7 @@ def test_defaults_per_method():
     [
         ({"method": "cw", "eps": [1]}, "unknown attack method"),
         ({"method": "pgd", "eps": [1], "norm": "l1"}, "unknown norm"),
-        ({"method": "pgd", "eps": [-1]}, "eps values must be finite numbers >= 0"),
+        ({"method": "pgd", "eps": [-1]}, "eps values must be >= 0, got -1/255"),
         ({"method": "pgd", "eps": [300]}, r"outside \[0, 255\]/255"),
         ({"method": "pgd", "eps": [0.5], "norm": "l2", "steps": 0}, "steps must be an integer >= 1"),
         ({"method": "pgd", "eps": [1], "grad": ["soft", "eot"]}, "unknown grad mode"),
@@ -153,11 +153,13 @@ def test_spec_by_path_and_env_dir(tmp_path, monkeypatch):
     assert load_spec("paper-pgd").path == str(packaged_specs_dir() / "paper-pgd.yaml")
 
 
-def test_user_folder_is_searched_before_the_packaged_specs(tmp_path, monkeypatch):
+def test_user_folder_is_searched_first_but_shadows_a_packaged_spec_only_when_chosen(tmp_path, monkeypatch):
     (tmp_path / "paper-pgd.yaml").write_text("version: 7\ndescription: mine\nattacks:\n  - {method: fgsm, eps: [3]}\n")
     monkeypatch.setenv("RBJ_ATTACKS_DIR", str(tmp_path))
-    mine = load_spec("paper-pgd")
-    assert (mine.version, mine.path) == (7, str(tmp_path / "paper-pgd.yaml"))
+    with pytest.raises(AttackSpecError, match="has the name of the packaged spec"):
+        load_spec("paper-pgd")
+    mine = load_spec("paper-pgd", directory=tmp_path)  # an explicit folder is a choice; the name says it is another
+    assert (mine.version, mine.path, mine.name) == (7, str(tmp_path / "paper-pgd.yaml"), f"paper-pgd@{mine.hash[:8]}")
     assert load_spec("paper-pgd", directory=packaged_specs_dir()).version == 1  # an explicit folder wins over env
     monkeypatch.setenv("RBJ_ATTACKS_DIR", str(tmp_path / "missing"))
     assert load_spec("quick").hash == QUICK_HASH_BEFORE_YAML

@@ -287,7 +287,7 @@ def test_cli_runs_an_ad_hoc_attack(make_run, capsys):
         (["--spec", "paper-pgd", "--eps", "1"], "cannot be combined with --spec"),
         (["--spec", "no-such-spec"], "available specs"),
         (["--method", "pgd"], "needs --eps"),
-        (["--method", "pgd", "--eps", "-1"], "eps values must be finite numbers >= 0"),
+        (["--method", "pgd", "--eps", "-1"], "eps values must be >= 0, got -1/255"),
         (["--method", "fgsm", "--eps", "1", "--step-size", "2"], "fgsm always steps by eps"),
         (["--method", "pgd", "--eps", "1", "--steps", "3", "--step-size", "quick"], "cannot read step size"),
     ],

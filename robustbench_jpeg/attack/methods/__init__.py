@@ -56,6 +56,7 @@ class Param:
     kind: type  # int or float
     minimum: float
     help: str
+    maximum: float = math.inf  # a larger value is refused (never clamped at build time, so it is stored as used)
 
     def check(self, name: str, value: Any) -> int | float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -64,6 +65,8 @@ class Param:
             raise ValueError(f"{name} must be an integer, got {value!r}")
         if not math.isfinite(value) or value < self.minimum:
             raise ValueError(f"{name} must be a finite number >= {self.minimum:g}, got {value!r}")
+        if value > self.maximum:
+            raise ValueError(f"{name} must be at most {self.maximum:g} ({self.help}), got {value!r}")
         return self.kind(value)
 
 

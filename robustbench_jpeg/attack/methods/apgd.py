@@ -62,7 +62,11 @@ register(
         build=build_targeted,
         default_steps=100,
         targeted=True,
-        params={"target_classes": Param(9, int, 1, "number of target classes (the most likely wrong ones)")},
+        params={
+            "target_classes": Param(
+                9, int, 1, "number of target classes (the most likely wrong ones); CIFAR-100 has 99", 99
+            )
+        },
         paper=PAPER,
     )
 )

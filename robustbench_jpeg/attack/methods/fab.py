@@ -42,7 +42,7 @@ register(
         build=build,
         default_steps=100,
         targeted=True,
-        params={"target_classes": Param(9, int, 1, "number of target classes")},
+        params={"target_classes": Param(9, int, 1, "number of target classes; CIFAR-100 has 99", 99)},
         paper="Croce and Hein, ICML 2020, arXiv 1907.02044",
     )
 )

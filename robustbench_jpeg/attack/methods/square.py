@@ -42,7 +42,7 @@ register(
         default_steps=5000,
         steps_word="queries",
         uses_gradient=False,
-        params={"p_init": Param(0.8, float, 1e-6, "initial fraction of changed pixels")},
+        params={"p_init": Param(0.8, float, 1e-6, "initial fraction of changed pixels, at most 1", 1.0)},
         paper="Andriushchenko et al., ECCV 2020, arXiv 1912.00049",
     )
 )
