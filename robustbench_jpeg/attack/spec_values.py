@@ -183,7 +183,7 @@ def checked_radii(eps: Any, norm: str) -> tuple[float, ...]:
         if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
             raise AttackSpecError(f"eps values must be finite numbers >= 0, got {e!r}")
         if e < 0:
-            raise AttackSpecError(f"eps values must be >= 0, got {show_radius(e, norm)}")
+            raise AttackSpecError(f"eps values must be >= 0, got {eps_text(e, norm)}")
         if norm == "linf" and e > 1.0 + 1e-12:
             raise AttackSpecError(
                 f"linf eps {eps_text(e, norm)} is outside [0, 255]/255: write L-inf radii in "
