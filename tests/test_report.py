@@ -115,7 +115,7 @@ def write_run(
             }
         )
     pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
-    for arm in ("baseline", "jpegdl"):
+    for arm in sorted({"baseline", "jpegdl"} | {c["arm"] for c in cells}):
         (root / arm).mkdir()
         (root / arm / "card.json").write_text(json.dumps(card(arm, seed, model, dataset)))
     if checks is not None:

@@ -225,3 +225,25 @@ def test_the_cli_prints_each_stale_rows_notice_on_one_line(tmp_path, capsys):
     notices = [line for line in capsys.readouterr().err.splitlines() if "set aside" in line]
     assert len(notices) == 2 and all(line.startswith("jpeg-robust report: warning: ") for line in notices)
     assert "2 row(s) of arm jpegdl" in notices[0] and "rerun `jpeg-robust attack" in notices[0]
+
+
+def test_report_sets_aside_bpda_crafted_through_the_soft_forward_of_a_hard_arm(tmp_path):
+    """Version 0.2 crafted `bpda` on the hard-deployed standard-JPEG arm through the soft forward and scored every
+    iterate on that never-deployed model: the reader sets those rows aside with a notice (the `bpda-hard` row, hard
+    forward and identity backward, stays)."""
+    prints = {**FINGERPRINTS, "jpeg-standard": "f3f3f3f3f3f3f3f3"}
+    run = binary_run(
+        tmp_path / "run",
+        [
+            cell("baseline", "clean", 0, bools("1111111100")),
+            cell("jpegdl", "clean", 0, bools("1111111110")),
+            cell("jpeg-standard", "clean", 0, bools("1111111100")),
+            cell("jpeg-standard", "pgd", 2, bools("1100000000"), steps=5, grad="bpda"),
+            cell("jpeg-standard", "pgd", 2, bools("1000000000"), steps=5, grad="bpda-hard"),
+        ],
+        prints,
+    )
+    with pytest.warns(StoreWarning, match=r"1 row\(s\) set aside: bpda/surrogate crafted through the soft forward"):
+        build_report([run], tmp_path / "out")
+    data = pd.read_csv(tmp_path / "out" / "data" / "results.csv")
+    assert set(data.loc[data["arm"] == "jpeg-standard", "grad"]) == {"none", "bpda-hard"}

@@ -43,7 +43,7 @@ from .names import (
 )
 from .records import SamplesFile, parse_results, parse_samples
 
-__all__ = ["FolderKind", "RunFolder", "StoreWarning", "folder_kind", "stale_rows"]
+__all__ = ["FolderKind", "RunFolder", "StoreWarning", "folder_kind", "stale_rows", "crafted_off_the_deployed_forward"]
 
 REPORT_DATA_DIR = "data"
 
@@ -108,6 +108,23 @@ def stale_rows(results: pd.DataFrame, fingerprints: dict[str, str | None]) -> np
         ],
         dtype=bool,
     )
+
+
+OFF_DEPLOYED_REASON = (
+    "bpda/surrogate crafted through the soft forward of an arm deployed with hard rounding and scored on that "
+    "never-deployed model (version 0.2; such an arm now gets bpda-hard/surrogate-hard)"
+)
+
+
+def crafted_off_the_deployed_forward(results: pd.DataFrame, hard_arms: set[str]) -> pd.DataFrame:
+    """The rows whose ``bpda`` or ``surrogate`` examples were crafted on an arm deployed with hard rounding
+    (``hard_arms``): version 0.2 ran those through the soft forward and scored every iterate on that soft model,
+    which is never deployed, so their numbers are not about the deployed model."""
+    if results.empty:
+        return results
+    source = results["source_arm"].fillna("").astype(str)
+    source = source.where(source != "", results["arm"].astype(str))
+    return results[results["grad"].isin(["bpda", "surrogate"]) & source.isin(hard_arms)]
 
 
 class RunFolder:
@@ -248,7 +265,17 @@ class RunFolder:
                 f"{' and '.join(sorted(changed))} than its {CARD_NAME} holds now (retrained since); they are set "
                 f"aside; rerun `jpeg-robust attack --run {self.path}` to recompute them"
             )
-        return rows[~stale].reset_index(drop=True)
+        current = rows[~stale].reset_index(drop=True)
+        hard = {a for a, arm in ARMS.items() if arm.deployed_quantizer == "hard"}
+        off = crafted_off_the_deployed_forward(current, hard)
+        if not off.empty:
+            self.stale = pd.concat([self.stale, off], ignore_index=True)
+            self._notice(
+                f"{self.path}: {len(off)} row(s) set aside: {OFF_DEPLOYED_REASON}; rerun `jpeg-robust attack --run "
+                f"{self.path}` with the same spec to compute them on the deployed model"
+            )
+            current = current.drop(index=off.index).reset_index(drop=True)
+        return current
 
     def samples_file(self) -> SamplesFile:
         """The parsed samples.bin (read once per RunFolder); damage is a notice, never repaired here."""

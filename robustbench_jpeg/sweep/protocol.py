@@ -37,6 +37,7 @@ from ..evaluation import checks_payload, run_checks, verdict, verdict_status
 from ..provenance import now_iso
 from ..runfolder import FolderKind, ModelCard, RunFolder, RunFormatError
 from ..runfolder.cell import Cell
+from ..runfolder.folder import OFF_DEPLOYED_REASON, crafted_off_the_deployed_forward
 from ..runfolder.store import RunStore, SpecEntry, StoreWarning
 from .compute import Evaluator, progress_units
 from .diagnostics import refresh_diagnostics
@@ -130,14 +131,14 @@ def _set_aside_stale(store: RunStore, evaluator: Evaluator, arms: dict[str, ArmI
                 stacklevel=4,
             )
     stale, why = store.set_aside_stale(fingerprints)
-    off = crafted_off_the_deployed_forward(store.results(), arms)
+    hard = {a for a, info in arms.items() if info.has_jpeg and info.deployed == "hard"}
+    off = crafted_off_the_deployed_forward(store.results(), hard)
     if not off.empty:
-        reason = (
-            "bpda/surrogate crafted through the soft forward of an arm deployed with hard rounding and scored on "
-            "that never-deployed model (version 0.2; such an arm now gets bpda-hard/surrogate-hard)"
+        store.set_aside(off, OFF_DEPLOYED_REASON)
+        stale, why = (
+            pd.concat([stale, off]),
+            "; ".join(filter(None, [why, f"{len(off)} row(s): {OFF_DEPLOYED_REASON}"])),
         )
-        store.set_aside(off, reason)
-        stale, why = pd.concat([stale, off]), "; ".join(filter(None, [why, f"{len(off)} row(s): {reason}"]))
     if why:
         warnings.warn(
             f"{store.results_path}: moved {len(stale)} stale row(s) to results-stale.csv: {why}; their "
@@ -145,17 +146,6 @@ def _set_aside_stale(store: RunStore, evaluator: Evaluator, arms: dict[str, ArmI
             StoreWarning,
             stacklevel=4,
         )
-
-
-def crafted_off_the_deployed_forward(results: pd.DataFrame, arms: dict[str, ArmInfo]) -> pd.DataFrame:
-    """The rows whose ``bpda`` or ``surrogate`` examples were crafted on an arm deployed with hard rounding: version
-    0.2 ran those through the soft forward and scored every iterate on that soft model, which is never deployed."""
-    if results.empty:
-        return results
-    hard = [a for a, info in arms.items() if info.has_jpeg and info.deployed == "hard"]
-    source = results["source_arm"].fillna("").astype(str)
-    source = source.where(source != "", results["arm"].astype(str))
-    return results[results["grad"].isin(["bpda", "surrogate"]) & source.isin(hard)]
 
 
 def _finish(

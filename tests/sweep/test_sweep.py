@@ -415,7 +415,7 @@ def test_an_arm_without_a_card_is_named_not_skipped(make_run):
 def test_bpda_rows_crafted_through_the_soft_forward_of_a_hard_arm_are_stale():
     """Version 0.2 recorded bpda and surrogate on the hard-deployed standard-JPEG arm although it crafted them
     through the soft forward; those rows are set aside, the hard-forward ones (bpda-hard, surrogate-hard) kept."""
-    from robustbench_jpeg.sweep.protocol import crafted_off_the_deployed_forward
+    from robustbench_jpeg.runfolder.folder import crafted_off_the_deployed_forward
 
     arms = {
         "baseline": ArmInfo("baseline", "tiny", "cifar100-mini", 0, False),
@@ -436,4 +436,5 @@ def test_bpda_rows_crafted_through_the_soft_forward_of_a_hard_arm_are_stale():
         ],
         columns=["arm", "source_arm", "grad", "cell_id"],
     )
-    assert list(crafted_off_the_deployed_forward(rows, arms)["cell_id"]) == ["a", "b", "c", "d"]
+    hard = {a for a, info in arms.items() if info.deployed == "hard"}
+    assert list(crafted_off_the_deployed_forward(rows, hard)["cell_id"]) == ["a", "b", "c", "d"]
