@@ -39,7 +39,6 @@ def test_the_examples_worst_case_equals_the_reports():
 
 
 def test_script_redraws_the_figure_and_attacks_a_model(tmp_path):
-    pytest.importorskip("torchattacks")
     run = tmp_path / "run"
     write_arm(run, "jpegdl", model=create_model("tiny", jpeg=JpegConfig()))
     figure = tmp_path / "figure.png"

@@ -6,8 +6,8 @@ every iterate of FGSM/PGD). Only clean-correct images are attacked; each restart
 previous ones, and a chained cell only the survivors of the cell it follows.
 
 Random starts of FGSM/PGD are per image (seeded by cell, restart and image index), so those results do not
-depend on the batch size or on how the images are spread over processes; APGD, FAB and Square draw per batch
-(seeded by cell, restart and the batch's first image).
+depend on the batch size or on how the images are spread over processes; APGD, FAB and Square draw per batch,
+seeded as AutoAttack seeds them: with the cell's attack seed (further restarts: cell, restart and first image).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class Evaluator:
                 cell.step_size,
                 cell.random_start,
                 grad=cell.grad if (method.uses_gradient and has_jpeg(crafting)) else "none",
-                seed=derive_seed(cell.cell_id, r, first),
+                seed=cell.attack_seed if method.seed_per_cell and r == 0 else derive_seed(cell.cell_id, r, first),
                 params=dict(cell.params),
                 surrogate_alpha=cell.surrogate_alpha,
                 target=None if crafting is target else target,

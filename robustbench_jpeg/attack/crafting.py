@@ -1,10 +1,11 @@
 """Crafting adversarial examples and scoring them on the deployed model.
 
-:func:`run_attack` is the one primitive the sweep uses: it builds the method's torchattacks attack on the crafting
-model (the JPEG layer in the requested gradient mode), seeds its randomness, and returns the examples together
-with a per-image "fooled" flag. An image is fooled when the **deployed** evaluated model misclassifies the final
-example or, for methods that query the whole batch at every iterate (FGSM, PGD), any iterate inside the threat
-model, as AutoAttack's APGD counts it. APGD, FAB and Square keep their own best iterate.
+:func:`run_attack` is the one primitive the sweep uses: it builds the method's attack with the current engine
+(AutoAttack's reference code by default, see ``methods``) on the crafting model (the JPEG layer in the requested
+gradient mode), seeds its randomness, and returns the examples together with a per-image "fooled" flag. An image
+is fooled when the **deployed** evaluated model misclassifies the final example or, for methods that query the
+whole batch at every iterate (FGSM, PGD), any iterate inside the threat model, as AutoAttack's APGD counts it.
+APGD, FAB and Square keep their own best iterate.
 
 Every example is checked to lie in the eps-ball around its image and in [0, 1]; one that does not (an engine
 bug) is replaced by the clean image and reported.
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from .gradients import DEPLOYED_FORWARD, deployed_mode, has_jpeg, jpeg_mode
-from .methods import get_method
+from .methods import build_attack, get_method
 from .random_starts import PerSampleRandom, derive_seed
 
 __all__ = ["run_attack", "craft", "derive_seed", "within_threat", "AttackEngineWarning"]
@@ -59,7 +60,7 @@ class _IterateScorer(nn.Module):
         self.crafting = crafting
         self.x0, self.y, self.eps, self.norm, self.evaluate = x0, y, eps, norm, evaluate
         self.fooled = torch.zeros(len(y), dtype=torch.bool, device=y.device)
-        self.train(crafting.training)  # torchattacks restores the mode it finds on the model it is given
+        self.train(crafting.training)  # engines may restore the mode they find on the model they are given
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.crafting(x)
@@ -117,7 +118,8 @@ def run_attack(
     same_forward = target is model and (not has_jpeg(model) or grad in DEPLOYED_FORWARD or grad == deployed_mode(model))
     evaluate = None if same_forward else (lambda z: _deployed_logits(target, z))
     scorer = _IterateScorer(model, x.detach(), y, eps, norm, evaluate) if spec.scores_iterates else model
-    attack = spec.build(
+    attack = build_attack(
+        spec,
         scorer,
         eps=eps,
         norm=norm,
