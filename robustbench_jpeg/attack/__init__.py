@@ -1,5 +1,6 @@
-"""The attack harness: typed specs, the attack methods (torchattacks as the engine), the resumable sweep, the
-worst case over attacks and the sanity checks. torchattacks is imported only when an attack is built."""
+"""The attack harness: typed specs, the attack methods (AutoAttack's reference code and the toolkit's own FGSM/PGD;
+torchattacks optional), the resumable sweep, the worst case over attacks and the sanity checks. The engines are
+imported only when an attack is built."""
 
 from .checks import Check, run_checks
 from .crafting import craft, run_attack
