@@ -1,7 +1,7 @@
 """robustbench-jpeg: does JPEG-DL really make image classifiers more robust to adversarial attacks?
 
 Public API (stable): ``create_model``, ``list_models``, ``load_model``, ``JpegConfig``, ``JpegLayer``,
-``load_split``, ``train_pair``, ``TrainConfig``, ``RunOptions``.
+``load_split``, ``train_pair``, ``TrainConfig``, ``RunOptions``, ``evaluate`` (attack any model, write a run folder).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "TrainConfig",
     "RunOptions",
     "train_pair",
+    "evaluate",
 ]
 
 
@@ -33,4 +34,8 @@ def __getattr__(name: str):
         from .train import train_pair
 
         return train_pair
+    if name == "evaluate":
+        from .attack.evaluate_any import evaluate
+
+        return evaluate
     raise AttributeError(name)

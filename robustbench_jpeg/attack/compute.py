@@ -26,8 +26,9 @@ from ..provenance import device_name, git_sha, library_versions, now_iso
 from ..run_format import ROW_FORMAT
 from .crafting import run_attack
 from .gradients import has_jpeg
-from .methods import get_method
+from .methods import ENGINE_NOT_USED, current_engine, get_method
 from .plan import ArmInfo, Cell
+from .provided import provided_arm
 from .random_starts import derive_seed, start_seed
 
 __all__ = ["Evaluator"]
@@ -56,7 +57,11 @@ class Evaluator:
         if self._data is None:
             from ..data import load_split
 
-            images, labels = load_split(self.dataset, train=False, data_dir=self.data_dir)
+            provided = provided_arm(next(iter(self.arm_dirs.values())))
+            if provided is not None:
+                images, labels = provided.images, provided.labels
+            else:
+                images, labels = load_split(self.dataset, train=False, data_dir=self.data_dir)
             self._data = (images, labels.long())
         return self._data
 
@@ -72,7 +77,8 @@ class Evaluator:
                 model.jpeg.alpha_luma.fill_(key[1])
                 model.jpeg.alpha_chroma.fill_(key[1])
             else:
-                model = load_model(self.arm_dirs[arm], self.device)
+                provided = provided_arm(self.arm_dirs[arm])
+                model = provided.model.to(self.device) if provided else load_model(self.arm_dirs[arm], self.device)
                 model.requires_grad_(False)  # only input gradients are needed
                 self._fingerprints[arm] = weights_fingerprint(model)
             self._models[key] = model.eval()
@@ -185,7 +191,7 @@ class Evaluator:
             "row_format": ROW_FORMAT,
             "git_sha": git_sha(),
             "torch": versions["torch"],
-            "torchattacks": versions["torchattacks"],
+            "torchattacks": versions["torchattacks"] if current_engine() == "torchattacks" else ENGINE_NOT_USED,
             "device": device_name(self.device),
             "timestamp": now_iso(),
         }

@@ -26,6 +26,7 @@ __all__ = [
     "METHODS",
     "ENGINES",
     "DEFAULT_ENGINE",
+    "ENGINE_NOT_USED",
     "register",
     "get_method",
     "method_names",
@@ -39,6 +40,7 @@ __all__ = [
 
 ENGINES = ("autoattack", "torchattacks")
 DEFAULT_ENGINE = "autoattack"
+ENGINE_NOT_USED = "not used"  # the results' torchattacks column of a cell the default engine computed
 _ENGINE_MODULES = {"autoattack": "pyautoattack", "torchattacks": "torchattacks"}
 ENGINE_MISSING = {
     "autoattack": "attacks need pyautoattack (AutoAttack's reference code), which is not installed: "
