@@ -24,6 +24,7 @@ import torch
 from ..checkpoint import load_model, weights_fingerprint
 from ..provenance import device_name, git_sha, library_versions, now_iso
 from ..run_format import ROW_FORMAT
+from .adversarial import save_broken
 from .crafting import run_attack
 from .gradients import has_jpeg
 from .methods import ENGINE_NOT_USED, current_engine, get_method
@@ -130,7 +131,7 @@ class Evaluator:
             x, y = self.batch(alive)
             seeds = [start_seed(cell.cell_id, r, int(i)) for i in alive] if method.per_sample_random else None
             crafting = source if method.uses_gradient else target
-            _, fooled = run_attack(
+            adv, fooled = run_attack(
                 crafting,
                 x,
                 y,
@@ -148,6 +149,7 @@ class Evaluator:
                 start_seeds=seeds,
                 num_classes=self.num_classes,
             )
+            save_broken(self.arm_dirs[cell.arm].parent, cell, f"{first}-{last}-r{r}", alive, x, y, adv, fooled, target)
             robust[alive - lo] &= ~fooled.cpu().numpy()
 
     def row(

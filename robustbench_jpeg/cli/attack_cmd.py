@@ -178,6 +178,12 @@ def add_parser(subparsers) -> None:
         ' torchattacks: every method on torchattacks (pip install "robustbench-jpeg[torchattacks]"); use a run'
         " folder per engine (the cells of the two engines share their ids)",
     )
+    p.add_argument(
+        "--save-adv",
+        action="store_true",
+        help="save the adversarial examples of the images each attack broke (RUN/adversarial/<cell id>/, uint8 where"
+        " lossless enough, else float16; docs/run-format.md)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--data-dir", default=None, help="CIFAR-100 folder (default: the run's config.json data_dir)")
     p.add_argument(
@@ -256,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from .. import distributed
+    from ..attack.adversarial import saving_adversarial
     from ..attack.methods import engine, use_engine
     from ..attack.store import SweepLockedError
     from ..attack.sweep import SanityCheckWarning, run_sweep
@@ -267,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)
-            with use_engine(args.engine):
+            with use_engine(args.engine), saving_adversarial(args.save_adv):
                 table = run_sweep(
                     args.run, spec, device=args.device, data_dir=args.data_dir, progress=not args.no_progress, arms=arms
                 )
