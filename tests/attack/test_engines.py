@@ -79,3 +79,20 @@ def test_autoattack_spec_has_the_robust_set_of_the_reference_autoattack(make_run
     theirs = (y_adv == y).numpy()
     assert 0 < theirs.sum() < (model(x).argmax(1) == y).sum()  # some images broken, some standing
     assert ours.tolist() == theirs.tolist()
+
+
+def test_results_record_which_engine_computed_a_cell(make_run):
+    torchattacks = pytest.importorskip("torchattacks")
+    import pandas as pd
+
+    from robustbench_jpeg.cli import main
+
+    common = ["--method", "fgsm", "--n-examples", "16", "--device", "cpu", "--no-progress", "--arms", "baseline"]
+    default_run, other_run = make_run("default"), make_run("other")
+    assert main(["attack", "--run", str(default_run), "--eps", "2", *common]) in (0, 3)
+    assert main(["attack", "--run", str(other_run), "--eps", "2", "--engine", "torchattacks", *common]) in (0, 3)
+    engines = {}
+    for run in (default_run, other_run):
+        rows = pd.read_csv(run / "results.csv", dtype=str)
+        engines[run.name] = set(rows.loc[rows["attack"] == "fgsm", "torchattacks"])
+    assert engines == {"default": {"not used"}, "other": {torchattacks.__version__}}
