@@ -14,7 +14,8 @@ images) with PGD at 8/255, random start, step size 2.5*eps/steps:
 * usual: the upstream script's way, a torchvision DataLoader (ToTensor, batch 32) and ``torchattacks.PGD`` per
   batch, in the default precision.
 
-Both arms. Without torchattacks (the attack engine) nothing can run: the script says so and exits 0.
+Both arms. Without torchattacks (the upstream way it compares with; install the extra robustbench-jpeg[torchattacks])
+nothing is compared: the script says so and exits 0.
 Rows go to benchmarks/results.csv and $OUT.
 """
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torchattacks  # noqa: F401
     except ImportError:
-        print("attack throughput: skipped, torchattacks (the attack engine of both paths) is not importable")
+        print("attack throughput: skipped, torchattacks (the upstream way it compares with) is not importable")
         return 0
     device = resolve_device(args.device)
     arms = tuple(args.arms.split(","))

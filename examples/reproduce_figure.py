@@ -3,7 +3,8 @@
 The worst case is computed here in a few lines of numpy from the per-image records, so you can check the report's
 definition: an image counts as robust at eps only if every attack run at eps or any smaller radius left it correct,
 on the first n images that every attack covered. Then, optionally, a model is loaded from a run folder with
-``robustbench_jpeg.load_model`` and attacked with torchattacks' PGD on a few test images.
+``robustbench_jpeg.load_model`` and attacked with the toolkit's PGD (``robustbench_jpeg.attack.craft``) on a few test
+images.
 
     python examples/reproduce_figure.py                                    # reports/quickstart/data
     python examples/reproduce_figure.py --data reports/cifar100-resnet20-cpu/data --out r20.png
@@ -74,18 +75,16 @@ def draw(table: pd.DataFrame, path: Path) -> None:
 def attack(run: Path, arm: str, n: int, eps_255: float, steps: int) -> tuple[float, float]:
     """Clean and PGD accuracy of one arm on the first ``n`` test images (soft gradients through a JPEG layer)."""
     import torch
-    import torchattacks
 
     from robustbench_jpeg import load_model, load_split
+    from robustbench_jpeg.attack import craft
     from robustbench_jpeg.checkpoint import read_card
 
     model = load_model(run / arm)  # eval mode, RGB in [0, 1] -> logits
     images, labels = load_split(read_card(run / arm)["dataset"], train=False)
     x, y = images[:n].float() / 255, labels[:n]
-    torch.manual_seed(0)
     eps = eps_255 / 255
-    pgd = torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)
-    x_adv = pgd(x, y)
+    x_adv = craft(model, x, y, "pgd", "linf", eps, steps=steps, step_size=2.5 * eps / steps, random_start=True, seed=0)
     with torch.no_grad():
         clean = (model(x).argmax(1) == y).float().mean().item()
         robust = (model(x_adv).argmax(1) == y).float().mean().item()

@@ -1,7 +1,7 @@
 """robustbench-jpeg: does JPEG-DL really make image classifiers more robust to adversarial attacks?
 
 Public API (stable): ``create_model``, ``list_models``, ``load_model``, ``JpegConfig``, ``JpegLayer``,
-``load_split``, ``train_pair``, ``TrainConfig``, ``RunOptions``.
+``load_split``, ``train_pair``, ``TrainConfig``, ``RunOptions``, ``evaluate`` (attack any model, write a run folder).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ _PUBLIC = {
     "TrainConfig": "config",
     "RunOptions": "config",
     "train_pair": "train",
+    "evaluate": "sweep.evaluate_any",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -55,7 +55,7 @@ def git_sha() -> str:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour the numbers depend on."""
     versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("torchvision", "torchattacks", "numpy", "pandas"):
+    for name in ("torchvision", "pyautoattack", "torchattacks", "numpy", "pandas"):
         try:
             module = __import__(name)
             versions[name] = getattr(module, "__version__", "unknown")

@@ -1,10 +1,10 @@
-"""Is the toolkit's worst case at least as strong as AutoAttack run directly with torchattacks?
+"""Is the toolkit's worst case at least as strong as the reference AutoAttack run directly?
 
 For one arm of an attacked run folder, on the first N test images: the toolkit's worst case over every attack in
-``results.csv`` (all specs, every radius up to eps; :mod:`robustbench_jpeg.evaluation.worst_case`) against
-``torchattacks.AutoAttack(version="standard", n_classes=100)`` run directly on the deployed model (eval mode, the
-soft quantizer as trained). Prints, per L-inf eps, the robust images under each and the images only one of them
-leaves robust. Usage:
+``results.csv`` (all specs, every radius up to eps; :mod:`robustbench_jpeg.evaluation.worst_case`) against AutoAttack's
+reference code, ``pyautoattack.AutoAttack(version="standard", seed=0).run_standard_evaluation`` (the package and
+call RobustBench's ``benchmark`` uses), run directly on the deployed model (eval mode, the quantizer as deployed).
+Prints, per L-inf eps, the robust images under each and the images only one of them leaves robust. Usage:
 
     python scripts/compare_with_autoattack.py RUN --arm jpegdl --n 200 --eps 1,2,4,8
 """
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     args = parser.parse_args()
 
-    import torchattacks
+    import pyautoattack
 
     from robustbench_jpeg import load_model
     from robustbench_jpeg.checkpoint import read_model_card
@@ -56,7 +56,7 @@ def main() -> None:
         "results.csv at eps' <= eps (all-attacks tier)"
     )
     print(
-        "eps/255 | toolkit robust (n) | torchattacks AutoAttack robust | robust only under toolkit | only under "
+        "eps/255 | toolkit robust (n) | reference AutoAttack robust | robust only under toolkit | only under "
         "AutoAttack | AutoAttack seconds"
     )
     for eps in (float(e) for e in args.eps.split(",")):
@@ -66,17 +66,12 @@ def main() -> None:
             continue
         m = min(w.tier, args.n)
         start = time.perf_counter()
-        robust = []
         with exact_fp32("cpu"):
-            attack = torchattacks.AutoAttack(
-                model, norm="Linf", eps=eps / 255, version="standard", n_classes=100, seed=0
+            attack = pyautoattack.AutoAttack(
+                model, norm="Linf", eps=eps / 255, version="standard", seed=0, device="cpu"
             )
-            for lo in range(0, m, args.batch_size):
-                xb, yb = x[lo : lo + args.batch_size][: m - lo], y[lo : lo + args.batch_size][: m - lo]
-                adv = attack(xb, yb)
-                with torch.no_grad():
-                    robust.append((model(adv).argmax(1) == yb) & (model(xb).argmax(1) == yb))
-        aa = torch.cat(robust).numpy()
+            _, y_adv = attack.run_standard_evaluation(x[:m], y[:m], batch_size=args.batch_size)
+        aa = (y_adv == y[:m]).numpy()  # AutoAttack's robust flags: clean-correct and never fooled
         tk = np.asarray(w.vector[:m], dtype=bool)
         print(
             f"{eps:g} | {int(tk.sum())} of {m} | {int(aa.sum())} of {m} | {int((tk & ~aa).sum())} | "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,6 @@ def test_the_examples_worst_case_equals_the_reports():
 
 
 def test_script_redraws_the_figure_and_attacks_a_model(tmp_path):
-    pytest.importorskip("torchattacks")
     run = tmp_path / "run"
     write_arm(run, "jpegdl", model=create_model("tiny", jpeg=JpegConfig()))
     figure = tmp_path / "figure.png"
@@ -49,3 +49,19 @@ def test_script_redraws_the_figure_and_attacks_a_model(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert figure.stat().st_size > 5000
     assert "jpegdl: clean" in done.stdout and "PGD-2 at 8/255" in done.stdout and "on 4 images" in done.stdout
+
+
+def test_evaluate_any_model_example_writes_a_run_the_report_reads(tmp_path):
+    from robustbench_jpeg.report import build_report
+
+    script = REPO / "examples" / "evaluate_any_model.py"
+    run = tmp_path / "any"
+    done = subprocess.run([sys.executable, str(script), "--n", "16", "--steps", "5", "--out", str(run)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "pgd none eps 8/255: robust" in done.stdout
+    card = json.loads((run / "baseline" / "card.json").read_text())
+    assert card["model"] == "custom:SmallCNN"
+    build_report([run], tmp_path / "report")
+    assert (tmp_path / "report" / "report.html").is_file()

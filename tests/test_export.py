@@ -3,6 +3,8 @@ safetensors weights with a model card, from a small run trained and attacked her
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import re
@@ -21,14 +23,30 @@ from robustbench_jpeg.cli import main
 from robustbench_jpeg.export import ExportError, export_run
 from robustbench_jpeg.jpeg.tables import ZIGZAG
 
-ROBUSTBENCH_FIELDS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
-                      "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "footnote")  # fmt: skip
+# RobustBench's model_info/*/{Linf,L2}/*.json (188 entries): these fields always, with these types, never null ...
+ROBUSTBENCH_TYPES = {"link": str, "name": str, "authors": str, "additional_data": bool, "number_forward_passes": int,
+                     "dataset": str, "venue": str, "architecture": str, "eps": str, "clean_acc": str, "reported": str,
+                     "autoattack_acc": str}  # fmt: skip
+# ... and these when present (footnote may be null)
+ROBUSTBENCH_OPTIONAL = {"footnote": (str, type(None)), "external": str, "unreliable": bool}
+PERCENT = re.compile(r"\d{1,3}\.\d\d")
+
+
+def assert_robustbench_types(entry: dict, leaderboard: bool = True) -> None:
+    required = dict(ROBUSTBENCH_TYPES)
+    if not leaderboard:  # an extra entry has no AutoAttack number unless AutoAttack ran
+        required.pop("autoattack_acc") if "autoattack_acc" not in entry else None
+    for field, kind in required.items():
+        assert isinstance(entry.get(field), kind) and not (kind is int and isinstance(entry[field], bool)), field
+    for field, kinds in ROBUSTBENCH_OPTIONAL.items():
+        assert field not in entry or isinstance(entry[field], kinds), field
+    for field in ("clean_acc", "reported", "autoattack_acc", "external"):
+        assert field not in entry or PERCENT.fullmatch(entry[field]), (field, entry[field])
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A tiny baseline / JPEG-DL pair trained for one epoch on 256 cifar100-mini images, attacked with PGD-2."""
-    pytest.importorskip("torchattacks")
     root = tmp_path_factory.mktemp("export") / "tiny-run"
     train = ["train", "--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "1", "--train-subset", "256",
              "--device", "cpu", "--no-progress", "--out", str(root)]  # fmt: skip
@@ -125,22 +143,81 @@ def test_steps_below_one_are_clipped_with_a_warning(tmp_path):
     assert not any("chroma_offset" in w for w in warnings)  # offset 0 is standard JPEG
 
 
-def test_robustbench_entries_hold_the_worst_case_and_its_attacks(run, tmp_path):
+def test_robustbench_export_marks_cifar100_mini_as_extra_and_holds_the_worst_case(run, tmp_path):
     from robustbench_jpeg.report import build_report
 
-    written, _ = export_run(run, "robustbench", tmp_path / "rb")
-    entry = json.loads((tmp_path / "rb" / "cifar100-mini" / "Linf" / "tiny_jpegdl_tiny-run.json").read_text())
-    assert all(field in entry for field in ROBUSTBENCH_FIELDS)
-    assert entry["eps"] == "8/255" and entry["autoattack_acc"] is None and entry["robustbench_jpeg"]["standard_eps"]
-    attacks = entry["robustbench_jpeg"]["worst_case_attacks"]
-    assert attacks == ["PGD-2 (soft) at 2/255", "PGD-2 (bpda) at 2/255", "PGD-2 (soft) at 8/255",
-                       "PGD-2 (bpda) at 8/255"]  # fmt: skip
+    written, warnings = export_run(run, "robustbench", tmp_path / "rb")
+    assert not (tmp_path / "rb" / "cifar100-mini").exists()  # no leaderboard folder for a dataset without one
+    entry = json.loads((tmp_path / "rb" / "extra" / "cifar100-mini" / "Linf" / "tiny_jpegdl_tiny-run.json").read_text())
+    assert_robustbench_types(entry, leaderboard=False)
+    assert "autoattack_acc" not in entry and "external" not in entry  # PGD only: no AutoAttack number to claim
+    ours = entry["robustbench_jpeg"]
+    assert ours["leaderboard"] is False and "cifar100-mini" in ours["extra_because"][0]
+    assert None not in ours.values()
+    assert entry["eps"] == "8/255" and entry["reported"] == ours["worst_case_acc"]
+    assert ours["worst_case_attacks"] == ["PGD-2 (soft) at 2/255", "PGD-2 (bpda) at 2/255", "PGD-2 (soft) at 8/255",
+                                          "PGD-2 (bpda) at 8/255"]  # fmt: skip
+    assert any("not a leaderboard entry" in w for w in warnings)
     build_report([run], tmp_path / "report")
     table = pd.read_csv(tmp_path / "report" / "table.csv").set_index("eps")
-    assert float(entry["robustbench_jpeg"]["robust_acc"]) == pytest.approx(
+    assert float(ours["worst_case_acc"]) == pytest.approx(
         100 * table.loc[8, "JPEG-DL: worst case (all attacks)"], abs=0.005
     )
     assert "not affiliated with RobustBench" in (tmp_path / "rb" / "README.md").read_text()
+
+
+def _chain_rows(arm: str, grad: str, eps: float, n: int, accs: list[float], engine: str = "not used") -> list[dict]:
+    """The results rows of one autoattack chain (APGD-CE, APGD-T, FAB-T, Square) written by hand."""
+    rows, after = [], ""
+    for (method, steps, params), acc in zip(
+        [("apgd-ce", 100, ""), ("apgd-t", 100, "target_classes=9"), ("fab-t", 100, "target_classes=9"),
+         ("square", 5000, "p_init=0.8")], accs, strict=True
+    ):  # fmt: skip
+        cell = hashlib.sha1(f"{arm}-{grad}-{method}-{engine}".encode()).hexdigest()[:16]
+        rows.append({"arm": arm, "source_arm": arm, "norm": "linf", "eps": eps, "eval_alpha": float("nan"),
+                     "attack": method, "steps": steps, "params": params, "restarts": 1, "after": after,
+                     "grad": "none" if method == "square" else grad, "torchattacks": engine, "cell_id": cell,
+                     "n": n, "robust_acc": acc})  # fmt: skip
+        after = cell
+    return rows
+
+
+def test_autoattack_acc_only_from_the_reference_chain_on_the_deployed_model():
+    from robustbench_jpeg.export.common import WorstPoint
+    from robustbench_jpeg.export.robustbench import entry, extra_reasons, reference_autoattack
+
+    eps = 8 / 255
+    results = pd.DataFrame(
+        _chain_rows("jpegdl", "bpda", eps, 10_000, [0.30, 0.28, 0.27, 0.26])  # BPDA: not the deployed gradient
+        + _chain_rows("jpegdl", "soft", eps, 10_000, [0.25, 0.24, 0.24, 0.23], engine="3.5.1")  # torchattacks
+        + _chain_rows("baseline", "none", eps, 10_000, [0.21, 0.20, 0.20, 0.19])
+    )
+    assert reference_autoattack(results, "jpegdl", eps) is None
+    baseline = reference_autoattack(results, "baseline", eps)
+    assert baseline is not None and (baseline.acc, baseline.n) == (0.19, 10_000)
+    results = pd.concat([results, pd.DataFrame(_chain_rows("jpegdl", "soft", eps, 10_000, [0.33, 0.31, 0.3, 0.29]))])
+    reference = reference_autoattack(results, "jpegdl", eps)
+    assert reference is not None and reference.acc == 0.29
+
+    point = WorstPoint("jpegdl", "linf", eps, 8.0, 0.21, 10_000, ("APGD-CE-100 (bpda) at 8/255",), 0.55, 10_000)
+    assert extra_reasons("cifar100", point, reference) == []
+    card = {"model": "resnet56", "dataset": "cifar100", "jpeg": {"quality": 50}, "seed": 0}
+    leaderboard = entry(card, "jpegdl", point, "masked", "r56", reference, [])
+    assert_robustbench_types(leaderboard)
+    assert leaderboard["autoattack_acc"] == "29.00" and leaderboard["external"] == leaderboard["reported"] == "21.00"
+    assert leaderboard["unreliable"] is True and leaderboard["eps"] == "8/255"
+    # RobustBench's generator sorts by external when present, else autoattack_acc
+    assert float(leaderboard.get("external", leaderboard["autoattack_acc"])) == 21.0
+    assert "unreliable" not in entry(card, "jpegdl", point, "unchecked", "r56", reference, [])
+
+    small = dataclasses.replace(reference, n=1000)
+    assert extra_reasons("cifar100", point, small) == ["AutoAttack ran on 1000 of the 10,000 test images"]
+    assert "did not run" in extra_reasons("cifar100", point, None)[0]
+    assert "no cifar10 Linf" not in extra_reasons("cifar100", point, None)[0]
+    at_4 = dataclasses.replace(point, eps=4 / 255, eps_key=4.0)
+    assert "radius is 8/255" in extra_reasons("cifar100", at_4, reference)[0]
+    l2 = dataclasses.replace(point, norm="l2", eps=0.5, eps_key=0.5)
+    assert extra_reasons("cifar100", l2, None) == ["RobustBench has no cifar100 L2 leaderboard"]
 
 
 def test_names_that_become_paths_are_validated(run, tmp_path):

@@ -1,6 +1,8 @@
-"""What an attack is: typed specs, the attack methods, crafting and scoring, gradients through a JPEG front end,
-random starts. How a sweep runs lives in :mod:`robustbench_jpeg.sweep`, the judgement (worst case, checks, verdict)
-in :mod:`robustbench_jpeg.evaluation`, the run folder in :mod:`robustbench_jpeg.runfolder`."""
+"""What an attack is: typed specs, the attack methods (AutoAttack's reference code and the toolkit's own FGSM/PGD;
+torchattacks optional), crafting and scoring, gradients through a JPEG front end, random starts. How a sweep runs
+lives in :mod:`robustbench_jpeg.sweep`, the judgement (worst case, checks, verdict) in
+:mod:`robustbench_jpeg.evaluation`, the run folder in :mod:`robustbench_jpeg.runfolder`. The engines are imported
+only when an attack is built."""
 
 from .crafting import attack_setting, craft, run_attack
 from .gradients import GRAD_MODES, jpeg_mode

@@ -1,11 +1,12 @@
 """Crafting adversarial examples and scoring them on the deployed model.
 
-:func:`run_attack` is the one primitive the sweep uses: it builds the method's torchattacks attack on the crafting
-model (the JPEG layer in the requested gradient mode), seeds its randomness, and returns the examples together
-with a per-image "fooled" flag. An image is fooled when the **deployed** evaluated model misclassifies the final
-example or, for methods that query the whole batch at every iterate (FGSM, PGD), any iterate inside the threat
-model, as AutoAttack's APGD counts it; the example returned for such an image is the first iterate that fooled the
-deployed model (the final one otherwise). APGD, FAB and Square keep their own best iterate.
+:func:`run_attack` is the one primitive the sweep uses: it builds the method's attack with the current engine
+(AutoAttack's reference code by default, see ``methods``) on the crafting model (the JPEG layer in the requested
+gradient mode), seeds its randomness, and returns the examples together with a per-image "fooled" flag. An image
+is fooled when the **deployed** evaluated model misclassifies the final example or, for methods that query the
+whole batch at every iterate (FGSM, PGD), any iterate inside the threat model, as AutoAttack's APGD counts it; the
+example returned for such an image is the first iterate that fooled the deployed model (the final one otherwise).
+APGD, FAB and Square keep their own best iterate.
 
 A JPEG front end is crafted through in the cell's gradient mode (:mod:`.gradients`); on an arm deployed with hard
 rounding every mode keeps the hard forward, and an iterate is scored on the crafting logits only when the
@@ -28,7 +29,7 @@ from torch import nn
 from ..device import crafting_precision, exact_fp32
 from ..runfolder.cell import Setting
 from .gradients import SURROGATE_GRADS, crafting_mode, deployed_mode, forward_of, has_jpeg, jpeg_mode
-from .methods import Method, get_method
+from .methods import Method, build_attack, get_method
 from .random_starts import PerSampleRandom, derive_seed
 
 __all__ = ["run_attack", "craft", "attack_setting", "derive_seed", "within_threat", "AttackEngineWarning"]
@@ -69,7 +70,7 @@ class _IterateScorer(nn.Module):
         self.fooled = torch.zeros(len(y), dtype=torch.bool, device=y.device)
         self.first = x0.clone()
         self.tf32 = False  # set while crafting in TF32 (device.crafting_precision)
-        self.train(crafting.training)  # torchattacks restores the mode it finds on the model it is given
+        self.train(crafting.training)  # engines may restore the mode they find on the model they are given
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.crafting(x)
@@ -207,7 +208,8 @@ def _run(
     num_classes: int,
 ) -> torch.Tensor:
     """Build the method's attack on ``attacked`` and run it seeded, ``model``'s JPEG layer in mode ``grad``."""
-    attack = method.build(
+    attack = build_attack(
+        method,
         attacked,
         eps=setting.eps,
         norm=setting.norm,

@@ -73,7 +73,7 @@ class AttackSpec:
 
     Attributes:
         method: a registered method (``fgsm``, ``pgd``, ``apgd-ce``, ``apgd-dlr``, ``apgd-t``, ``fab-t``, ``square``;
-            see ``robustbench_jpeg.attack.methods``); engine: torchattacks.
+            see ``robustbench_jpeg.attack.methods``, which also says which engine runs it).
         eps: radii on the [0, 1] pixel scale (floats). :meth:`from_dict` reads the written units.
         norm: ``linf`` or ``l2`` (the method must support it).
         steps: iterations (queries for ``square``); None = the method's default (FGSM 1, PGD 20, APGD/FAB 100,

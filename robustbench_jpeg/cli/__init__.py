@@ -153,12 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    except ModuleNotFoundError as exc:  # the attack engine is optional for train and report
-        if exc.name != "torchattacks":
-            raise
-        from ..attack.methods import ENGINE_MISSING
+    except ModuleNotFoundError as exc:  # the attack engines are not needed to train or to report
+        from ..attack.methods import EngineMissingError
 
-        print(f"{name}: error: {ENGINE_MISSING}", file=sys.stderr)
+        if not isinstance(exc, EngineMissingError):
+            raise
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (
         ValueError,

@@ -56,7 +56,7 @@ def _param(text: str) -> tuple[str, float]:
 
 def add_parser(subparsers) -> None:
     from ..attack.gradients import GRAD_MODES
-    from ..attack.methods import METHODS
+    from ..attack.methods import DEFAULT_ENGINE, ENGINES, METHODS
     from ..attack.spec import DEFAULT_BATCH_SIZE, DEFAULT_STEP_RULE
     from ..attack.spec_files import list_specs
     from ..runfolder import ARMS
@@ -170,6 +170,20 @@ def add_parser(subparsers) -> None:
         metavar="A,B",
         help="attack only these arms (default: every trained arm; required when an arm has no card yet)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="autoattack: APGD/FAB/Square on AutoAttack's reference code, FGSM/PGD the toolkit's own loops (default);"
+        ' torchattacks: every method on torchattacks (pip install "robustbench-jpeg[torchattacks]"); use a run'
+        " folder per engine (the cells of the two engines share their ids)",
+    )
+    p.add_argument(
+        "--save-adv",
+        action="store_true",
+        help="save the adversarial examples of the images each attack broke (RUN/adversarial/<cell id>/, uint8 where"
+        " lossless enough, else float16; docs/run-format.md)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--data-dir", default=None, help="CIFAR-100 folder (default: the run's config.json data_dir)")
     p.add_argument(
@@ -253,19 +267,20 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from .. import distributed
-    from ..attack.methods import engine
+    from ..attack.methods import engine, use_engine
     from ..device import tf32_crafting
     from ..runfolder.store import SweepLockedError
     from ..sweep import SanityCheckWarning, run_sweep
+    from ..sweep.adversarial import saving_adversarial
     from . import record_command
 
     spec = specs_from_args(args)
-    engine()  # no torchattacks: a one-line error now, before any model is loaded
+    engine(args.engine)  # not installed: a one-line error now, before any model is loaded
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip()) if args.arms else None
     try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)
-            with tf32_crafting(args.tf32_crafting):
+            with tf32_crafting(args.tf32_crafting), use_engine(args.engine), saving_adversarial(args.save_adv):
                 table = run_sweep(
                     args.run, spec, device=args.device, data_dir=args.data_dir, progress=not args.no_progress, arms=arms
                 )

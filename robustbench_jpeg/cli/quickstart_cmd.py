@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from . import record_command
     from .train_cmd import print_results
 
-    engine()  # no torchattacks: a one-line error now, not after the training
+    engine()  # no attack engine: a one-line error now, not after the training
     started = time.monotonic()
     out = Path(args.out)
     milestones = tuple(m for m in QUICKSTART_MILESTONES if m < args.epochs) or None

@@ -30,6 +30,7 @@ __all__ = [
     "TRAIN_LOCK",
     "MANIFEST_NAME",
     "ROW_FORMAT",
+    "ENGINE_NOT_USED",
     "Arm",
     "ARMS",
     "BASELINE",
@@ -65,6 +66,8 @@ TRAIN_LOCK = ".train.lock"
 MANIFEST_NAME = "manifest.json"  # REPORT/data/manifest.json
 
 # --- results.csv ------------------------------------------------------------------------------------------------
+
+ENGINE_NOT_USED = "not used"  # the results' torchattacks column of a cell the default engine computed
 
 ROW_FORMAT = 2
 """Format of the rows this version writes. 1: until 0.1 (PGD scored at its final iterate; ``bpda`` = hard-rounding

@@ -6,8 +6,8 @@ every iterate of FGSM/PGD). Only clean-correct images are attacked; each restart
 previous ones, and a chained cell only the survivors of the cell it follows.
 
 Random starts of FGSM/PGD are per image (seeded by cell, restart and image index), so those results do not
-depend on the batch size or on how the images are spread over processes; APGD, FAB and Square draw per batch
-(seeded by cell, restart and the batch's first image).
+depend on the batch size or on how the images are spread over processes; APGD, FAB and Square draw per batch,
+seeded as AutoAttack seeds them: with the cell's attack seed (further restarts: cell, restart and first image).
 """
 
 from __future__ import annotations
@@ -23,13 +23,15 @@ import numpy as np
 import torch
 
 from ..attack.crafting import run_attack
-from ..attack.methods import get_method
+from ..attack.methods import ENGINE_NOT_USED, current_engine, get_method
 from ..attack.random_starts import derive_seed, start_seed
 from ..attack.spec import SpecFile
 from ..checkpoint import load_model, weights_fingerprint
 from ..provenance import device_name, git_sha, library_versions, now_iso
 from ..runfolder.cell import Cell, CellResult
+from .adversarial import save_broken
 from .plan import ArmInfo
+from .provided import provided_arm
 
 __all__ = ["Evaluator"]
 
@@ -57,7 +59,11 @@ class Evaluator:
         if self._data is None:
             from ..data import load_split
 
-            images, labels = load_split(self.dataset, train=False, data_dir=self.data_dir)
+            provided = provided_arm(next(iter(self.arm_dirs.values())))
+            if provided is not None:
+                images, labels = provided.images, provided.labels
+            else:
+                images, labels = load_split(self.dataset, train=False, data_dir=self.data_dir)
             self._data = (images, labels.long())
         return self._data
 
@@ -73,7 +79,8 @@ class Evaluator:
                 model.jpeg.alpha_luma.fill_(key[1])
                 model.jpeg.alpha_chroma.fill_(key[1])
             else:
-                model = load_model(self.arm_dirs[arm], self.device)
+                provided = provided_arm(self.arm_dirs[arm])
+                model = provided.model.to(self.device) if provided else load_model(self.arm_dirs[arm], self.device)
                 model.requires_grad_(False)  # only input gradients are needed
                 self._fingerprints[arm] = weights_fingerprint(model)
             self._models[key] = model.eval()
@@ -114,16 +121,20 @@ class Evaluator:
         crafting = self.model(cell.source_arm, setting.eval_alpha) if method.uses_gradient else target
         x, y = self.batch(index)
         starts = [start_seed(cell.cell_id, restart, int(i)) for i in index] if method.per_sample_random else None
-        _, fooled = run_attack(
+        adv, fooled = run_attack(
             crafting,
             x,
             y,
             setting,
             target=None if crafting is target else target,
-            seed=derive_seed(cell.cell_id, restart, first),
+            seed=setting.attack_seed
+            if method.seed_per_cell and restart == 0
+            else derive_seed(cell.cell_id, restart, first),
             start_seeds=starts,
             num_classes=self.num_classes,
         )
+        batch = f"{first}-{int(index.max()) + 1}-r{restart}"
+        save_broken(self.arm_dirs[cell.arm].parent, cell, batch, index, x, y, adv, fooled, target)
         return fooled.cpu().numpy()
 
     def row(
@@ -143,7 +154,7 @@ class Evaluator:
             wall_s=round(wall, 3),
             git_sha=git_sha(),
             torch=versions["torch"],
-            torchattacks=versions["torchattacks"],
+            torchattacks=versions["torchattacks"] if current_engine() == "torchattacks" else ENGINE_NOT_USED,
             device=device_name(self.device),
             timestamp=now_iso(),
         )

@@ -1,51 +1,88 @@
-"""The attack methods: an open registry, one file per attack (torchattacks is the engine).
+"""The attack methods: an open registry, one file per attack.
 
 A :class:`Method` says what a spec may set for it (norms, steps, step size, random start, its own parameters) and
-how to build the torchattacks attack. Adding an attack is one file with one ``register(Method(...))`` call; the
-spec validation, the sweep, the results table and the report pick it up from the registry.
+how to build the attack. Adding an attack is one file with one ``register(Method(...))`` call; the spec validation,
+the sweep, the results table and the report pick it up from the registry.
 
-torchattacks is imported inside the builders only, so everything else (training, reports) works without it.
+Engines (:data:`ENGINES`): ``autoattack`` (the default) runs APGD-CE/DLR/T, FAB-T and Square on the reference code
+of AutoAttack (Croce and Hein's ``pyautoattack`` package, the one RobustBench requires) and FGSM/PGD as the
+toolkit's own short loops; ``torchattacks`` (the optional extra ``robustbench-jpeg[torchattacks]``) runs every
+method on torchattacks' port instead, as an independent second implementation. The engine is chosen per process
+with :func:`use_engine`; the engines are imported inside the builders only, so training and reports need neither.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...runfolder.cell import MethodKind
+from ...runfolder.names import ENGINE_NOT_USED
 
 __all__ = [
     "Param",
     "Method",
     "METHODS",
+    "ENGINES",
+    "DEFAULT_ENGINE",
+    "ENGINE_NOT_USED",
     "register",
     "get_method",
     "method_names",
     "engine",
+    "use_engine",
+    "current_engine",
+    "build_attack",
     "EngineMissingError",
     "ENGINE_MISSING",
 ]
 
-
-ENGINE_MISSING = (
-    "attacks need torchattacks, which is not installed (training and reports do not need it): "
-    'pip install "torchattacks>=3.5,<3.6" && pip install "requests>=2.32.4"'
-)
+ENGINES = ("autoattack", "torchattacks")
+DEFAULT_ENGINE = "autoattack"
+_ENGINE_MODULES = {"autoattack": "pyautoattack", "torchattacks": "torchattacks"}
+ENGINE_MISSING = {
+    "autoattack": "attacks need pyautoattack (AutoAttack's reference code), which is not installed: "
+    "pip install pyautoattack",
+    "torchattacks": "the torchattacks engine is an optional extra, not installed: "
+    'pip install "robustbench-jpeg[torchattacks]"',
+}
+_SELECTED = contextvars.ContextVar("attack_engine", default=DEFAULT_ENGINE)
 
 
 class EngineMissingError(ModuleNotFoundError):
-    """torchattacks is not installed (it is needed to run attacks, not to train or to build reports)."""
+    """The selected attack engine is not installed (it is needed to run attacks, not to train or to build reports)."""
 
 
-def engine():
-    """The torchattacks module, imported on first use, or a clear error saying how to install it."""
+def current_engine() -> str:
+    """The engine attacks are built with in this context (``autoattack`` unless :func:`use_engine` says otherwise)."""
+    return _SELECTED.get()
+
+
+@contextlib.contextmanager
+def use_engine(name: str) -> Iterator[None]:
+    """Build attacks with engine ``name`` (one of :data:`ENGINES`) inside the block."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown attack engine {name!r}; choose one of {', '.join(ENGINES)}")
+    token = _SELECTED.set(name)
     try:
-        import torchattacks
+        yield
+    finally:
+        _SELECTED.reset(token)
+
+
+def engine(name: str | None = None):
+    """The module of engine ``name`` (default: the current one), imported on first use, or a clear error saying how
+    to install it: ``pyautoattack`` for ``autoattack``, ``torchattacks`` for ``torchattacks``."""
+    name = current_engine() if name is None else name
+    module = _ENGINE_MODULES[name]
+    try:
+        return __import__(module)
     except ImportError:
-        raise EngineMissingError(ENGINE_MISSING, name="torchattacks") from None
-    return torchattacks
+        raise EngineMissingError(ENGINE_MISSING[name], name=module) from None
 
 
 @dataclass(frozen=True)
@@ -79,7 +116,9 @@ class Method:
         label: how tables name it, e.g. ``APGD-CE``.
         norms: threat models it supports (``linf``, ``l2``).
         build: ``build(model, eps=, norm=, steps=, step_size=, random_start=, seed=, num_classes=, **params)``
-            returning a callable ``(x, y) -> x_adv`` (a torchattacks attack).
+            returning a callable ``(x, y) -> x_adv``: the default engine's attack (AutoAttack's reference code, or
+            the toolkit's own loop).
+        build_torchattacks: the same contract on torchattacks' port (the optional second engine).
         default_steps: iterations (queries for Square) when a spec gives none.
         steps_word: what ``steps`` counts ("steps" or "queries"), for labels and messages.
         takes_step_size: whether the spec's ``step_size`` applies (FGSM/PGD); APGD/FAB/Square choose their own.
@@ -91,6 +130,9 @@ class Method:
         per_sample_random: its random numbers can be drawn per image (results independent of batching).
         scores_iterates: it calls the model on the whole batch at every iterate, so the harness can count an image
             as broken when *any* iterate fooled the evaluated model (as AutoAttack's APGD does).
+        seed_per_cell: its seed is the cell's attack seed for every batch, as AutoAttack seeds each attack with
+            its one ``seed`` (so a cell reproduces ``AutoAttack(seed=...)`` image for image on the same batches);
+            otherwise each batch gets a seed derived from the cell and its first image.
         params: its own parameters with defaults.
         paper: the reference, for docs and reports.
     """
@@ -100,6 +142,7 @@ class Method:
     norms: tuple[str, ...]
     build: Callable[..., Any]
     default_steps: int
+    build_torchattacks: Callable[..., Any] | None = None
     steps_word: str = "steps"
     takes_step_size: bool = False
     single_step: bool = False
@@ -108,6 +151,7 @@ class Method:
     targeted: bool = False
     per_sample_random: bool = False
     scores_iterates: bool = False
+    seed_per_cell: bool = False
     params: Mapping[str, Param] = field(default_factory=dict)
     paper: str = ""
 
@@ -153,6 +197,40 @@ def get_method(name: str) -> Method:
 
 def method_names() -> tuple[str, ...]:
     return tuple(METHODS)
+
+
+class ReferenceAttack:
+    """One of AutoAttack's attack objects as a callable ``(x, y) -> x_adv``, run as ``AutoAttack`` runs it: its
+    ``perturb`` under ``torch.no_grad()`` (the attacks enable gradients where they need them)."""
+
+    def __init__(self, attack: Any) -> None:
+        self.attack = attack
+
+    def __call__(self, x: Any, y: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.attack.perturb(x, y)
+
+
+def reference_logger():
+    """The logger AutoAttack gives its attacks (its zero-gradient notices go there, not to warnings)."""
+    import logging
+
+    return logging.getLogger("auto-attack")
+
+
+def reference_norm(norm: str) -> str:
+    return "Linf" if norm == "linf" else "L2"
+
+
+def build_attack(method: Method, model: Any, **settings: Any) -> Callable[[Any, Any], Any]:
+    """``method``'s attack on ``model`` built by the current engine (see :class:`Method` for ``settings``)."""
+    if current_engine() == "torchattacks":
+        if method.build_torchattacks is None:
+            raise ValueError(f"{method.name} has no torchattacks implementation; run it with the autoattack engine")
+        return method.build_torchattacks(model, **settings)
+    return method.build(model, **settings)
 
 
 from . import apgd, fab, fgsm, pgd, square  # noqa: E402,F401  (each registers its method)
