@@ -17,11 +17,12 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .runfolder import RunFormatError, dumps_json
+
+if TYPE_CHECKING:
+    import torch
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,8 @@ def git_sha() -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour the numbers depend on."""
+    import torch  # imported here, so that reading and writing files never imports torch
+
     versions = {"python": platform.python_version(), "torch": torch.__version__}
     for name in ("torchvision", "pyautoattack", "torchattacks", "numpy", "pandas"):
         try:
@@ -66,6 +69,8 @@ def library_versions() -> dict[str, str]:
 
 def device_name(device: torch.device | str) -> str:
     """A human-readable device description, e.g. ``cuda:0 (NVIDIA H200)`` or ``cpu (x86_64, 2 threads)``."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
@@ -125,6 +130,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` through a temporary file, so a crash mid-write keeps the previous checkpoint intact."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -49,7 +49,7 @@ def test_a_config_that_is_not_an_object_is_named(trained, tmp_path, capsys):  # 
     code, err = attempt([*TINY_TRAIN, "--out", str(run), "--resume"], capsys)
     assert code == EXIT_USAGE and f"{run / 'config.json'} must hold a JSON object" in one_line(err)
     code, err = attempt(fgsm_attack(run), capsys)
-    assert code == EXIT_USAGE and "config.json must hold a JSON object" in one_line(err)
+    assert code == EXIT_USAGE and "config.json: must hold a JSON object" in one_line(err)
 
 
 def test_a_half_cut_checkpoint_is_named_as_truncated(trained, tmp_path, capsys):  # noqa: F811

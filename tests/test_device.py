@@ -78,7 +78,7 @@ def test_tf32_crafting_crafts_in_tf32_and_scores_in_exact_fp32(device):
     the final examples) runs with it off. On the CPU TF32 does not exist, so the examples and the fooled flags equal
     the exact-fp32 attack's (tolerance 0, stated in docs/gpu.md); on a GPU (``--device cuda``) TF32 rounding may
     change a gradient's sign near zero and so the examples, which is why only the flags are checked there."""
-    from robustbench_jpeg.attack.crafting import run_attack
+    from robustbench_jpeg.attack.crafting import attack_setting, run_attack
     from robustbench_jpeg.device import tf32_crafting
 
     torch.manual_seed(0)
@@ -87,7 +87,8 @@ def test_tf32_crafting_crafts_in_tf32_and_scores_in_exact_fp32(device):
     for tf32 in (False, True):
         model = _FlagRecorder().to(device).eval()
         with exact_fp32(device), tf32_crafting(tf32):
-            adv, fooled = run_attack(model, x, y, "pgd", "linf", 8 / 255, steps=3, step_size=2 / 255, seed=1)
+            setting = attack_setting("pgd", "linf", 8 / 255, steps=3, step_size=2 / 255)
+            adv, fooled = run_attack(model, x, y, setting, seed=1)
         results[tf32] = (adv, fooled, model.flags)
     assert set(results[False][2]) == {(False, False)}  # exact throughout
     crafting = [f for f in results[True][2] if f == (True, True)]

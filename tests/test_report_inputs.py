@@ -174,7 +174,7 @@ def test_report_refuses_to_write_into_a_run_folder(tmp_path):
     trained = tmp_path / "trained"
     (trained / "baseline").mkdir(parents=True)
     (trained / "baseline" / "card.json").write_text("{}")
-    with pytest.raises(ReportInputError, match="is a run folder"):
+    with pytest.raises(ReportInputError, match="holds a run .*never writes into a run folder"):
         build_report([single_run(tmp_path / "run")], trained)
     assert sorted(p.name for p in trained.iterdir()) == ["baseline"]
 

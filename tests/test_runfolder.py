@@ -70,9 +70,14 @@ def test_read_samples_names_a_missing_or_damaged_file(tmp_path):
 def test_the_documented_per_image_table(tmp_path):
     """docs/run-format.md: a pandas table of per-image results in three lines."""
     write_records(tmp_path / "samples.bin")
-    pd.DataFrame({"cell_id": list(VECTORS), "arm": ["baseline", "jpegdl", "jpegdl"]}).to_csv(
-        tmp_path / "results.csv", index=False
-    )
+    pd.DataFrame(
+        {
+            "cell_id": list(VECTORS),
+            "arm": ["baseline", "jpegdl", "jpegdl"],
+            "n": [v.size for v in VECTORS.values()],
+            "n_correct": [int(v.sum()) for v in VECTORS.values()],
+        }
+    ).to_csv(tmp_path / "results.csv", index=False)
     run = tmp_path
     samples = read_samples(run)  # cell id -> per-image correctness
     rows = [(cell, image, bool(ok)) for cell, vector in samples.items() for image, ok in enumerate(vector)]

@@ -16,7 +16,6 @@ from ..evaluation import run_checks
 from ..outputs import OutputFolderError, claim_output, finish_output, release_output
 from ..provenance import atomic_write_bytes, atomic_write_json, atomic_write_text, git_sha, now_iso, public_mode
 from ..runfolder import ARMS, CARD_NAME, JPEGDL, RunFormatError, arm_display, arm_order, safe_name
-from ..runfolder.folder import FolderKind, folder_kind
 from ..runfolder.records import pack_record
 from .cells import adaptive_radii, build_cells, unchecked_radii
 from .compare import PAIR_COLUMNS, arm_pairs, family_sizes, paired_differences, quantizer_arms
@@ -61,18 +60,6 @@ def build_report(
             raise ReportInputError(f"{exc}; rename the run folder") from None
         run.checks_now = recompute_checks(run)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ReportInputError(f"--out {out} is a file, not a folder; choose a folder for the report")
-    if out.is_dir():
-        try:
-            is_run = folder_kind(out) == FolderKind.RUN
-        except RunFormatError as exc:
-            raise ReportInputError(f"--out {exc}") from None
-        if is_run:
-            raise ReportInputError(
-                f"{out} is a run folder (results, config or arm folders): refusing to write a report into it, "
-                "where it would shadow the run; choose another --out"
-            )
     try:
         claim = claim_output(out, "report", force)
     except OutputFolderError as exc:

@@ -76,7 +76,7 @@ def save_broken(
         back = _decode(stored, encoding).to(x.device)
         with torch.no_grad():
             still = (deployed(back).argmax(1) != y[keep]).all() if len(back) else True
-        if bool(still) and bool(within_threat(back, x[keep], cell.eps, cell.norm).all()):
+        if bool(still) and bool(within_threat(back, x[keep], cell.setting.eps, cell.setting.norm).all()):
             chosen = (encoding, stored)
             break
     buffer = io.BytesIO()

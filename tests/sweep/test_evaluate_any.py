@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from robustbench_jpeg.attack.store import read_samples_file
 from torch import nn
 
 from robustbench_jpeg import evaluate
 from robustbench_jpeg.attack import AttackSpec
-from robustbench_jpeg.attack.crafting import run_attack
+from robustbench_jpeg.attack.crafting import attack_setting, run_attack
+from robustbench_jpeg.runfolder import read_samples
 
 
 class Outside(nn.Module):
@@ -44,9 +44,9 @@ def test_evaluate_writes_a_run_folder_the_report_reads(tmp_path, mini_test):
     clean = table[table["attack"] == "clean"].iloc[0]
     fgsm = table[table["attack"] == "fgsm"].iloc[0]
     assert clean["n_clean_correct"] == 13 and fgsm["n"] == 16
-    samples, _, _ = read_samples_file(out / "samples.bin")
+    samples = read_samples(out)
     x = images.float() / 255
-    _, fooled = run_attack(model.eval(), x, labels, "fgsm", "linf", 8 / 255)
+    _, fooled = run_attack(model.eval(), x, labels, attack_setting("fgsm", "linf", 8 / 255))
     expected = (model(x).argmax(1) == labels) & ~fooled
     assert samples[fgsm["cell_id"]].tolist() == expected.tolist()
     assert 0 < expected.sum() < 13  # the attack broke some images and not all

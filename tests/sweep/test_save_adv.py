@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from robustbench_jpeg.attack.store import read_samples_file
 
 from robustbench_jpeg import load_model
 from robustbench_jpeg.cli import main
+from robustbench_jpeg.runfolder import read_samples
 from robustbench_jpeg.sweep.adversarial import ADVERSARIAL_DIR, ENCODINGS, load_adversarial
 
 
@@ -19,7 +19,7 @@ def test_saved_examples_reproduce_the_recorded_misclassifications(make_run, mini
             "--n-examples", "32", "--device", "cpu", "--no-progress", "--save-adv"]  # fmt: skip
     assert main(args) in (0, 3)
     results = pd.read_csv(run / "results.csv")
-    samples, _, _ = read_samples_file(run / "samples.bin")
+    samples = read_samples(run)
     attacked = results[results["attack"] == "pgd"]
     assert len(attacked) == 6  # baseline at 2 radii, JPEG-DL soft and BPDA at 2 radii
     saved_cells = 0

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from robustbench_jpeg.attack.crafting import run_attack
+from robustbench_jpeg.attack.crafting import attack_setting, run_attack
 from robustbench_jpeg.attack.methods import use_engine
 from robustbench_jpeg.jpeg import JpegConfig
 from robustbench_jpeg.models import create_model
@@ -39,12 +39,14 @@ def models():
 def test_toolkit_fgsm_and_pgd_equal_torchattacks(models, mini_test, method, norm, eps, random_start, grad):
     pytest.importorskip("torchattacks")
     model = models["plain" if grad == "none" else "jpeg"]
-    x, y = mini_test[0][:12].float() / 255, mini_test[1][:12].long()
-    settings = dict(steps=5, step_size=eps / 4, random_start=random_start, grad=grad, seed=7)
+    x = mini_test[0][:12].float() / 255
+    with torch.no_grad():  # labels the model gets right, so every image is attacked (a fooled one is returned as is)
+        y = model(x).argmax(dim=1)
+    setting = attack_setting(method, norm, eps, steps=5, step_size=eps / 4, random_start=random_start, grad=grad)
     results = {}
     for engine in ("autoattack", "torchattacks"):
         with use_engine(engine):
-            results[engine] = run_attack(model, x, y, method, norm, eps, **settings)
+            results[engine] = run_attack(model, x, y, setting, seed=7)
     (ours, our_fooled), (theirs, their_fooled) = results["autoattack"], results["torchattacks"]
     assert not torch.equal(ours, x)  # the attack moved the images
     torch.testing.assert_close(ours, theirs, atol=FLOAT_TOLERANCE, rtol=0)
@@ -56,10 +58,9 @@ def test_autoattack_spec_has_the_robust_set_of_the_reference_autoattack(make_run
     """The sweep's ``autoattack`` chain (APGD-CE, APGD-T, FAB-T, Square-5000 on the survivors) and
     ``pyautoattack.AutoAttack(version="standard")`` on the same model, images and seed: the same robust images."""
     pyautoattack = pytest.importorskip("pyautoattack")
-    from robustbench_jpeg.attack.store import read_samples_file
-
     from robustbench_jpeg.attack import load_spec, run_sweep
     from robustbench_jpeg.checkpoint import load_model
+    from robustbench_jpeg.runfolder import read_samples
 
     n, eps = 16, 2 / 255
     run_dir = make_run(arms=("baseline",))
@@ -68,7 +69,7 @@ def test_autoattack_spec_has_the_robust_set_of_the_reference_autoattack(make_run
         spec, name="autoattack-eps2", attacks=tuple(dataclasses.replace(a, eps=(eps,)) for a in spec.attacks)
     )
     table = run_sweep(run_dir, spec, progress=False)
-    samples, _, _ = read_samples_file(run_dir / "samples.bin")
+    samples = read_samples(run_dir)
     last = table[table["attack"] == "square"]
     assert len(last) == 1 and int(last["attack_seed"].iloc[0]) == 0
     ours = samples[last["cell_id"].iloc[0]]
