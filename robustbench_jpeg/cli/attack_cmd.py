@@ -55,12 +55,6 @@ def _param(text: str) -> tuple[str, float]:
 
 
 def add_parser(subparsers) -> None:
-    from ..attack.gradients import GRAD_MODES
-    from ..attack.methods import DEFAULT_ENGINE, ENGINES, METHODS
-    from ..attack.spec import DEFAULT_BATCH_SIZE, DEFAULT_STEP_RULE
-    from ..attack.spec_files import list_specs
-    from ..runfolder import ARMS
-
     p = subparsers.add_parser(
         "attack",
         help="attack the arms of a run folder (resumable sweep, sanity checks)",
@@ -72,6 +66,17 @@ def add_parser(subparsers) -> None:
         " 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_what_to_attack(p)
+    _add_attack_setting(p)
+    _add_how_it_runs(p)
+    p.set_defaults(handler=run)
+
+
+def _add_what_to_attack(p: argparse.ArgumentParser) -> None:
+    """The run folder, and a spec or one ad-hoc method."""
+    from ..attack.methods import METHODS
+    from ..attack.spec_files import list_specs
+
     p.add_argument(
         "--run",
         "--run-dir",
@@ -86,6 +91,12 @@ def add_parser(subparsers) -> None:
         "--spec", metavar="NAME|FILE", help=f"attack spec by name ({', '.join(list_specs())}) or path to a .yaml file"
     )
     which.add_argument("--method", choices=tuple(METHODS), help="one ad-hoc attack, configured by the flags below")
+
+
+def _add_attack_setting(p: argparse.ArgumentParser) -> None:
+    """The flags of an ad-hoc attack (a spec file sets the same fields)."""
+    from ..attack.spec import DEFAULT_STEP_RULE
+
     p.add_argument("--norm", choices=("linf", "l2"), default=None, help="threat model (default linf)")
     p.add_argument(
         "--eps",
@@ -112,6 +123,14 @@ def add_parser(subparsers) -> None:
         default=None,
         help="PGD's uniform random start in the eps-ball (default on)",
     )
+    _add_gradients_and_sources(p)
+
+
+def _add_gradients_and_sources(p: argparse.ArgumentParser) -> None:
+    """Gradient modes through a JPEG layer, alphas, method parameters and transfer sources."""
+    from ..attack.gradients import GRAD_MODES
+    from ..runfolder import ARMS
+
     p.add_argument(
         "--grad",
         type=_grad_list,
@@ -150,6 +169,13 @@ def add_parser(subparsers) -> None:
         metavar="ARM",
         help="craft on ARM's model and evaluate on the other arms",
     )
+
+
+def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
+    """Images, arms, engine, device and outputs: how the sweep runs, not what an attack is."""
+    from ..attack.methods import DEFAULT_ENGINE, ENGINES
+    from ..attack.spec import DEFAULT_BATCH_SIZE
+
     p.add_argument(
         "--n-examples",
         type=positive_int,
@@ -199,7 +225,6 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="no progress bar; one line per cell instead (also without a terminal)",
     )
-    p.set_defaults(handler=run)
 
 
 def specs_from_args(args: argparse.Namespace):

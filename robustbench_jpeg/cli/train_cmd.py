@@ -125,6 +125,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="replay the whole training step as one CUDA graph (docs/gpu.md); where it cannot be "
         "captured (CPU, torchrun, --compile) training runs eagerly with a warning (default off)",
     )
+    _add_run_limits(parser)
+
+
+def _add_run_limits(parser: argparse.ArgumentParser) -> None:
+    """Evaluation batch, time limit, checkpoint cadence and progress output."""
     parser.add_argument(
         "--eval-batch-size",
         type=positive_int,
@@ -174,8 +179,6 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 def add_parser(subparsers) -> None:
-    from ..models import list_models
-
     p = subparsers.add_parser(
         "train",
         help="train a baseline / JPEG-DL pair (paper recipe by default)",
@@ -186,6 +189,8 @@ def add_parser(subparsers) -> None:
         "(resume with --resume), 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from ..models import list_models
+
     p.add_argument(
         "--model",
         default=None,
@@ -199,6 +204,15 @@ def add_parser(subparsers) -> None:
         choices=DATASETS,
         help=f"cifar100 (torchvision files in --data-dir) or cifar100-mini (embedded) {_d(TrainConfig, 'dataset')}",
     )
+    _add_recipe(p)
+    _add_jpeg_layer(p)
+    _add_seeds_arms_and_folder(p)
+    add_run_options(p)
+    p.set_defaults(handler=run)
+
+
+def _add_recipe(p: argparse.ArgumentParser) -> None:
+    """The training recipe of both arms: epochs, batch, SGD, schedule, the JPEG tables' optimiser."""
     p.add_argument("--epochs", type=positive_int, default=None, help=f"epochs {_d(TrainConfig, 'epochs')}")
     p.add_argument("--batch-size", type=positive_int, default=None, help=f"batch size {_d(TrainConfig, 'batch_size')}")
     p.add_argument("--lr", type=_positive, default=None, help="SGD learning rate (default: the paper's for the model)")
@@ -225,6 +239,10 @@ def add_parser(subparsers) -> None:
         choices=("constant", "step"),
         help=f"constant, or decayed like the backbone {_d(TrainConfig, 'jpeg_lr_schedule')}",
     )
+
+
+def _add_jpeg_layer(p: argparse.ArgumentParser) -> None:
+    """The JPEG-DL layer: softness, window, initial tables."""
     p.add_argument(
         "--alpha", type=_positive, default=None, help=f"soft-quantizer softness, fixed {_d(JpegConfig, 'alpha')}"
     )
@@ -259,6 +277,10 @@ def add_parser(subparsers) -> None:
         default=None,
         help=f"0.5 as the official code; 0.0 = standard JPEG {_d(JpegConfig, 'chroma_offset')}",
     )
+
+
+def _add_seeds_arms_and_folder(p: argparse.ArgumentParser) -> None:
+    """Seeds, arms, the run folder, resuming and the training subset."""
     seed = p.add_mutually_exclusive_group()
     seed.add_argument(
         "--seed", type=int, default=None, help=f"seed of weights, data order, augmentation {_d(TrainConfig, 'seed')}"
@@ -291,8 +313,6 @@ def add_parser(subparsers) -> None:
         metavar="K",
         help="train on the first K training images only (smoke runs, tests; recorded in the card)",
     )
-    add_run_options(p)
-    p.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
