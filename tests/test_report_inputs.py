@@ -240,10 +240,16 @@ def test_report_sets_aside_bpda_crafted_through_the_soft_forward_of_a_hard_arm(t
             cell("jpeg-standard", "clean", 0, bools("1111111100")),
             cell("jpeg-standard", "pgd", 2, bools("1100000000"), steps=5, grad="bpda"),
             cell("jpeg-standard", "pgd", 2, bools("1000000000"), steps=5, grad="bpda-hard"),
+            cell("jpeg-standard", "pgd", 4, bools("1111111100"), steps=5, grad="hard"),  # zero gradients: masked
+            cell("jpegdl", "pgd", 2, bools("1110000000"), steps=5, grad="soft"),
+            cell("jpegdl", "pgd", 4, bools("1000000000"), steps=5, grad="soft"),
         ],
         prints,
     )
     with pytest.warns(StoreWarning, match=r"1 row\(s\) set aside: bpda/surrogate crafted through the soft forward"):
         build_report([run], tmp_path / "out")
     data = pd.read_csv(tmp_path / "out" / "data" / "results.csv")
-    assert set(data.loc[data["arm"] == "jpeg-standard", "grad"]) == {"none", "bpda-hard"}
+    assert set(data.loc[data["arm"] == "jpeg-standard", "grad"]) == {"none", "bpda-hard", "hard"}
+    # at 4/255 only the masked hard-gradient attack ran against standard JPEG: the control sentence says so
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "No adaptive attack (BPDA, surrogate, transfer) ran against standard JPEG at eps 4/255" in report

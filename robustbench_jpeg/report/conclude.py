@@ -13,7 +13,7 @@ import pandas as pd
 from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare, judge
 from ..runfolder import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
-from .cells import WORST, adaptive_radii, select_rows
+from .cells import WORST, adaptive_radii, select_rows, unchecked_radii
 from .clean import clean_comparison
 from .compare import controls, diff_name
 from .findings import (
@@ -333,9 +333,17 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
             parts.append(f"the interval and the Holm-corrected test disagree at eps {eps_list(split)}{unit}")
         spread = range_text([100 * v for v in d["mean"]])
         noun = "differences" if len(d) > 1 else "difference"
+        unchecked = unchecked_radii(cells, model, norm, [control]) & set(d["eps_key"])
+        caveat = (
+            f" No adaptive attack (BPDA, surrogate, transfer) ran against {name} at eps {eps_list(sorted(unchecked))}"
+            f"{unit}: its worst case there may be inflated by gradient masking, so a difference there is not evidence."
+            if unchecked
+            else ""
+        )
         out.append(
             f"{diff_name(JPEGDL, control)}, worst case over every attack ({noun} {spread} points): "
             + "; ".join(parts)
             + "."
+            + caveat
         )
     return out
