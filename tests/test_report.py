@@ -73,8 +73,10 @@ def write_run(
     model: str = "resnet56",
     dataset: str = "cifar100",
     checks: dict | None = None,
+    extra_arms: tuple[str, ...] = (),
 ) -> Path:
-    """A run folder by hand: cards, results.csv, samples/<cell_id>.npy, checks.json, commands.txt, config.json."""
+    """A run folder by hand: cards (baseline, JPEG-DL and ``extra_arms``), results.csv, samples/<cell_id>.npy,
+    checks.json, commands.txt, config.json."""
     (root / "samples").mkdir(parents=True)
     rows = []
     for i, c in enumerate(cells):
@@ -115,7 +117,7 @@ def write_run(
             }
         )
     pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
-    for arm in sorted({"baseline", "jpegdl"} | {c["arm"] for c in cells}):
+    for arm in ("baseline", "jpegdl", *extra_arms):
         (root / arm).mkdir()
         (root / arm / "card.json").write_text(json.dumps(card(arm, seed, model, dataset)))
     if checks is not None:

@@ -24,7 +24,7 @@ FINGERPRINTS = {"baseline": "b0b0b0b0b0b0b0b0", "jpegdl": "d1d1d1d1d1d1d1d1"}
 
 def binary_run(root: Path, cells: list[dict], fingerprints: dict[str, str] = FINGERPRINTS) -> Path:
     """A hand-made run of the current row format: samples.bin records, and cards and rows carrying fingerprints."""
-    write_run(root, cells)
+    write_run(root, cells, extra_arms=tuple(a for a in fingerprints if a not in ("baseline", "jpegdl")))
     table = pd.read_csv(root / "results.csv", dtype={"cell_id": str})
     records = b"".join(
         pack_record(cid, np.load(root / "samples" / f"{cid}.npy", allow_pickle=False)) for cid in table["cell_id"]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..evaluation import ADAPTIVE_GRADS, worst_cases
 from ..runfolder import arm_display
-from ..runfolder.cell import Setting, attack_name, eps_key
+from ..runfolder.cell import Setting, attack_name, eps_key, eps_text
 from ..stats import mean_std
 from .load import Run
 
@@ -136,7 +136,7 @@ def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _component(r) -> str:
     """A cell's name in a worst case's list of components: ``PGD-20 (bpda) at 2/255``."""
-    return f"{r.label} at {r.eps_key:g}" + ("/255" if r.norm == "linf" else f" ({str(r.norm).upper()})")
+    return f"{r.label} at {eps_text(float(r.eps), str(r.norm))}"
 
 
 def display_rows(rows: pd.DataFrame) -> pd.DataFrame:

@@ -58,9 +58,10 @@ def test_autoattack_spec_has_the_robust_set_of_the_reference_autoattack(make_run
     """The sweep's ``autoattack`` chain (APGD-CE, APGD-T, FAB-T, Square-5000 on the survivors) and
     ``pyautoattack.AutoAttack(version="standard")`` on the same model, images and seed: the same robust images."""
     pyautoattack = pytest.importorskip("pyautoattack")
-    from robustbench_jpeg.attack import load_spec, run_sweep
+    from robustbench_jpeg.attack import load_spec
     from robustbench_jpeg.checkpoint import load_model
     from robustbench_jpeg.runfolder import read_samples
+    from robustbench_jpeg.sweep import run_sweep
 
     n, eps = 16, 2 / 255
     run_dir = make_run(arms=("baseline",))
