@@ -201,8 +201,8 @@ def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
         choices=ENGINES,
         default=DEFAULT_ENGINE,
         help="autoattack: APGD/FAB/Square on AutoAttack's reference code, FGSM/PGD the toolkit's own loops (default);"
-        ' torchattacks: every method on torchattacks (pip install "robustbench-jpeg[torchattacks]"); use a run'
-        " folder per engine (the cells of the two engines share their ids)",
+        ' torchattacks: every method on torchattacks (pip install "robustbench-jpeg[torchattacks]"); its cells are'
+        " recorded as such (their own ids and labels), never mixed with the default engine's",
     )
     p.add_argument(
         "--save-adv",

@@ -66,6 +66,8 @@ class Setting:
         attack_label: how tables name the method with its budget (``FGSM``, ``PGD-20``, ``Square-5000``), given by
             the method; stored so that readers never need the method registry.
         method_kind: the method's :class:`MethodKind`, given by the method; stored for the same reason.
+        engine: the attack engine when it is not the default (AutoAttack's reference code): ``torchattacks``. Part of
+            the cell id only then, so the default engine keeps 0.2's ids and two engines never share a cell.
         norm: ``none`` (clean), ``linf`` or ``l2``; eps on the [0, 1] pixel scale.
         steps, step_size, step_rule: iterations (queries for gradient-free methods), the step size used and the
             rule it came from (``none``, ``auto``, ``eps``, ``2.5*eps/steps``, ...).
@@ -98,6 +100,7 @@ class Setting:
     after: str = ""
     params: tuple[tuple[str, float], ...] = ()
     method_kind: str = MethodKind.CLEAN
+    engine: str = ""
     chain_grad: str = field(default="", metadata=_NOT_A_COLUMN)
 
     @classmethod
@@ -125,10 +128,12 @@ class Setting:
         steps = _int(get("steps"), 0)
         label = _text(get("attack_label")) or _legacy_attack_label(attack, steps)
         kind = _text(get("method_kind")) or _legacy_method_kind(attack)
+        engine = _text(get("engine"))
         return cls(
             attack=attack,
             attack_label=label,
             method_kind=kind,
+            engine=engine,
             norm=str(get("norm")),
             eps=float(get("eps")),
             steps=steps,
@@ -200,6 +205,7 @@ class Cell:
             "surrogate_alpha": None if s.surrogate_alpha is None else f"{s.surrogate_alpha:.12g}",
             "eval_alpha": None if s.eval_alpha is None else f"{s.eval_alpha:.12g}",
             "after": s.after,
+            **({"engine": s.engine} if s.engine else {}),
         }
 
     @property
@@ -304,7 +310,8 @@ def attack_name(setting: Setting) -> str:
     name = setting.attack_label
     if int(setting.restarts) > 1:
         name += f", {int(setting.restarts)} restarts"
-    return name + (", L2" if setting.norm == "l2" else "")
+    name += ", L2" if setting.norm == "l2" else ""
+    return name + (f" [{setting.engine}]" if setting.engine else "")
 
 
 def describe(setting: Setting, arm: str, n: int | None = None) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..attack.crafting import run_attack
-from ..attack.methods import ENGINE_NOT_USED, current_engine, get_method
+from ..attack.methods import DEFAULT_ENGINE, ENGINE_NOT_USED, get_method, use_engine
 from ..attack.random_starts import derive_seed, start_seed
 from ..attack.spec import SpecFile
 from ..checkpoint import load_model, weights_fingerprint
@@ -121,18 +121,20 @@ class Evaluator:
         crafting = self.model(cell.source_arm, setting.eval_alpha) if method.uses_gradient else target
         x, y = self.batch(index)
         starts = [start_seed(cell.cell_id, restart, int(i)) for i in index] if method.per_sample_random else None
-        adv, fooled = run_attack(
-            crafting,
-            x,
-            y,
-            setting,
-            target=None if crafting is target else target,
-            seed=setting.attack_seed
-            if method.seed_per_cell and restart == 0
-            else derive_seed(cell.cell_id, restart, first),
-            start_seeds=starts,
-            num_classes=self.num_classes,
+        seed = (
+            setting.attack_seed if method.seed_per_cell and restart == 0 else derive_seed(cell.cell_id, restart, first)
         )
+        with use_engine(setting.engine or DEFAULT_ENGINE):  # the engine the cell records, whatever the context
+            adv, fooled = run_attack(
+                crafting,
+                x,
+                y,
+                setting,
+                target=None if crafting is target else target,
+                seed=seed,
+                start_seeds=starts,
+                num_classes=self.num_classes,
+            )
         batch = f"{first}-{int(index.max()) + 1}-r{restart}"
         save_broken(self.arm_dirs[cell.arm].parent, cell, batch, index, x, y, adv, fooled, target)
         return fooled.cpu().numpy()
@@ -154,7 +156,7 @@ class Evaluator:
             wall_s=round(wall, 3),
             git_sha=git_sha(),
             torch=versions["torch"],
-            torchattacks=versions["torchattacks"] if current_engine() == "torchattacks" else ENGINE_NOT_USED,
+            torchattacks=versions["torchattacks"] if cell.setting.engine == "torchattacks" else ENGINE_NOT_USED,
             device=device_name(self.device),
             timestamp=now_iso(),
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..attack.gradients import crafting_mode
-from ..attack.methods import Method, get_method
+from ..attack.methods import DEFAULT_ENGINE, Method, current_engine, get_method
 from ..attack.spec import DEFAULT_BATCH_SIZE, AttackSpec, AttackSpecError, SpecFile, resolve_step_size
 from ..runfolder.cell import Cell, Setting
 
@@ -108,6 +108,7 @@ def _setting(spec: AttackSpec, method: Method, eps: float, grad: str, source: st
         eval_alpha=spec.eval_alpha,
         source_arm=source,
         attack_seed=int(spec.seed),
+        engine="" if current_engine() == DEFAULT_ENGINE else current_engine(),
         after=after,
         params=spec.params,
         chain_grad=line if spec.chain else "",

@@ -159,3 +159,21 @@ def test_the_method_kind_is_stored_in_each_row_and_read_back():
     legacy = {k: v for k, v in row.items() if k not in ("method_kind", "attack_label")}
     assert Setting.from_row(legacy).method_kind == MethodKind.TARGETED
     assert Setting.from_row({**legacy, "attack": "fgsm", "steps": 1}).method_kind == MethodKind.SINGLE_STEP
+
+
+def test_two_engines_never_share_a_cell():
+    """A cell planned under the optional torchattacks engine records it, gets its own id and label; the default
+    engine (AutoAttack's reference code) keeps 0.2's ids; clean cells do not depend on the engine."""
+    from robustbench_jpeg.attack.methods import use_engine
+
+    default = plan_cells(SPECS[0], ARMS, test_size=100)
+    with use_engine("torchattacks"):
+        other = plan_cells(SPECS[0], ARMS, test_size=100)
+    for d, o in zip(default, other, strict=True):
+        if d.is_clean:
+            assert d.cell_id == o.cell_id
+            continue
+        assert o.setting.engine == "torchattacks" and d.setting.engine == ""
+        assert o.cell_id != d.cell_id
+        assert attack_name(o.setting).endswith("[torchattacks]")
+        assert Setting.from_row(o.row(_result())).engine == "torchattacks"
