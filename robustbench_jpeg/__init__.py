@@ -6,7 +6,7 @@ Public API (stable): ``create_model``, ``list_models``, ``load_model``, ``JpegCo
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # name -> the module that defines it; imported on first use, so ``import robustbench_jpeg`` (and the command line's
 # ``--help`` / ``--version``) does not import torch
