@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from ..runfolder import ARMS, CARD_NAME, CHECKPOINT_NAME, RunFolder, RunFormatError, arm_order, safe_name
 
 
@@ -123,7 +121,3 @@ def worst_points(run_dir: Path) -> tuple[list[WorstPoint], object]:
             )
         )
     return points, run
-
-
-def points_frame(points: list[WorstPoint]) -> pd.DataFrame:
-    return pd.DataFrame([p.__dict__ for p in points])

@@ -171,7 +171,7 @@ def progress_units(cell: Cell) -> int:
     return cell.setting.restarts if not cell.is_clean and cell.setting.eps > 0 else 1
 
 
-def batches_of(n: int, lo: int, hi: int, batch_size: int) -> int:
+def batches_of(lo: int, hi: int, batch_size: int) -> int:
     """Batches a shard ``[lo, hi)`` of a cell takes (what the progress bar counts)."""
     return math.ceil((hi - lo) / batch_size) if hi > lo else 0
 

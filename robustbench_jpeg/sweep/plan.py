@@ -8,7 +8,7 @@ evaluation alpha) come first; chained attacks (AutoAttack) point at the cell who
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,3 @@ def arm_infos_from_cards(cards: Mapping[str, Any], deployed: Mapping[str, str] |
         )
         for arm, c in cards.items()
     }
-
-
-def cells_by_id(cells: Sequence[Cell]) -> dict[str, Cell]:
-    return {c.cell_id: c for c in cells}

@@ -39,7 +39,7 @@ from ..runfolder import FolderKind, ModelCard, RunFolder, RunFormatError
 from ..runfolder.cell import Cell
 from ..runfolder.folder import OFF_DEPLOYED_REASON, crafted_off_the_deployed_forward
 from ..runfolder.store import RunStore, SpecEntry, StoreWarning
-from .compute import Evaluator, progress_units
+from .compute import Evaluator, batches_of, progress_units
 from .diagnostics import refresh_diagnostics
 from .plan import ArmInfo, clean_cell, plan_spec
 
@@ -292,7 +292,7 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec: SpecFile,
     vectors = dict(plan.vectors)
     world = distributed.world_size()
     total = sum(  # one unit per batch and restart (compute.progress_units), so a long cell moves the bar too
-        -(-(hi - lo) // c.batch_size) * progress_units(c)
+        batches_of(lo, hi, c.batch_size) * progress_units(c)
         for c in plan.todo
         for lo, hi in [distributed.shard_bounds(c.n)]
     )
