@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import COMPILE_MODES, RunOptions, TrainConfig, default_of
+from ..config import COMPILE_MODES, RunOptions, TrainConfig, default_of, recipe_config
 from ..data import DATASETS
 from ..jpeg import JpegConfig
 from ..jpeg.layer import Q_INITS
@@ -211,8 +211,21 @@ def add_parser(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
+def _recipe_help() -> str:
+    from ..config import RECIPES
+
+    cpu = ", ".join(f"{k} {v}" for k, v in RECIPES["cpu"].items())
+    return (
+        "named recipe: paper (the paper's CIFAR-100 recipe) or cpu (a small CNN in CPU time: "
+        f"{cpu}; the JPEG tables keep Adam 0.003 and alpha); options given explicitly override it (default paper)"
+    )
+
+
 def _add_recipe(p: argparse.ArgumentParser) -> None:
     """The training recipe of both arms: epochs, batch, SGD, schedule, the JPEG tables' optimiser."""
+    from ..config import RECIPES, SCHEDULES
+
+    p.add_argument("--recipe", default="paper", choices=tuple(RECIPES), help=_recipe_help())
     p.add_argument("--epochs", type=positive_int, default=None, help=f"epochs {_d(TrainConfig, 'epochs')}")
     p.add_argument("--batch-size", type=positive_int, default=None, help=f"batch size {_d(TrainConfig, 'batch_size')}")
     p.add_argument("--lr", type=_positive, default=None, help="SGD learning rate (default: the paper's for the model)")
@@ -227,6 +240,30 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         help="lr x gamma after these epochs (default: 150,180,210 scaled to --epochs)",
     )
     p.add_argument("--gamma", type=_positive, default=None, help=f"lr decay factor {_d(TrainConfig, 'gamma')}")
+    p.add_argument(
+        "--schedule",
+        default=None,
+        choices=SCHEDULES,
+        help=f"step (--milestones, --gamma) or cosine (linear warm-up, then cosine decay) {_d(TrainConfig, 'schedule')}",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=None,
+        help=f"linear warm-up epochs of the cosine schedule {_d(TrainConfig, 'warmup_epochs')}",
+    )
+    p.add_argument(
+        "--label-smoothing",
+        type=_non_negative,
+        default=None,
+        help=f"label smoothing of the training loss {_d(TrainConfig, 'label_smoothing')}",
+    )
+    p.add_argument(
+        "--nesterov",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"Nesterov momentum {_d(TrainConfig, 'nesterov')}",
+    )
     p.add_argument(
         "--jpeg-lr",
         type=_non_negative,
@@ -338,10 +375,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "gamma": args.gamma,
         "jpeg_lr": args.jpeg_lr,
         "jpeg_lr_schedule": args.jpeg_lr_schedule,
+        "schedule": args.schedule,
+        "warmup_epochs": args.warmup_epochs,
+        "label_smoothing": args.label_smoothing,
+        "nesterov": args.nesterov,
         "seed": args.seed,
         "arms": args.arms,
     }
-    return TrainConfig(jpeg=JpegConfig(**jpeg), **{k: v for k, v in train_given.items() if v is not None})
+    given = {k: v for k, v in train_given.items() if v is not None}
+    return recipe_config(args.recipe, jpeg=JpegConfig(**jpeg), **given)
 
 
 def print_results(results: dict) -> None:

@@ -33,7 +33,7 @@ from .arms import arm_jpeg_config, learns_tables
 from .card import arm_card
 from .evaluate import evaluate, qtables
 from .graph import GraphStep, graph_unavailable, set_capturable
-from .progress import Progress, lr_at
+from .progress import Progress, scheduled_lr
 
 __all__ = ["ArmTrainer", "NonFiniteLossError", "CudaGraphFallbackWarning", "AUGMENT_SALT"]
 
@@ -91,7 +91,11 @@ class ArmTrainer:
         self.dist = distributed.info()
         self.model.to(device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.optimizer = torch.optim.SGD(
-            self.model.backbone_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            self.model.backbone_parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            nesterov=config.nesterov,
         )
         tables = self.model.jpeg_parameters() if learns_tables(arm) else []
         for p in self.model.jpeg_parameters():
@@ -188,12 +192,12 @@ class ArmTrainer:
     def lrs(self) -> tuple[float, float | None]:
         """Set and return this epoch's learning rates (backbone, tables)."""
         c, epoch = self.config, self.progress.epoch
-        lr = lr_at(c.lr, epoch, c.milestones, c.gamma)
+        lr = scheduled_lr(c.lr, epoch, c)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         jpeg_lr = None
         if self.jpeg_optimizer is not None:
-            jpeg_lr = c.jpeg_lr if c.jpeg_lr_schedule == "constant" else lr_at(c.jpeg_lr, epoch, c.milestones, c.gamma)
+            jpeg_lr = c.jpeg_lr if c.jpeg_lr_schedule == "constant" else scheduled_lr(c.jpeg_lr, epoch, c)
             for group in self.jpeg_optimizer.param_groups:
                 group["lr"] = jpeg_lr
         return lr, jpeg_lr
@@ -273,10 +277,10 @@ class ArmTrainer:
         with autocast(self.device, self.amp):
             logits = self.step_fn(x)
         if world == 1:
-            loss = F.cross_entropy(logits.float(), y)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.config.label_smoothing)
             batch_loss_sum = loss.detach() * y.shape[0]
         else:  # DDP averages gradients over ranks: sum * world / B makes that the global-batch mean
-            ce_sum = F.cross_entropy(logits.float(), y, reduction="sum")
+            ce_sum = F.cross_entropy(logits.float(), y, reduction="sum", label_smoothing=self.config.label_smoothing)
             loss = ce_sum * (world / global_idx.shape[0])
             batch_loss_sum = ce_sum.detach()
         self.update(loss)

@@ -29,16 +29,22 @@ def arm_card(trainer: ArmTrainer, data_info: dict[str, Any], fingerprint: str | 
         epochs_done=p.epoch,
         finished=p.finished,
         recipe={
+            "name": c.recipe,
             "batch_size": c.batch_size,
             "lr": c.lr,
             "momentum": c.momentum,
             "weight_decay": c.weight_decay,
-            "milestones": list(c.milestones),
-            "gamma": c.gamma,
+            "nesterov": c.nesterov,
+            "schedule": c.schedule,
+            **(
+                {"milestones": list(c.milestones), "gamma": c.gamma}
+                if c.schedule == "step"
+                else {"warmup_epochs": c.warmup_epochs}
+            ),
             "jpeg_lr": c.jpeg_lr if trainer.jpeg_optimizer else None,
             "jpeg_lr_schedule": c.jpeg_lr_schedule if trainer.jpeg_optimizer else None,
             "augmentation": AUGMENTATION,
-            "loss": "cross-entropy",
+            "loss": "cross-entropy" + (f", label smoothing {c.label_smoothing:g}" if c.label_smoothing else ""),
             "amp": "bf16 autocast (backbone), JPEG layer fp32" if trainer.amp else "off (fp32)",
             "channels_last": trainer.channels_last,
         },

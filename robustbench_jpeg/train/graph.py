@@ -200,7 +200,7 @@ class GraphStep:
         self.pos += count
         with autocast(t.device, t.amp, cache=False):
             logits = t.model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=t.config.label_smoothing)
         batch_loss_sum = loss.detach() * count
         t.update(loss)
         self.loss_sum += batch_loss_sum

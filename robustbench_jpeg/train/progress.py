@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..provenance import atomic_write_text
 
-__all__ = ["Progress", "lr_at", "write_history", "HISTORY_FIELDS"]
+if TYPE_CHECKING:
+    from ..config import TrainConfig
+
+__all__ = ["Progress", "lr_at", "scheduled_lr", "write_history", "HISTORY_FIELDS"]
 
 HISTORY_FIELDS = ["epoch", "loss", "train_acc", "test_acc", "lr", "jpeg_lr", "seconds"]
 
@@ -18,6 +22,20 @@ HISTORY_FIELDS = ["epoch", "loss", "train_acc", "test_acc", "lr", "jpeg_lr", "se
 def lr_at(base: float, epoch: int, milestones: tuple[int, ...], gamma: float) -> float:
     """Step schedule applied at epoch start (0-indexed epoch): decayed once per milestone already passed."""
     return base * gamma ** sum(epoch >= m for m in milestones)
+
+
+def scheduled_lr(base: float, epoch: int, config: TrainConfig) -> float:
+    """The learning rate of (0-indexed) ``epoch`` under ``config``'s schedule: ``step`` (:func:`lr_at`) or
+    ``cosine`` (linear warm-up to ``base`` over ``warmup_epochs``, then ``base * (1 + cos(pi * t)) / 2`` with
+    ``t = (k + 1) / (n + 1)`` for the k-th of the n epochs after the warm-up, so every epoch after the warm-up decays
+    and the last trains at a small, positive rate)."""
+    if config.schedule == "step":
+        return lr_at(base, epoch, config.milestones, config.gamma)
+    warmup = config.warmup_epochs
+    if epoch < warmup:
+        return base * (epoch + 1) / (warmup + 1)
+    t = (epoch - warmup + 1) / (config.epochs - warmup + 1)
+    return base * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 @dataclass
