@@ -52,6 +52,7 @@ def _card_rows(run: Run, arm: str, card: dict) -> tuple[dict, dict]:
         "arm": arm_display(arm),
         "seed": str(card.get("seed", run.seed)),
         "epochs": epochs,
+        "recipe": recipe_name(card),
         "clean top-1 (%)": _pct(card.get("clean_top1")),
     }
     full = {
@@ -93,6 +94,9 @@ def _recipe(doc: Doc, runs: list[Run]) -> None:
         doc.h(3, "Recipe")
         recipe = {arm: {k: card.to_dict().get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
         doc.p(f"From the cards of run `{first.name}` (identical across seeds unless noted below).")
+        doc.ul(
+            [f"{arm_display(arm)}: {recipe_summary(card.to_dict())}" for arm, card in sorted(first.cards.items())]
+        )
         doc.details(f"recipe of each arm (JSON, from the cards of `{first.name}`)").code(
             json.dumps(recipe, indent=2, default=str)
         )
@@ -104,6 +108,28 @@ def _recipe(doc: Doc, runs: list[Run]) -> None:
         doc.details(f"resolved training configuration of run `{configured.name}` (config.json)").code(
             json.dumps(configured.config, indent=2, default=str)
         )
+
+
+def recipe_name(card: dict) -> str:
+    """The name of the recipe that made a card's model (cards written before recipes had names: ``paper``)."""
+    recipe = card.get("recipe") or {}
+    return str(recipe.get("name", "paper"))
+
+
+def recipe_summary(card: dict) -> str:
+    """One line of a card's recipe: name, epochs, batch, optimiser, schedule, loss, precision."""
+    r = card.get("recipe") or {}
+    if r.get("schedule", "step") == "cosine":
+        schedule = f"cosine after {r.get('warmup_epochs', 0)} warm-up epochs"
+    else:
+        schedule = f"x{r.get('gamma', '?')} after epochs {r.get('milestones', '?')}"
+    sgd = "SGD (Nesterov)" if r.get("nesterov") else "SGD"
+    tables = f"; tables Adam {r['jpeg_lr']} ({r.get('jpeg_lr_schedule')})" if r.get("jpeg_lr") is not None else ""
+    return (
+        f"`{recipe_name(card)}` recipe: {card.get('epochs', '?')} epochs, batch {r.get('batch_size', '?')}, "
+        f"{sgd} {r.get('lr', '?')}, momentum {r.get('momentum', '?')}, weight decay {r.get('weight_decay', '?')}, "
+        f"{schedule}; {r.get('loss', 'cross-entropy')}; {r.get('amp', '?')}{tables}"
+    )
 
 
 def _pct(value) -> str:
