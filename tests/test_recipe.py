@@ -31,7 +31,7 @@ def test_the_cosine_schedule_equals_torchs_cosine_annealing_after_a_linear_warm_
         scheduler.step()
         reference.append(optimizer.param_groups[0]["lr"])
     assert ours[warmup:] == pytest.approx(reference)
-    assert all(a > b for a, b in zip(ours[warmup:], ours[warmup + 1 :])) and ours[-1] > 0
+    assert all(a > b for a, b in zip(ours[warmup:-1], ours[warmup + 1 :], strict=True)) and ours[-1] > 0
 
 
 def test_the_step_schedule_is_unchanged_by_the_recipes():
@@ -95,7 +95,8 @@ def test_the_cpu_recipe_step_equals_a_plain_loop_with_nesterov_and_label_smoothi
     for step in range(2):
         positions = range(step * 64, step * 64 + 64)
         crops = [TF.crop(F.pad(images[order[p]], (4, 4, 4, 4)), int(dy[p]), int(dx[p]), 32, 32) for p in positions]
-        x = to_float(torch.stack([TF.horizontal_flip(c) if flip[p] else c for c, p in zip(crops, positions)]))
+        flipped = [TF.horizontal_flip(c) if flip[p] else c for c, p in zip(crops, positions, strict=True)]
+        x = to_float(torch.stack(flipped))
         loss = F.cross_entropy(model(x), labels[order[step * 64 : step * 64 + 64]], label_smoothing=0.1)
         optimizer.zero_grad()
         jpeg_optimizer.zero_grad()

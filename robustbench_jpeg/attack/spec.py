@@ -61,7 +61,7 @@ DEFAULT_BATCH_SIZE = 500
 SPEC_FORMAT_KEYS = ("version", "description", "attacks", "n_examples", "batch_size", "seed")
 _HARD = " (beyond it the soft quantizer is hard rounding in float32)"
 MAX_DESCRIPTION = 2000  # characters of a spec's description (stored in sweep_state.json as given)
-_OPTIONAL_FIELDS = {"params": (), "surrogate_alpha": None, "eval_alpha": None, "chain": None}
+_OPTIONAL_FIELDS = {"params": (), "surrogate_alpha": None, "eval_alpha": None, "chain": None, "cascade": False}
 
 
 # --- one attack -------------------------------------------------------------------------------------------------
@@ -96,6 +96,12 @@ class AttackSpec:
             or its worst case.
         chain: AutoAttack-style ensemble: entries with the same chain name run in order, each on the images that
             survived the previous entries (same arm, gradient mode and eps).
+        cascade: radius cascade: at each eps the attack runs only on the images still standing after the same attack
+            at every smaller eps of the list (an example found at a smaller radius is a valid example at a larger
+            one), so a cell reads "robust under this attack at every radius up to eps", the per-image worst case
+            is unchanged and an expensive attack skips the images it already broke. Recorded in each cell (the
+            cell it builds on, ``below``); the entries of a chain must agree. Default off; on in the AutoAttack
+            specs.
     """
 
     method: str
@@ -114,6 +120,7 @@ class AttackSpec:
     surrogate_alpha: float | None = None
     eval_alpha: float | None = None
     chain: str | None = None
+    cascade: bool = False
 
     def __post_init__(self) -> None:
         for name, value in _normalised(self).items():  # frozen: the normalised values are set once, here
@@ -185,7 +192,8 @@ class AttackSpec:
         src = f", transfer from {self.transfer_from}" if self.transfer_from else ""
         grad = "" if (self.transfer_from or not m.uses_gradient) else f" grad {','.join(self.grad)}"
         alpha = f", eval alpha {self.eval_alpha:g}" if self.eval_alpha is not None else ""
-        return f"{name}{extra} eps [{eps}]{grad}{src}{alpha}"
+        cascade = ", radius cascade" if self.cascade else ""
+        return f"{name}{extra} eps [{eps}]{grad}{src}{alpha}{cascade}"
 
 
 def _normalised(spec: AttackSpec) -> dict[str, Any]:
@@ -240,6 +248,8 @@ def _normalised(spec: AttackSpec) -> dict[str, Any]:
         raise AttackSpecError(f"params: {exc}") from None
     if spec.chain is not None and not (isinstance(spec.chain, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", spec.chain)):
         raise AttackSpecError(f"chain must be a short name (letters, digits, _ . -), got {spec.chain!r}")
+    if not isinstance(spec.cascade, bool):
+        raise AttackSpecError(f"cascade must be true or false, got {spec.cascade!r}")
     return out
 
 
@@ -388,7 +398,7 @@ def _check_chains(name: str, attacks: tuple[AttackSpec, ...]) -> None:
         if a.transfer_from is not None:
             raise AttackSpecError(f"chain {a.chain!r}: transfer attacks cannot be chained")
         first = chains.setdefault(a.chain, a)
-        for f in ("norm", "eps", "n_examples", "seed", "eval_alpha"):
+        for f in ("norm", "eps", "n_examples", "seed", "eval_alpha", "cascade"):
             if getattr(a, f) != getattr(first, f):
                 raise AttackSpecError(f"chain {a.chain!r}: every entry needs the same {f} ({a.method} differs)")
         if a.spec_method.uses_gradient and first.spec_method.uses_gradient and a.grad != first.grad:

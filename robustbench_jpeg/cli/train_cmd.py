@@ -244,7 +244,8 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         "--schedule",
         default=None,
         choices=SCHEDULES,
-        help=f"step (--milestones, --gamma) or cosine (linear warm-up, then cosine decay) {_d(TrainConfig, 'schedule')}",
+        help="step (--milestones, --gamma) or cosine (linear warm-up, then cosine decay) "
+        f"{_d(TrainConfig, 'schedule')}",
     )
     p.add_argument(
         "--warmup-epochs",

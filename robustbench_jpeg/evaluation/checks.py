@@ -110,8 +110,9 @@ def _summarise(name: str, arm: str, comparisons: list[Comparison], what: str) ->
 
 
 def check_monotone_in_eps(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str) -> Check:
-    """Per attack setting (all but eps, n and seed), the cell at a larger eps is at least as strong."""
-    sub = cells[cells["arm"] == arm]
+    """Per attack setting (all but eps, n and seed), the cell at a larger eps is at least as strong. Cells of a
+    radius cascade are left out: they are monotone by construction, so comparing them could not fail."""
+    sub = cells[(cells["arm"] == arm) & ~cells["_cascade"]]
     keys = [
         "attack",
         "norm",
@@ -128,14 +129,14 @@ def check_monotone_in_eps(cells: pd.DataFrame, samples: Mapping[str, np.ndarray]
     comps: list[Comparison] = []
     for _, group in sub.groupby(keys, dropna=False):
         comps += paired_comparisons(group, samples, lambda s, w: s["_eps"] > w["_eps"])
-    return _summarise("monotone_in_eps", arm, comps, "attack setting run at two or more radii")
+    return _summarise("monotone_in_eps", arm, comps, "attack setting run at two or more radii outside a radius cascade")
 
 
 def check_pgd_not_weaker_than_fgsm(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str) -> Check:
     """At equal eps, gradient mode and source, every untargeted iterative cell is at least as strong as FGSM."""
     sub = cells[(cells["arm"] == arm) & (cells["norm"] == "linf") & ~cells["_chained"]]
     comps: list[Comparison] = []
-    for _, group in sub.groupby(["_eps", "grad", "source_arm", "_alpha"]):
+    for _, group in sub.groupby(["_eps", "grad", "source_arm", "_alpha", "_cascade"]):
         fgsm = group[group["_kind"] == MethodKind.SINGLE_STEP]
         iterative = group[group["_kind"] == MethodKind.ITERATIVE]
         comps += [compare_cells(p, f, samples) for _, p in iterative.iterrows() for _, f in fgsm.iterrows()]
@@ -145,7 +146,7 @@ def check_pgd_not_weaker_than_fgsm(cells: pd.DataFrame, samples: Mapping[str, np
 def check_more_iterations_not_weaker(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str) -> Check:
     """Cells differing only in steps and/or restarts: more of either is at least as strong."""
     sub = cells[(cells["arm"] == arm) & ~cells["_chained"]]
-    keys = ["attack", "norm", "_eps", "step_rule", "random_start", "grad", "source_arm", "params", "_alpha"]
+    keys = ["attack", "norm", "_eps", "step_rule", "random_start", "grad", "source_arm", "params", "_alpha", "_cascade"]
     comps: list[Comparison] = []
     for _, group in sub.groupby(keys, dropna=False):
         comps += paired_comparisons(
@@ -189,6 +190,7 @@ def check_adaptive_not_stronger(
             & (white["_eps"] == a["_eps"])
             & (white["_alpha"] == a["_alpha"])
             & (white["_budget"] >= a["_budget"])
+            & (white["_cascade"] == a["_cascade"])
         ]
         comps += [compare_cells(w, a, samples) for _, w in peers.iterrows()]
     return _summarise(name, arm, comps, "white-box cell with at least the budget of an adaptive cell at its eps")
@@ -216,17 +218,28 @@ def check_square_not_stronger(
     for _, s in square.iterrows():
         if s["after"]:
             if s["after"] in by_id.index:
-                prev = by_id.loc[s["after"]]
-                before = {
-                    **prev.to_dict(),
-                    "cell_id": s["after"],
-                    "_label": f"the attacks before it ({prev['_label']})",
-                }
-                comps.append(compare_cells(before, s, samples))
+                comps.append(_against_the_chain_before(s, by_id, samples))
             continue
-        peers = white[(white["norm"] == s["norm"]) & (white["_eps"] == s["_eps"]) & (white["_alpha"] == s["_alpha"])]
+        peers = white[
+            (white["norm"] == s["norm"])
+            & (white["_eps"] == s["_eps"])
+            & (white["_alpha"] == s["_alpha"])
+            & (white["_cascade"] == s["_cascade"])
+        ]
         comps += [compare_cells(w, s, samples) for _, w in peers.iterrows()]
     return _summarise(name, arm, comps, "white-box gradient cell at the eps of a Square cell")
+
+
+def _against_the_chain_before(square: pd.Series, by_id: pd.DataFrame, samples: Mapping[str, np.ndarray]) -> Comparison:
+    """A chained Square cell against what it attacked: the chain before it at its eps and, in a radius cascade, also
+    the chain at the radius below (the images Square never saw there)."""
+    prev = by_id.loc[square["after"]]
+    vector, label = samples[square["after"]], f"the attacks before it ({prev['_label']})"
+    if square["below"] and square["below"] in samples:
+        vector = vector[: samples[square["below"]].size] & samples[square["below"]][: vector.size]
+        label = f"the attacks before it and the chain at the radius below ({prev['_label']})"
+    before = {**prev.to_dict(), "cell_id": "_before", "_label": label}
+    return compare_cells(before, square, {**samples, "_before": vector})
 
 
 CHECKS = (

@@ -138,7 +138,8 @@ def judge(comparisons: Sequence[Comparison]) -> list[Comparison]:
 
 def attack_cells(df: pd.DataFrame) -> pd.DataFrame:
     """Attack rows with helper columns: ``_eps`` (rounded), ``_budget``, ``_alpha`` (eval alpha or -1), ``_label``
-    (the cell record's one label), ``_kind`` (the method's kind), ``_chained``, ``_gradient`` and ``_attackable``
+    (the cell record's one label), ``_kind`` (the method's kind), ``_chained``, ``_cascade`` (a radius cascade),
+    ``_gradient`` and ``_attackable``
     (clean-correct images, the only ones an attack can break). Everything comes from the typed record of each row
     (:meth:`~robustbench_jpeg.runfolder.cell.Setting.from_row`), never from the method registry."""
     if df is None or df.empty:
@@ -151,7 +152,9 @@ def attack_cells(df: pd.DataFrame) -> pd.DataFrame:
     out["_budget"] = out["steps"].astype(int) * out["restarts"].astype(int)
     out["_alpha"] = out["eval_alpha"].astype(float).fillna(-1.0) if "eval_alpha" in out else -1.0
     out["_chained"] = out["after"] != ""
+    out["below"] = out["below"].fillna("").astype(str) if "below" in out else ""
     settings = [Setting.from_row(r) for r in out.itertuples(index=False)]
+    out["_cascade"] = [s.cascade for s in settings]
     out["_kind"] = [s.method_kind for s in settings]
     out["_gradient"] = out["_kind"] != MethodKind.GRADIENT_FREE
     clean_correct = out["n_clean_correct"] if "n_clean_correct" in out else out["n"]

@@ -4,7 +4,8 @@ A *cell* is one (run, arm, attack setting, eps) evaluation with its per-sample c
 
 * ``FGSM``, ``PGD-10``, ``PGD-10, 5 restarts``, ``APGD-T-100``, ``Square-5000`` (+ ``, L2`` for L2 attacks) name
   the attack (:func:`robustbench_jpeg.runfolder.cell.attack_name`); a chained cell (AutoAttack) is named by its chain,
-  ``APGD-CE-100 → APGD-T-100``, since its accuracy is cumulative;
+  ``APGD-CE-100 → APGD-T-100``, since its accuracy is cumulative; ``, cascade`` ends the name of a radius cascade
+  (robust under the attack at every radius of its sweep up to eps);
 * a step rule / random start qualifier is added only when several occur for the same family;
 * ``(soft)``, ``(bpda)``, ``(bpda-hard)``, ``(surrogate)`` is added when several gradient modes were run through
   the JPEG-DL quantizer; ``transfer from baseline`` marks examples crafted on the other arm;
@@ -21,7 +22,7 @@ import pandas as pd
 
 from ..evaluation import ADAPTIVE_GRADS, worst_cases
 from ..runfolder import arm_display
-from ..runfolder.cell import Setting, attack_name, eps_key, eps_text
+from ..runfolder.cell import CASCADE_SUFFIX, Setting, attack_name, eps_key, eps_text
 from ..stats import mean_std
 from .load import Run
 
@@ -41,7 +42,10 @@ def worst_label(primary: bool, tier: int, eval_alpha: float | None = None) -> st
 def _family(row, names: dict[str, str]) -> str:
     own = attack_name(Setting.from_row(row))
     after = str(row.after) if isinstance(row.after, str) else ""
-    return f"{names[after]} → {own.removesuffix(', L2')}" if after and after in names else own
+    if not (after and after in names):
+        return own
+    before = names[after].removesuffix(CASCADE_SUFFIX) if own.endswith(CASCADE_SUFFIX) else names[after]
+    return f"{before} → {own.replace(', L2', '', 1)}"
 
 
 def _chain_grads(rows: pd.DataFrame) -> list[str]:

@@ -94,9 +94,7 @@ def _recipe(doc: Doc, runs: list[Run]) -> None:
         doc.h(3, "Recipe")
         recipe = {arm: {k: card.to_dict().get(k) for k in RECIPE_KEYS} for arm, card in sorted(first.cards.items())}
         doc.p(f"From the cards of run `{first.name}` (identical across seeds unless noted below).")
-        doc.ul(
-            [f"{arm_display(arm)}: {recipe_summary(card.to_dict())}" for arm, card in sorted(first.cards.items())]
-        )
+        doc.ul([f"{arm_display(arm)}: {recipe_summary(card.to_dict())}" for arm, card in sorted(first.cards.items())])
         doc.details(f"recipe of each arm (JSON, from the cards of `{first.name}`)").code(
             json.dumps(recipe, indent=2, default=str)
         )

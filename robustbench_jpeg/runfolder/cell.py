@@ -25,6 +25,7 @@ from .names import ROW_FORMAT, arm_display
 
 __all__ = [
     "CLEAN",
+    "CASCADE_SUFFIX",
     "MethodKind",
     "Setting",
     "Cell",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 CLEAN = "clean"
+CASCADE_SUFFIX = ", cascade"  # in an attack's name: a radius cascade (Setting.cascade)
 _NOT_A_COLUMN = {"column": False}
 
 
@@ -79,6 +81,10 @@ class Setting:
         source_arm: the arm the examples are crafted on; ``""`` means the evaluated arm itself.
         attack_seed: the seed of the attack's randomness.
         after: id of the cell whose survivors this one attacks (chains such as AutoAttack), ``""`` otherwise.
+        cascade: a radius cascade (``AttackSpec.cascade``): the cell reads "robust under this attack at every radius
+            of its sweep up to eps". Part of the id (and the label) only when set.
+        below: in a cascade, id of the same attack's cell at the next smaller radius, whose survivors this one
+            attacks (``""`` at the smallest radius and outside cascades).
         params: the method's own parameters, sorted ``(name, value)`` pairs.
         chain_grad: not a column: the gradient mode of the chain a gradient-free cell ends (for its label).
     """
@@ -101,6 +107,8 @@ class Setting:
     params: tuple[tuple[str, float], ...] = ()
     method_kind: str = MethodKind.CLEAN
     engine: str = ""
+    cascade: bool = False
+    below: str = ""
     chain_grad: str = field(default="", metadata=_NOT_A_COLUMN)
 
     @classmethod
@@ -148,6 +156,8 @@ class Setting:
             attack_seed=_int(get("attack_seed"), 0),
             after=_text(get("after")),
             params=parse_params(_text(get("params"))),
+            cascade=_truthy(get("cascade")),
+            below=_text(get("below")),
         )
 
 
@@ -206,6 +216,7 @@ class Cell:
             "eval_alpha": None if s.eval_alpha is None else f"{s.eval_alpha:.12g}",
             "after": s.after,
             **({"engine": s.engine} if s.engine else {}),
+            **({"cascade": True, "below": s.below} if s.cascade else {}),
         }
 
     @property
@@ -306,11 +317,13 @@ def eps_text(eps: float, norm: str) -> str:
 
 def attack_name(setting: Setting) -> str:
     """The one name of an attack setting used by tables, checks and logs: ``FGSM``, ``PGD-20``,
-    ``PGD-100, 5 restarts``, ``APGD-T-100``, ``Square-5000`` (queries), with ``, L2`` for L2 attacks."""
+    ``PGD-100, 5 restarts``, ``APGD-T-100``, ``Square-5000`` (queries), with ``, L2`` for L2 attacks and
+    ``, cascade`` for a radius cascade."""
     name = setting.attack_label
     if int(setting.restarts) > 1:
         name += f", {int(setting.restarts)} restarts"
     name += ", L2" if setting.norm == "l2" else ""
+    name += CASCADE_SUFFIX if setting.cascade else ""
     return name + (f" [{setting.engine}]" if setting.engine else "")
 
 

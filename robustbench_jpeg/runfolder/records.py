@@ -84,7 +84,7 @@ def parse_results(data: bytes | None, where: str | os.PathLike) -> ResultsFile:
         df["row_format"] = df["row_format"].fillna(1).astype(int)  # files older than the column: format 1
     except (TypeError, ValueError, OverflowError):  # a damaged line shifted the fields
         raise RunFormatError(f"{where}: the row_format column holds a non-integer; restore the file") from None
-    for col in ("after", "params", "fingerprint", "source_fingerprint"):
+    for col in ("after", "below", "params", "fingerprint", "source_fingerprint"):
         df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
     df["cell_id"] = df["cell_id"].astype(str)
     df = df.drop_duplicates("cell_id", keep="last").reset_index(drop=True)

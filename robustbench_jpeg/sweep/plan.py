@@ -90,7 +90,9 @@ def _step(spec: AttackSpec, method: Method, eps: float) -> tuple[float, str]:
     return 0.0, "auto"
 
 
-def _setting(spec: AttackSpec, method: Method, eps: float, grad: str, source: str, after: str, line: str) -> Setting:
+def _setting(
+    spec: AttackSpec, method: Method, eps: float, grad: str, source: str, after: str, line: str, below: str = ""
+) -> Setting:
     step, rule = _step(spec, method, eps)
     return Setting(
         attack=spec.method,
@@ -110,6 +112,8 @@ def _setting(spec: AttackSpec, method: Method, eps: float, grad: str, source: st
         attack_seed=int(spec.seed),
         engine="" if current_engine() == DEFAULT_ENGINE else current_engine(),
         after=after,
+        cascade=spec.cascade,
+        below=below,
         params=spec.params,
         chain_grad=line if spec.chain else "",
     )
@@ -121,7 +125,8 @@ def plan_cells(
     """The cells of one attack on a run's arms: clean cells of the evaluated arms first, then (arm, grad, eps).
 
     ``chain_heads`` (used by :func:`plan_spec`) maps (chain, arm, grad, eps) to the last cell of that chain line;
-    chained cells point at it and replace it.
+    chained cells point at it and replace it. In a radius cascade (``spec.cascade``) the radii are planned from the
+    smallest up and each cell points (``below``) at the same line's cell at the next smaller radius.
     """
     method = get_method(spec.method)
     n = resolve_n(spec.n_examples, test_size)
@@ -131,11 +136,13 @@ def plan_cells(
     for arm in targets:
         info, source = arms[arm], arms[spec.transfer_from or arm]
         for grad, line in _grad_lines(spec, method, arm, source, heads):
-            for eps in spec.eps:
+            below = ""
+            for eps in sorted(spec.eps) if spec.cascade else spec.eps:
                 head_key = (spec.chain, arm, line, round(eps, 12))
                 after = heads.get(head_key, "") if spec.chain and chain_heads is not None else ""
-                setting = _setting(spec, method, eps, grad, spec.transfer_from or "", after, line)
+                setting = _setting(spec, method, eps, grad, spec.transfer_from or "", after, line, below)
                 cell = info.cell(setting, n, spec.batch_size)
+                below = cell.cell_id if spec.cascade else ""
                 if spec.chain and chain_heads is not None:
                     chain_heads[head_key] = cell.cell_id
                 cells.append(cell)

@@ -114,7 +114,7 @@ def _prepare(store: RunStore, spec: SpecFile, evaluator: Evaluator, arms: dict[s
     done = store.done()
     todo = [c for c in cells if c.cell_id not in done]
     needed = {clean_cell(arms[c.arm], c.n, eval_alpha=c.setting.eval_alpha).cell_id for c in todo if not c.is_clean}
-    needed |= {c.setting.after for c in todo if c.setting.after}
+    needed |= {c.setting.after for c in todo if c.setting.after} | {c.setting.below for c in todo if c.setting.below}
     return _Plan(todo, {cid: done[cid] for cid in needed if cid in done}, planned)
 
 
@@ -257,15 +257,17 @@ def evaluate_cell(
 
     A clean cell classifies every image. An attack cell attacks only the images still standing: classified
     correctly clean (its arm's clean cell on the same images and eval alpha), robust under the cell it follows (a
-    chain such as AutoAttack), and not yet fooled by an earlier restart. ``vectors`` holds the computed cells (full
-    length) by id.
+    chain such as AutoAttack), robust under the same attack at the next smaller radius (a radius cascade), and not
+    yet fooled by an earlier restart. ``vectors`` holds the computed cells (full length) by id.
     """
     if cell.is_clean:
         correct = evaluator.clean_correct(cell, lo, hi, bar)
         return correct, correct
     setting = cell.setting
     clean = vectors[_clean_id(evaluator, cell)]
-    standing = clean & vectors[setting.after][: cell.n] if setting.after else clean.copy()
+    standing = clean.copy()
+    for built_on in filter(None, (setting.after, setting.below)):
+        standing &= vectors[built_on][: cell.n]
     standing = standing[lo:hi].copy()
     units = progress_units(cell)  # the bar moves once per batch and restart, so a long cell shows motion
     for first in range(lo, hi, cell.batch_size):
