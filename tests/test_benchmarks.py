@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import attack_throughput, cpu_bf16, jpeg_overhead, train_throughput
+from benchmarks import attack_throughput, cpu_bf16, cpu_bf16_accuracy, jpeg_overhead, train_throughput
 from benchmarks.common import RESULTS
 
 TRAIN = ["--device", "cpu", "--model", "tiny", "--steps", "2", "--warmup", "1", "--workers", "0", "--seeds", "1"]
@@ -80,6 +80,19 @@ def test_cpu_bf16_benchmark_prints_the_three_settings_and_their_ratios_per_arm(c
         rows = list(csv.DictReader(handle))
     assert [r["arm"] for r in rows] == ["baseline", "jpegdl"]
     assert all(float(r["bf16_cl_ratio"]) > 0 and float(r["fp32_steps_s"]) > 0 for r in rows)
+
+
+def test_bf16_accuracy_benchmark_compares_each_arm_image_by_image(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OUT", str(tmp_path))
+    argv = ["--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "3", "--train-subset", "128", "--no-save"]
+    assert cpu_bf16_accuracy.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "training: fp32" in out and out.count("exact McNemar p =") == 2
+    with (tmp_path / "benchmarks.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["arm"] for r in rows] == ["baseline", "jpegdl"] and all(r["n_test"] == "1000" for r in rows)
+    for r in rows:  # the counts are the disagreements of two real per-image vectors
+        assert 0 <= float(r["mcnemar_p"]) <= 1 and int(r["only_fp32_correct"]) + int(r["only_auto_correct"]) <= 1000
 
 
 def test_train_benchmark_says_why_there_is_no_graph_row_on_cpu(capsys, tmp_path, monkeypatch):
