@@ -22,6 +22,19 @@ Formulas (also in docs/report.md). On the same n images:
 * exact two-sided McNemar p-value: ``scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue``, which equals
   min(1, 2 P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2); p = 1 when b + c = 0.
 * Holm-Bonferroni: the i-th smallest of m p-values becomes max over j <= i of min(1, (m - j + 1) p_(j)).
+* pooled over S training seeds (the same n images in every seed): the exact paired sign-flip test of the per-image
+  differences summed over the seeds. For image i, k_i = sum over seeds of (JPEG-DL right) - (baseline right), an
+  integer in [-S, S]; the statistic is T = sum_i k_i. Under the null hypothesis that on every image the two arms
+  are exchangeable (swapping their results on an image, in all seeds at once, is as likely as not), T has the
+  distribution of sum_i e_i |k_i| with independent fair signs e_i; it is computed exactly (a convolution of one
+  binomial per value of |k_i|), and p = P(|T| >= |T observed|). With one seed it is the exact McNemar test. The
+  image is the unit: every seed scores the same images, so counting S x n image-seed pairs as independent (a
+  stratified McNemar or Cochran-Mantel-Haenszel test over seeds) would count each image's own difficulty S times;
+  and a t-test over the S per-seed differences (2 degrees of freedom for 3 seeds) ignores the sampling of the test
+  images. The test conditions on the trained models: it asks whether these S pairs differ on the test
+  distribution; how much a further training seed could move the difference is what the seeds' spread shows.
+  Its interval: the mean over images of k_i / S (the seed-averaged difference) +- 1.96 times its standard error
+  (sample std over images / sqrt(n)), a normal approximation that is close for hundreds of images.
 """
 
 from __future__ import annotations
@@ -32,11 +45,12 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binom, binomtest
 
 Z_95 = NormalDist().inv_cdf(0.975)  # 1.959963984540054
 CI_METHOD = "Newcombe hybrid score (square-and-add, Wilson limits, corrected phi), 95%"
 P_METHOD = "exact McNemar (two-sided binomial)"
+POOLED_METHOD = "exact paired sign-flip test over images of the differences summed over seeds (two-sided)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,53 @@ def mcnemar_exact_p(b: int, c: int) -> float:
     if b + c == 0:
         return 1.0
     return float(binomtest(min(b, c), b + c, 0.5).pvalue)
+
+
+def pooled_sign_flip_p(deltas: Iterable[np.ndarray]) -> float:
+    """Exact two-sided p-value of the paired sign-flip test pooled over seeds (see the module docstring).
+
+    ``deltas``: one vector per seed of per-image differences (arm right minus partner right: -1, 0 or 1) on the
+    same images in the same order; longer vectors are cut to the shortest. One vector gives the exact McNemar p.
+
+    Example (two seeds, four images; image 0 favours the arm in both seeds, image 1 in one):
+        >>> round(pooled_sign_flip_p([np.array([1, 1, 0, -1]), np.array([1, 0, 0, 0])]), 4)
+        0.75
+    """
+    vectors = [np.asarray(d, dtype=np.int64) for d in deltas]
+    if not vectors:
+        raise ValueError("pooled_sign_flip_p needs at least one vector of differences")
+    m = min(v.size for v in vectors)
+    if any(np.abs(v).max(initial=0) > 1 for v in vectors):
+        raise ValueError("differences of paired correctness must be -1, 0 or 1")
+    k = np.sum([v[:m] for v in vectors], axis=0)
+    observed = int(abs(k.sum()))
+    magnitudes = np.bincount(np.abs(k), minlength=len(vectors) + 1)
+    # distribution of T = sum_v v * (2 X_v - c_v), X_v ~ Binomial(c_v, 1/2), on the integer grid [-total, total]
+    total = int(sum(v * int(c) for v, c in enumerate(magnitudes)))
+    pmf = np.zeros(2 * total + 1)
+    pmf[total] = 1.0
+    for value, count in enumerate(magnitudes):
+        if value == 0 or count == 0:
+            continue
+        steps = binom.pmf(np.arange(count + 1), count, 0.5)  # X_v = j moves T by value * (2j - count)
+        shifted = np.zeros_like(pmf)
+        for j, weight in enumerate(steps):
+            offset = value * (2 * j - int(count))
+            lo, hi = max(0, offset), min(pmf.size, pmf.size + offset)
+            shifted[lo:hi] += weight * pmf[lo - offset : hi - offset]
+        pmf = shifted
+    grid = np.arange(-total, total + 1)
+    return float(min(1.0, pmf[np.abs(grid) >= observed].sum()))
+
+
+def pooled_interval(deltas: Iterable[np.ndarray]) -> tuple[float, float, float]:
+    """Mean seed-averaged per-image difference and its 95% normal-approximation interval (module docstring)."""
+    vectors = [np.asarray(d, dtype=float) for d in deltas]
+    m = min(v.size for v in vectors)
+    averaged = np.mean([v[:m] for v in vectors], axis=0)
+    mean = float(averaged.mean())
+    half = Z_95 * float(averaged.std(ddof=1)) / math.sqrt(m) if m > 1 else math.inf
+    return mean, max(-1.0, mean - half), min(1.0, mean + half)
 
 
 def wilson_interval(x: int, n: int, z: float = Z_95) -> tuple[float, float]:

@@ -67,3 +67,41 @@ def test_nothing_attacked_is_said_instead_of_a_conclusion(tmp_path):
     assert closing.strip().startswith("nothing was attacked: no test image is classified correctly")
     assert "robustness difference" not in closing and "support" not in closing
     assert "Masking of the white-box numbers of `jpegdl`: **nothing attacked**" in md
+
+
+def _three_seeds(tmp_path, disjoint: bool) -> str:
+    """Three seeds of one pair; at 2/255 JPEG-DL wins on 6 images and loses on 1 in every seed (per-seed exact
+    McNemar p = 0.125), on other images in every seed (``disjoint``) or on the same ones."""
+    everyone = robust(range(N))
+    runs = []
+    for seed in range(3):
+        start = 100 + (6 * seed if disjoint else 0)
+        lost = seed if disjoint else 0
+        jpegdl = robust(range(lost), range(lost + 1, 100), range(start, start + 6))
+        cells = [
+            cell("baseline", "clean", 0, everyone),
+            cell("jpegdl", "clean", 0, everyone),
+            cell("baseline", "pgd", 2, robust(range(100)), steps=5),
+            cell("jpegdl", "pgd", 2, jpegdl, steps=5, grad="soft"),
+        ]
+        runs.append(write_run(tmp_path / f"s{seed}", cells, seed=seed, checks=None))
+    return build_report(runs, tmp_path / "out").read_text(encoding="utf-8")
+
+
+def test_three_seeds_are_pooled_by_an_exact_test_over_images(tmp_path):
+    """Per seed nothing is significant (p = 0.125 each); pooled over the seeds, the same 3 x 6 wins on 18 different
+    images are (exact sign-flip p = 2 * P(X <= 3), X ~ Binomial(21, 1/2) = 0.0015, Holm x2 = 0.003), so the
+    conclusion claims the gain; the headline shows the per-seed and the pooled statistics."""
+    md = _three_seeds(tmp_path / "disjoint", disjoint=True)
+    assert "pooled p (Holm)" in md and "pooled 95% CI" in md
+    assert "0.12, 0.12, 0.12" in md and "| 0.001 (0.003) |" in md
+    closing = conclusion_of(md).split("**Conclusion:**", 1)[1]
+    assert "after the Holm correction at eps 2/255" in closing
+
+
+def test_three_seeds_winning_on_the_same_images_are_not_three_times_the_evidence(tmp_path):
+    """The same 6 wins and 1 loss in every seed: the pooled test sees 7 discordant images, not 21 (p = 0.125)."""
+    md = _three_seeds(tmp_path / "same", disjoint=False)
+    assert "0.12 (0.25)" in md
+    closing = conclusion_of(md).split("**Conclusion:**", 1)[1]
+    assert "after the Holm correction at eps 2/255" not in closing

@@ -308,3 +308,38 @@ def test_wilson_interval_equals_the_closed_form(x, n):
     assert low == pytest.approx(max(0.0, centre - half), abs=1e-14)
     assert high == pytest.approx(min(1.0, centre + half), abs=1e-14)
     assert (low, high) == pytest.approx(_wilson_by_root(x, n, z), abs=1e-12)
+
+
+def test_the_pooled_sign_flip_test_of_one_seed_is_the_exact_mcnemar_test():
+    from robustbench_jpeg.stats import mcnemar_exact_p, pooled_sign_flip_p
+
+    rng = np.random.default_rng(1)
+    for n, p_arm in ((40, 0.5), (300, 0.55), (1000, 0.5)):
+        arm, partner = rng.random(n) < p_arm, rng.random(n) < 0.5
+        b, c = int((arm & ~partner).sum()), int((~arm & partner).sum())
+        assert pooled_sign_flip_p([arm.astype(int) - partner.astype(int)]) == pytest.approx(mcnemar_exact_p(b, c))
+
+
+def test_the_pooled_sign_flip_test_equals_the_enumeration_of_every_sign_flip():
+    import itertools
+
+    from robustbench_jpeg.stats import pooled_sign_flip_p
+
+    rng = np.random.default_rng(2)
+    for seeds in (2, 3):
+        deltas = [rng.integers(-1, 2, size=11) for _ in range(seeds)]
+        k = np.sum(deltas, axis=0)
+        observed = abs(k.sum())
+        flips = [abs(np.dot(signs, np.abs(k))) >= observed for signs in itertools.product((-1, 1), repeat=k.size)]
+        assert pooled_sign_flip_p(deltas) == pytest.approx(np.mean(flips))
+
+
+def test_the_pooled_sign_flip_test_cuts_to_the_common_images_and_refuses_non_differences():
+    from robustbench_jpeg.stats import pooled_sign_flip_p
+
+    a, b = np.array([1, 1, 1, 0, -1, 1]), np.array([1, 1, 0, 1])
+    assert pooled_sign_flip_p([a, b]) == pooled_sign_flip_p([a[:4], b])
+    with pytest.raises(ValueError, match="-1, 0 or 1"):
+        pooled_sign_flip_p([np.array([2, 0])])
+    with pytest.raises(ValueError, match="at least one"):
+        pooled_sign_flip_p([])

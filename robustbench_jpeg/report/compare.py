@@ -122,10 +122,11 @@ def paired_differences(
                     "label_rank": r.label_rank,
                     "acc_arm": float(mine_vec.mean()),
                     "acc_partner": float(their_vec.mean()),
+                    "delta": mine_vec.astype(np.int8) - their_vec.astype(np.int8),  # per image, for pooling seeds
                     **stat.as_dict(),
                 }
             )
-    frame = pd.DataFrame(out, columns=[*(c for c in PAIR_COLUMNS if c != "p_holm"), "variant", "label_rank"])
+    frame = pd.DataFrame(out, columns=[*(c for c in PAIR_COLUMNS if c != "p_holm"), "variant", "label_rank", "delta"])
     return add_holm(frame)
 
 

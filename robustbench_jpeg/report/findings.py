@@ -33,9 +33,11 @@ def eps_list(values) -> str:
 class RadiusFinding:
     """JPEG-DL minus baseline under the worst case at one eps, as the conclusion judges it.
 
-    ``interval``: +1 / -1 when the 95% paired interval excludes zero (every seed's, on the same side), else 0.
-    ``corrected``: +1 / -1 when the Holm-adjusted p of the table is below ALPHA (in every seed), on the side of the
-    mean difference, else 0. A difference is claimed only where the two agree (:attr:`survives`).
+    ``interval``: +1 / -1 when the 95% paired interval excludes zero, else 0; with several seeds the interval
+    pooled over them, and every seed's difference on the same side.
+    ``corrected``: +1 / -1 when the Holm-adjusted p of the table is below ALPHA, on the side of the mean difference,
+    else 0; with several seeds the test pooled over them (stats.pooled_sign_flip_p), and every seed's difference
+    on that side. A difference is claimed only where the two agree (:attr:`survives`).
     """
 
     eps: float
@@ -54,6 +56,12 @@ class RadiusFinding:
 
 
 def _corrected_side(row) -> int:
+    """+1 / -1 when the Holm-adjusted p is below ALPHA on the side of the mean: with several seeds the test pooled
+    over them, with every seed's difference on that side; else every seed's own test."""
+    if "holm_pooled" in row and pd.notna(row["holm_pooled"]) and int(row["seeds"]) > 1:
+        side = 1 if float(row["mean"]) > 0 else -1 if float(row["mean"]) < 0 else 0
+        agree = all(side * d > 0 for d in row["diff_all"])
+        return side if float(row["holm_pooled"]) < ALPHA and agree else 0
     holm = [float(p) for p in row["holm_all"] if pd.notna(p)] if "holm_all" in row else [float(row["p_holm"])]
     if not holm or not all(p < ALPHA for p in holm):
         return 0

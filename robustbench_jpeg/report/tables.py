@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..runfolder import arm_display, arm_order
-from ..stats import wilson_interval
+from ..stats import holm_adjust, pooled_interval, pooled_sign_flip_p, wilson_interval
 from .cells import aggregate_seeds
 
 # the typed columns (pair_base, variant, ranks) are functions of the label: grouping by them changes no group
@@ -34,8 +35,11 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
 
     ``acc`` gains ``wilson_low``/``wilson_high`` (95% Wilson interval of the accuracy; one seed only) and
     ``column``/``order``; ``dif`` gains the single-seed interval and p-values (NaN with several seeds), the lists
-    of every seed's interval (``lo_all``/``hi_all``) and p-values (``p_all``, ``holm_all``), and both arms' accuracy
-    on the images the difference was computed on (``acc_arm_mean``/``_std``, ``acc_partner_mean``/``_std``).
+    of every seed's interval (``lo_all``/``hi_all``) and p-values (``p_all``, ``holm_all``), the test pooled over
+    the seeds (``p_pooled``, Holm-adjusted within the table's family as ``holm_pooled``, and its interval
+    ``ci_pooled_low``/``_high``; NaN with one seed), every seed's difference (``diff_all``), and
+    both arms' accuracy on the images the difference was computed on (``acc_arm_mean``/``_std``,
+    ``acc_partner_mean``/``_std``).
     """
     cells = cells.assign(eval_alpha=cells["eval_alpha"].astype(float))
     acc = aggregate_seeds(cells, ACC_KEYS, "acc")
@@ -63,10 +67,19 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
             lo_all=("ci_low", list),
             hi_all=("ci_high", list),
             n=("n", "first"),
+            p_pooled=("delta", _pooled_p),
+            ci_pooled=("delta", _pooled_ci),
+            diff_all=("diff", list),
         )
         .reset_index()
     )
     dif = dif.merge(lists, on=DIFF_KEYS, how="left")
+    dif["ci_pooled_low"] = [ci[0] for ci in dif["ci_pooled"]]
+    dif["ci_pooled_high"] = [ci[1] for ci in dif["ci_pooled"]]
+    dif = dif.drop(columns="ci_pooled")
+    dif["holm_pooled"] = np.nan
+    for _, grp in dif[dif["seeds"] > 1].groupby(["model", "norm", "family"], sort=False):
+        dif.loc[grp.index, "holm_pooled"] = holm_adjust(grp["p_pooled"].tolist())
     for side in ("acc_arm", "acc_partner"):  # both accuracies on the images the difference was computed on
         part = aggregate_seeds(diffs, DIFF_KEYS, side)[[*DIFF_KEYS, "mean", "std"]]
         dif = dif.merge(part.rename(columns={"mean": f"{side}_mean", "std": f"{side}_std"}), on=DIFF_KEYS, how="left")
@@ -82,6 +95,16 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
     return acc, dif
 
 
+def _pooled_p(deltas: pd.Series) -> float:
+    """The pooled test over the seeds of one difference (stats.pooled_sign_flip_p); NaN with one seed."""
+    return pooled_sign_flip_p(list(deltas)) if len(deltas) > 1 else math.nan
+
+
+def _pooled_ci(deltas: pd.Series) -> tuple[float, float]:
+    """The pooled interval over the seeds of one difference (stats.pooled_interval); NaN with one seed."""
+    return pooled_interval(list(deltas))[1:] if len(deltas) > 1 else (math.nan, math.nan)
+
+
 def _columns(frame: pd.DataFrame) -> list[str]:
     """The frame's distinct ``column`` names in ``order``."""
     first = frame.drop_duplicates("column")
@@ -89,6 +112,7 @@ def _columns(frame: pd.DataFrame) -> list[str]:
 
 
 _STATISTICS = ("ci_low", "ci_high", "p_mcnemar", "p_holm", "n", "std", "seeds")
+_STATISTICS += ("ci_pooled_low", "ci_pooled_high", "p_pooled", "holm_pooled")
 
 
 def wide_csv(acc: pd.DataFrame, dif: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +125,8 @@ def wide_csv(acc: pd.DataFrame, dif: pd.DataFrame) -> pd.DataFrame:
         parts.append(_suffixed(acc, index, "seeds"))
     if not dif.empty:
         parts.append(dif.pivot_table(index=index, columns="column", values="mean", aggfunc="first")[_columns(dif)])
-        for value in ("ci_low", "ci_high", "p_mcnemar", "p_holm", "n") + (("std", "seeds") if multi else ()):
+        multi_values = ("std", "seeds", "ci_pooled_low", "ci_pooled_high", "p_pooled", "holm_pooled") if multi else ()
+        for value in ("ci_low", "ci_high", "p_mcnemar", "p_holm", "n") + multi_values:
             parts.append(_suffixed(dif, index, value))
     table = pd.concat(parts, axis=1)
     present = pd.concat([f[index] for f in (acc, dif) if not f.empty]).drop_duplicates()

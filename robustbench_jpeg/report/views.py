@@ -117,12 +117,27 @@ def diff_text(row) -> str:
 
 def p_text(row) -> str:
     if int(row["seeds"]) > 1:
-        return ", ".join(map(fmt.pvalue, row["p_all"])) + " (" + ", ".join(map(fmt.pvalue, row["holm_all"])) + ")"
+        per_seed = ", ".join(map(fmt.pvalue, row["p_all"])) + " (" + ", ".join(map(fmt.pvalue, row["holm_all"])) + ")"
+        return per_seed + "; pooled " + pooled_text(row)
     return f"{fmt.pvalue(row['p_mcnemar'])} ({fmt.pvalue(row['p_holm'])})"
 
 
+def pooled_text(row) -> str:
+    """The test pooled over seeds and its Holm adjustment: ``0.003 (0.012)``."""
+    return f"{fmt.pvalue(row.get('p_pooled'))} ({fmt.pvalue(row.get('holm_pooled'))})"
+
+
+def pooled_interval_text(row) -> str:
+    """The pooled 95% interval in points: ``[+1.2, +3.4]``."""
+    return fmt.interval(row.get("ci_pooled_low"), row.get("ci_pooled_high"))
+
+
 def excludes_zero(row) -> int:
-    """+1 / -1 when every seed's 95% interval excludes zero on the same side, else 0."""
+    """+1 / -1 when the 95% interval excludes zero: with several seeds the pooled interval, and every seed's
+    difference on the same side; else 0."""
+    if int(row["seeds"]) > 1 and not fmt.missing(row.get("ci_pooled_low")):
+        side = 1 if row["ci_pooled_low"] > 0 else -1 if row["ci_pooled_high"] < 0 else 0
+        return side if all(side * d > 0 for d in row["diff_all"]) else 0
     lows, highs = list(row["lo_all"]), list(row["hi_all"])
     if lows and all(lo > 0 for lo in lows):
         return 1
@@ -169,7 +184,10 @@ def seeds_note(seeds: int) -> str:
     if seeds > 1:
         return (
             f"Mean \u00b1 std (sample std, ddof 1) over {seeds} training seeds ({fmt.DAGGER} = fewer seeds for "
-            "that cell); differences: mean \u00b1 std of the per-seed differences, p-values listed per seed."
+            "that cell); differences: mean \u00b1 std of the per-seed differences, p-values listed per seed, and "
+            "pooled over the seeds: the exact paired sign-flip test over images of the per-image differences summed "
+            "over the seeds (the image is the unit every seed shares; with one seed it is the exact McNemar test; "
+            "docs/report.md), Holm-adjusted within the table."
         )
     return "One training seed: the interval covers the sampling of test images only, not training variation."
 
