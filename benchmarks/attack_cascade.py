@@ -58,9 +58,9 @@ def copy_arm(run: Path, arm: str, to: Path) -> Path:
     return to
 
 
-def timed_sweep(run_dir: Path, spec: SpecFile, data_dir: str | None) -> tuple[float, dict[str, float], dict]:
-    """Seconds of the attack cells (their ``wall_s``: no start-up, no clean cells), seconds per attack and the
-    worst case per radius."""
+def timed_sweep(run_dir: Path, spec: SpecFile, data_dir: str | None) -> tuple[float, dict[str, float], dict, int]:
+    """Seconds of the attack cells (their ``wall_s``: no start-up, no clean cells), seconds per attack, the worst
+    case per radius and the number of clean-correct images (the ones an attack can break)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = run_sweep(run_dir, spec, progress=False, data_dir=data_dir, log=False)
@@ -69,7 +69,7 @@ def timed_sweep(run_dir: Path, spec: SpecFile, data_dir: str | None) -> tuple[fl
     seconds = float(attacks["wall_s"].sum())
     samples = RunStore(run_dir).samples()
     worst = {round(w.eps * 255, 4): w.vector for w in worst_cases(attacks, samples) if w.primary}
-    return seconds, per_attack, worst
+    return seconds, per_attack, worst, int(attacks["n_clean_correct"].max()) if len(attacks) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,10 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         for cascade in (False, True):
             run_dir = copy_arm(Path(args.run), args.arm, Path(tmp) / str(cascade))
             results[cascade] = timed_sweep(run_dir, variant(spec, cascade, args.n, args.steps_scale), args.data_dir)
-    (plain_s, plain_attacks, plain_worst), (cascade_s, cascade_attacks, cascade_worst) = results[False], results[True]
+    (plain_s, plain_attacks, plain_worst, attackable), (cascade_s, cascade_attacks, cascade_worst, _) = (
+        results[False],
+        results[True],
+    )
     for label, seconds in plain_attacks.items():
         print(f"  {label:14s} plain {seconds:8.2f} s   cascade {cascade_attacks.get(label, 0.0):8.2f} s")
-    print(f"  all attacks    plain {plain_s:8.2f} s   cascade {cascade_s:8.2f} s   x{plain_s / cascade_s:.2f}")
+    speedup = plain_s / cascade_s if attackable and cascade_s > 0 else float("nan")
+    print(f"  all attacks    plain {plain_s:8.2f} s   cascade {cascade_s:8.2f} s   x{speedup:.2f}")
+    if not attackable:
+        print("  WARNING: nothing was attacked (no clean-correct image among the first n): no ratio to compare")
     differ = 0
     for eps, vector in plain_worst.items():
         other = cascade_worst[eps]
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps_scale": args.steps_scale,
             "plain_s": plain_s,
             "cascade_s": cascade_s,
-            "speedup": plain_s / cascade_s,
+            "speedup": speedup,
             "worst_case_images_differing": differ,
             "worst_plain": ";".join(f"{e:g}={np.mean(v):.4f}" for e, v in plain_worst.items()),
             "worst_cascade": ";".join(f"{e:g}={np.mean(v):.4f}" for e, v in cascade_worst.items()),

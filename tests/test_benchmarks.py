@@ -15,8 +15,16 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
 
-from benchmarks import attack_throughput, cpu_bf16, cpu_bf16_accuracy, jpeg_overhead, train_throughput
+from benchmarks import (
+    attack_cascade,
+    attack_throughput,
+    cpu_bf16,
+    cpu_bf16_accuracy,
+    jpeg_overhead,
+    train_throughput,
+)
 from benchmarks.common import RESULTS
 
 TRAIN = ["--device", "cpu", "--model", "tiny", "--steps", "2", "--warmup", "1", "--workers", "0", "--seeds", "1"]
@@ -93,6 +101,50 @@ def test_bf16_accuracy_benchmark_compares_each_arm_image_by_image(capsys, tmp_pa
     assert [r["arm"] for r in rows] == ["baseline", "jpegdl"] and all(r["n_test"] == "1000" for r in rows)
     for r in rows:  # the counts are the disagreements of two real per-image vectors
         assert 0 <= float(r["mcnemar_p"]) <= 1 and int(r["only_fp32_correct"]) + int(r["only_auto_correct"]) <= 1000
+
+
+def _overfitted_arm(run: Path) -> None:
+    """A baseline arm of the tiny model fitted to the first 32 mini test images, so attacks have images to break."""
+    import torch.nn.functional as F
+    from run_helpers import write_arm
+
+    from robustbench_jpeg.data import load_split
+    from robustbench_jpeg.models import create_model
+
+    images, labels = load_split("cifar100-mini", train=False)
+    torch.manual_seed(0)
+    model = create_model("tiny")
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(40):
+        opt.zero_grad()
+        F.cross_entropy(model(images[:32].float() / 255), labels[:32]).backward()
+        opt.step()
+    write_arm(run, "baseline", model=model.eval())
+
+
+def test_cascade_benchmark_runs_a_spec_plain_and_cascaded_on_copies_of_an_arm(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OUT", str(tmp_path))
+    run = tmp_path / "run"
+    _overfitted_arm(run)
+    before = sorted(p.name for p in run.rglob("*"))
+    argv = ["--run", str(run), "--n", "32", "--spec", "standard-linf", "--steps-scale", "0.1", "--no-save"]
+    assert attack_cascade.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "all attacks    plain" in out and "worst case at 8/255" in out
+    with (tmp_path / "benchmarks.csv").open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert float(row["plain_s"]) > 0 and float(row["cascade_s"]) > 0 and row["worst_plain"].count("=") == 6
+    assert sorted(p.name for p in run.rglob("*")) == before  # the run folder itself is never attacked
+
+
+def test_cascade_benchmark_says_when_nothing_was_attacked(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OUT", str(tmp_path))
+    from run_helpers import write_arm
+
+    write_arm(tmp_path / "run", "baseline")  # untrained: (almost) nothing right among the first 4 images
+    argv = ["--run", str(tmp_path / "run"), "--n", "4", "--spec", "quick", "--steps-scale", "0.1", "--no-save"]
+    assert attack_cascade.main(argv) == 0
+    assert "nothing was attacked" in capsys.readouterr().out
 
 
 def test_train_benchmark_says_why_there_is_no_graph_row_on_cpu(capsys, tmp_path, monkeypatch):
