@@ -105,3 +105,20 @@ def test_three_seeds_winning_on_the_same_images_are_not_three_times_the_evidence
     assert "0.12 (0.25)" in md
     closing = conclusion_of(md).split("**Conclusion:**", 1)[1]
     assert "after the Holm correction at eps 2/255" not in closing
+
+
+def test_what_was_run_gives_the_minutes_of_each_arm_and_spec(tmp_path):
+    """Training minutes from each card's wall time (12 s -> 0.2), attack minutes from the cells' wall_s per spec
+    (two cells of 0.1 s per arm in spec ``test`` (clean and PGD): 0.2 s -> 0.0)."""
+    everyone = robust(range(N))
+    cells = [
+        cell("baseline", "clean", 0, everyone),
+        cell("jpegdl", "clean", 0, everyone),
+        cell("baseline", "pgd", 2, robust(range(60)), steps=5),
+        cell("jpegdl", "pgd", 2, robust(range(100)), steps=5, grad="soft"),
+    ]
+    run = write_run(tmp_path / "r", cells, checks=None)
+    md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
+    section = md.split("### Time", 1)[1].split("###", 1)[0]
+    assert "| run | arm | training (min) | test (min) |" in section
+    assert "| r | baseline | 0.2 | 0.0 |" in section and "| r | JPEG-DL | 0.2 | 0.0 |" in section

@@ -30,6 +30,12 @@ def what_was_run(doc: Doc, runs: list[Run]) -> None:
         "numbers of images of each) in the folded table; the per-attack tables above show every number."
     )
     doc.details("every attack setting run").table(settings)
+    doc.h(3, "Time")
+    doc.p(
+        "Minutes per run and arm: training (the card's wall time, summed over its sittings) and each attack spec "
+        '(the cells\' wall times; clean cells under their spec); the devices are under "Software and hardware".'
+    )
+    doc.table(timings(runs))
     doc.h(3, "Commands")
     folded = doc.details("the exact commands, from each run's commands.txt")
     for run in runs:
@@ -184,6 +190,28 @@ def _attack_settings(runs: list[Run]) -> pd.DataFrame:
         .reset_index()
     )
     return table.rename(columns={"eps_255": "eps (x1/255)", "runs": "runs (seeds)"})
+
+
+def timings(runs: list[Run]) -> pd.DataFrame:
+    """One row per run and arm: training minutes and the minutes of each attack spec."""
+    rows = []
+    for run in runs:
+        results = run.results
+        specs = list(dict.fromkeys(results["spec"].fillna("").astype(str))) if "spec" in results else []
+        arms = sorted(set(run.cards) | set(results["arm"].astype(str)), key=arm_order)
+        for arm in arms:
+            card = run.cards[arm].to_dict() if arm in run.cards else {}
+            row = {"run": run.name, "arm": arm_display(arm), "training (min)": _minutes(card.get("wall_seconds"))}
+            mine = results[results["arm"].astype(str) == arm]
+            for spec in specs:
+                spent = mine.loc[mine["spec"].fillna("").astype(str) == spec, "wall_s"]
+                row[f"{spec or '(no spec)'} (min)"] = _minutes(spent.sum() if len(spent) else None)
+            rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def _minutes(seconds) -> str:
+    return f"{float(seconds) / 60:.1f}" if isinstance(seconds, int | float) and seconds == seconds else ""
 
 
 def _provenance(runs: list[Run]) -> list[str]:
