@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Examples, positive_int
+from . import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_PAUSED, EXIT_USAGE, Examples, finite_float, positive_int
 
 _ATTACK_FLAGS = (
     "eps",
@@ -63,7 +63,7 @@ def add_parser(subparsers) -> None:
         "(8) or fractions (8/255); L2 radii are absolute (0.5). Done cells are skipped on a rerun; an interrupted "
         "sweep resumes at the next cell.",
         epilog=EXAMPLES.text() + "\nexit status: 0 done, 2 bad input, 3 a sanity check failed (with --fail-on-check),"
-        " 130 interrupted",
+        f" {EXIT_PAUSED} paused by --time-limit, 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_what_to_attack(p)
@@ -171,6 +171,13 @@ def _add_gradients_and_sources(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_minutes(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text!r}")
+    return value
+
+
 def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
     """Images, arms, engine, device and outputs: how the sweep runs, not what an attack is."""
     from ..attack.methods import DEFAULT_ENGINE, ENGINES
@@ -190,6 +197,14 @@ def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
         help=f"images per batch (default {DEFAULT_BATCH_SIZE}); FGSM/PGD results do not depend on it",
     )
     p.add_argument("--seed", type=int, default=None, help="attack seed (default 0)")
+    p.add_argument(
+        "--time-limit",
+        type=_positive_minutes,
+        default=None,
+        metavar="MIN",
+        help=f"start no new cell after MIN minutes (finished cells are saved; exit status {EXIT_PAUSED}); the same "
+        "command resumes at the next cell",
+    )
     p.add_argument(
         "--arms",
         default=None,
@@ -307,7 +322,13 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", SanityCheckWarning)
             with tf32_crafting(args.tf32_crafting), use_engine(args.engine), saving_adversarial(args.save_adv):
                 table = run_sweep(
-                    args.run, spec, device=args.device, data_dir=args.data_dir, progress=not args.no_progress, arms=arms
+                    args.run,
+                    spec,
+                    device=args.device,
+                    data_dir=args.data_dir,
+                    progress=not args.no_progress,
+                    arms=arms,
+                    time_limit_s=None if args.time_limit is None else 60 * args.time_limit,
                 )
         main = distributed.is_main()
     except SweepLockedError as exc:
@@ -324,6 +345,11 @@ def run(args: argparse.Namespace) -> int:
     if not main:
         return 0
     record_command(args.run, getattr(args, "argv", None))
+    return _report_outcome(table, args.fail_on_check)
+
+
+def _report_outcome(table, fail_on_check: bool) -> int:
+    """Print what the sweep computed, the checks and the masking status; return the exit status."""
     computed = set(table.attrs.get("computed", []))
     ran = table[table["cell_id"].astype(str).isin(computed)]
     print(
@@ -341,4 +367,12 @@ def run(args: argparse.Namespace) -> int:
     for arm, masking in table.attrs.get("masking", {}).items():
         print(f"masking of {arm}'s white-box numbers: {masking['status']} ({masking['reason']})")
     print(f"results: {table.attrs['results_path']}")
-    return EXIT_CHECK_FAILED if args.fail_on_check and table.attrs.get("status") == "FAIL" else 0
+    if table.attrs.get("paused"):
+        left = table.attrs["paused"]
+        print(
+            f"stopped by --time-limit with {left} cell(s) of the spec still to compute; run the same command again "
+            f"to continue (exit status {EXIT_PAUSED})",
+            file=sys.stderr,
+        )
+        return EXIT_PAUSED
+    return EXIT_CHECK_FAILED if fail_on_check and table.attrs.get("status") == "FAIL" else 0

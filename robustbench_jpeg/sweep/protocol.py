@@ -199,6 +199,7 @@ def run_sweep(
     spec_name: str = "cli",
     arms: Sequence[str] | None = None,
     log=None,
+    time_limit_s: float | None = None,
 ) -> pd.DataFrame:
     """Attack the arms of ``run_dir`` with every cell of ``specs``; resumable; returns this spec's rows.
 
@@ -211,11 +212,13 @@ def run_sweep(
         progress: a progress bar on stderr; without one (or without a terminal) one line per cell goes to ``log``.
         arms: the arms to attack (default: every trained arm; an arm with a checkpoint but no card is an error).
         log: where the per-cell lines go (default stderr).
+        time_limit_s: start no new cell once this many seconds have passed (``attrs["paused"]`` then counts the
+            cells left; the same call later resumes at the next one).
 
     Returns:
         The ``results.csv`` rows of every cell the spec plans, in plan order, with ``attrs``: ``computed``,
-        ``spec_name``, ``spec_hash``, ``checks``, ``verdict``, ``status`` (OK/WARN/FAIL), ``masking`` and
-        ``results_path``.
+        ``spec_name``, ``spec_hash``, ``checks``, ``verdict``, ``status`` (OK/WARN/FAIL), ``masking``,
+        ``results_path`` and ``paused`` (0, or the number of cells a time limit left to compute).
     """
     run_dir = Path(run_dir)
     spec = as_specfile(specs, spec_name)
@@ -240,10 +243,12 @@ def run_sweep(
         distributed.run_on_main(lock)
         with exact_fp32(dev):
             plan = distributed.run_on_main(lambda: _prepare(store, spec, evaluator, infos))
-            computed = _compute(plan, evaluator, store, spec, progress and main, log if main else None)
+            deadline = None if time_limit_s is None else time.monotonic() + float(time_limit_s)
+            computed = _compute(plan, evaluator, store, spec, progress and main, log if main else None, deadline)
             table = distributed.run_on_main(
                 lambda: _finish(store, spec, plan, computed, cards, infos, evaluator.test_size())
             )
+    table.attrs["paused"] = len(plan.todo) - len(computed)
     if main and table.attrs["status"] == "FAIL":
         warnings.warn(f"{run_dir}: {table.attrs['verdict']}", SanityCheckWarning, stacklevel=2)
     return table
@@ -287,8 +292,11 @@ def evaluate_cell(
     return clean[lo:hi], standing
 
 
-def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec: SpecFile, bar_on: bool, log) -> list[str]:
-    """Every rank: compute the todo cells shard by shard; rank 0 writes each cell as soon as it is gathered."""
+def _compute(
+    plan: _Plan, evaluator: Evaluator, store: RunStore, spec: SpecFile, bar_on: bool, log, deadline: float | None
+) -> list[str]:
+    """Every rank: compute the todo cells shard by shard; rank 0 writes each cell as soon as it is gathered. Past
+    ``deadline`` (``time.monotonic()``, decided on rank 0 for every rank) no new cell starts."""
     from tqdm.auto import tqdm
 
     vectors = dict(plan.vectors)
@@ -303,6 +311,8 @@ def _compute(plan: _Plan, evaluator: Evaluator, store: RunStore, spec: SpecFile,
     computed: list[str] = []
     with tqdm(total=total, disable=not bar_on, desc=f"attack {spec.name}", unit="step", dynamic_ncols=True) as bar:
         for k, cell in enumerate(plan.todo, 1):
+            if deadline is not None and distributed.run_on_main(lambda: time.monotonic() > deadline):
+                break
             start = time.perf_counter()
             lo, hi = distributed.shard_bounds(cell.n)
             bar.set_postfix_str(cell.label(), refresh=False)

@@ -438,3 +438,22 @@ def test_bpda_rows_crafted_through_the_soft_forward_of_a_hard_arm_are_stale():
     )
     hard = {a for a, info in arms.items() if info.deployed == "hard"}
     assert list(crafted_off_the_deployed_forward(rows, hard)["cell_id"]) == ["a", "b", "c", "d"]
+
+
+def test_a_time_limit_stops_between_cells_and_the_same_call_resumes(make_run, capsys):
+    run_dir = make_run("timed")
+    first = run_sweep(run_dir, small_spec("timed"), progress=False, time_limit_s=1e-9)
+    assert first.attrs["computed"] == [] and first.attrs["paused"] > 0  # past the limit: no cell starts
+    rest = run_sweep(run_dir, small_spec("timed"), progress=False)
+    assert rest.attrs["paused"] == 0 and len(rest.attrs["computed"]) == first.attrs["paused"]
+    from robustbench_jpeg.cli import EXIT_PAUSED, main
+
+    again = make_run("timed-cli")
+    argv = ["attack", "--run", str(again), "--method", "fgsm", "--eps", "2", "--n-examples", "8", "--no-progress"]
+    assert main([*argv, "--time-limit", "1e-9"]) == EXIT_PAUSED
+    assert "stopped by --time-limit" in capsys.readouterr().err
+    assert main(argv) == 0
+    with pytest.raises(SystemExit) as exit_info:  # not a positive number of minutes: a usage error
+        main([*argv, "--time-limit", "0"])
+    assert exit_info.value.code == 2
+    assert "positive number of minutes" in capsys.readouterr().err
