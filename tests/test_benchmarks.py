@@ -20,6 +20,7 @@ import torch
 from benchmarks import (
     attack_cascade,
     attack_throughput,
+    autoattack_profile,
     cpu_bf16,
     cpu_bf16_accuracy,
     jpeg_overhead,
@@ -135,6 +136,19 @@ def test_cascade_benchmark_runs_a_spec_plain_and_cascaded_on_copies_of_an_arm(ca
         (row,) = list(csv.DictReader(handle))
     assert float(row["plain_s"]) > 0 and float(row["cascade_s"]) > 0 and row["worst_plain"].count("=") == 6
     assert sorted(p.name for p in run.rglob("*")) == before  # the run folder itself is never attacked
+
+
+def test_autoattack_profile_accounts_for_each_attack(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OUT", str(tmp_path))
+    _overfitted_arm(tmp_path / "run")
+    argv = ["--run", str(tmp_path / "run"), "--n", "16", "--steps-scale", "0.02", "--no-save"]
+    assert autoattack_profile.main(argv) == 0
+    assert capsys.readouterr().out.count("forwards of") == 4
+    with (tmp_path / "benchmarks.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["attack"] for r in rows] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    for r in rows:  # every attack called the model, and the shares are fractions of its wall time
+        assert int(r["forwards"]) > 0 and 0 < float(r["forward_share"]) < 1 and 0 <= float(r["backward_share"]) < 1
 
 
 def test_cascade_benchmark_says_when_nothing_was_attacked(capsys, tmp_path, monkeypatch):
