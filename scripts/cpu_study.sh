@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The three-seed CPU study behind reports/cifar100-resnet20-cpu-3seeds: resnet20 baseline / JPEG-DL pairs trained with
+# the cpu recipe (jpeg-robust train --recipe cpu: 30 epochs, batch 128, SGD 0.1 Nesterov, cosine after 2 warm-up
+# epochs, label smoothing 0.1; the JPEG tables on Adam 0.003 with alpha 5, as the paper) for seeds 0, 1 and 2 on the
+# genuine CIFAR-100, plus the control arms (frozen tables, standard JPEG) on seed 0; then the paper's protocol
+# (FGSM, PGD-5) on the whole test set, the official script's alpha-1 protocol, the adaptive spec and AutoAttack (radius
+# cascade) on the first 1,000 test images of every arm and seed; then the report.
+#
+# Every step resumes, so the study runs in sittings: each call works for at most SITTING minutes (default 120), stops
+# cleanly (training checkpoints, attack cells) and says what is left; call it again to continue. Training runs two
+# processes of one thread each (two seeds, or the two arms of one seed); attacks shard each cell's images over two
+# processes (torchrun, gloo).
+#
+# Usage: bash scripts/cpu_study.sh /path/to/cifar100 [train|attack|report|all]
+#   RUNS=runs/cifar100-resnet20-cpu-3seeds  where the run folders go (seed0, seed1, seed2)
+#   SITTING=120                             minutes of this sitting
+#   PYTHON=python                           the interpreter; DRY=1 prints the commands instead of running them
+set -euo pipefail
+data=${1:?usage: bash scripts/cpu_study.sh /path/to/cifar100 [train|attack|report|all]}
+stage=${2:-all}
+runs=${RUNS:-runs/cifar100-resnet20-cpu-3seeds}
+sitting=${SITTING:-120}
+python=${PYTHON:-python}
+deadline=$(( $(date +%s) + 60 * sitting ))
+PAUSED=75
+
+left() { echo $(( (deadline - $(date +%s)) / 60 )); }  # whole minutes left in this sitting
+run() {  # one command (printed first); exit status 75 = paused by the time limit
+  echo "+ $*" >&2
+  [[ -n ${DRY:-} ]] && return 0
+  "$@"
+}
+jr() { run env OMP_NUM_THREADS=1 "$python" -m robustbench_jpeg "$@"; }
+jr2() { run env OMP_NUM_THREADS=1 "$python" -m torch.distributed.run --standalone --nproc_per_node=2 -m robustbench_jpeg "$@"; }
+out_of_time() { (( $(left) < 2 )); }
+
+train() {  # seed, arms: resumes a started run folder
+  local seed=$1 arms=$2 dir=$runs/seed$1 resume=()
+  out_of_time && return $PAUSED
+  [[ -f $dir/config.json ]] && resume=(--resume)
+  jr train --recipe cpu --model resnet20 --dataset cifar100 --data-dir "$data" --device cpu --no-progress \
+     --seed "$seed" --arms "$arms" --out "$dir" --time-limit "$(left)" "${resume[@]}"
+}
+
+stage_train() {
+  local status=0
+  # two processes at a time: seeds 0 and 1 together, then seed 2's arms side by side, then seed 0's controls
+  train 0 baseline,jpegdl & a=$!; train 1 baseline,jpegdl & b=$!
+  wait $a || status=$?; wait $b || status=$?
+  (( status == 0 )) || return $status
+  train 2 baseline & a=$!; train 2 jpegdl & b=$!
+  wait $a || status=$?; wait $b || status=$?
+  (( status == 0 )) || return $status
+  train 0 jpeg-frozen & a=$!; train 0 jpeg-standard & b=$!
+  wait $a || status=$?; wait $b || status=$?
+  return $status
+}
+
+attack() {  # seed, spec, [n]: no new cell past the sitting
+  local extra=()
+  [[ -n ${3:-} ]] && extra=(--n-examples "$3")
+  out_of_time && return $PAUSED
+  jr2 attack --run-dir "$runs/seed$1" --spec "$2" --device cpu --no-progress --time-limit "$(left)" "${extra[@]}"
+}
+
+stage_attack() {
+  for seed in 0 1 2; do
+    attack "$seed" paper-fgsm && attack "$seed" paper-pgd && attack "$seed" paper-as-run 1000 &&
+      attack "$seed" adaptive 1000 && attack "$seed" autoattack 1000 || return $?
+  done
+}
+
+stage_report() {
+  jr report --run "$runs/seed0" --run "$runs/seed1" --run "$runs/seed2" --out reports/cifar100-resnet20-cpu-3seeds \
+     --title "resnet20 on CIFAR-100 (CPU recipe), three seeds"
+}
+
+status=0
+case $stage in
+  train) stage_train || status=$? ;;
+  attack) stage_attack || status=$? ;;
+  report) stage_report || status=$? ;;
+  all) { stage_train && stage_attack && stage_report; } || status=$? ;;
+  *) echo "unknown stage $stage: train, attack, report or all" >&2; exit 2 ;;
+esac
+if (( status == PAUSED )); then
+  echo "sitting over ($sitting min): run the same command again to continue" >&2
+fi
+exit $status

@@ -1,0 +1,46 @@
+"""scripts/cpu_study.sh, dry: the commands of the three-seed CPU study, in order, each bounded by the sitting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cpu_study.sh"
+
+
+def _commands(*args: str, **env: str) -> list[str]:
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "/data/cifar100", *args],
+        env={**os.environ, "DRY": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line[2:] for line in done.stderr.splitlines() if line.startswith("+ ")]
+
+
+def test_the_study_trains_three_seeds_and_the_controls_with_the_cpu_recipe():
+    trains = [c for c in _commands("train", SITTING="90") if " train " in c]
+    assert len(trains) == 6
+    assert all("--recipe cpu --model resnet20" in c and "--data-dir /data/cifar100" in c for c in trains)
+    assert all("--time-limit 89" in c or "--time-limit 90" in c for c in trains)  # the sitting bounds each command
+    arms = sorted((c.split("--seed ")[1].split()[0], c.split("--arms ")[1].split()[0]) for c in trains)
+    assert arms == [
+        ("0", "baseline,jpegdl"), ("0", "jpeg-frozen"), ("0", "jpeg-standard"),
+        ("1", "baseline,jpegdl"), ("2", "baseline"), ("2", "jpegdl"),
+    ]  # fmt: skip
+
+
+def test_the_study_attacks_every_seed_then_reports_all_three():
+    commands = _commands("all")
+    attacks = [c for c in commands if " attack " in c]
+    assert len(attacks) == 15 and all("--nproc_per_node=2" in c and "--time-limit" in c for c in attacks)
+    for spec in ("adaptive", "autoattack", "paper-as-run"):
+        assert sum(f"--spec {spec} " in c and "--n-examples 1000" in c for c in attacks) == 3, spec
+    assert (
+        sum(f"--spec {s} " in c and "--n-examples" not in c for c in attacks for s in ("paper-fgsm", "paper-pgd")) == 6
+    )
+    (report,) = [c for c in commands if " report " in c]
+    assert all(f"seed{s}" in report for s in (0, 1, 2)) and commands[-1] == report
