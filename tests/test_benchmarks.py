@@ -91,17 +91,18 @@ def test_cpu_bf16_benchmark_prints_the_three_settings_and_their_ratios_per_arm(c
     assert all(float(r["bf16_cl_ratio"]) > 0 and float(r["fp32_steps_s"]) > 0 for r in rows)
 
 
-def test_bf16_accuracy_benchmark_compares_each_arm_image_by_image(capsys, tmp_path, monkeypatch):
+def test_bf16_accuracy_benchmark_compares_precision_with_the_seed_yardstick(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("OUT", str(tmp_path))
     argv = ["--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "3", "--train-subset", "128", "--no-save"]
     assert cpu_bf16_accuracy.main(argv) == 0
     out = capsys.readouterr().out
-    assert "training: fp32" in out and out.count("exact McNemar p =") == 2
+    assert "training: fp32" in out and out.count("exact McNemar p =") == 8  # 2 arms x (2 precision + 2 seed pairs)
+    assert out.count("mean |difference| when only the precision differs") == 2
     with (tmp_path / "benchmarks.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["arm"] for r in rows] == ["baseline", "jpegdl"] and all(r["n_test"] == "1000" for r in rows)
+    assert [r["differs_in"] for r in rows] == ["precision", "precision", "seed", "seed"] * 2
     for r in rows:  # the counts are the disagreements of two real per-image vectors
-        assert 0 <= float(r["mcnemar_p"]) <= 1 and int(r["only_fp32_correct"]) + int(r["only_auto_correct"]) <= 1000
+        assert 0 <= float(r["mcnemar_p"]) <= 1 and int(r["only_first"]) + int(r["only_second"]) <= int(r["n_test"])
 
 
 def _overfitted_arm(run: Path) -> None:
