@@ -11,10 +11,15 @@
 # processes of one thread each (two seeds, or the two arms of one seed); attacks shard each cell's images over two
 # processes (torchrun, gloo).
 #
-# Usage: bash scripts/cpu_study.sh /path/to/cifar100 [train|attack|report|all]
+# Between sittings nothing may be lost: `save` commits the run folders (cards, histories, checkpoints, results) to
+# the git branch $BRANCH without touching the working tree or the index of the current branch (the checkpoints stay
+# out of the main tree, whose size is held to a budget); `restore` brings them back into $RUNS.
+#
+# Usage: bash scripts/cpu_study.sh /path/to/cifar100 [train|attack|report|all|save|restore]
 #   RUNS=runs/cifar100-resnet20-cpu-3seeds  where the run folders go (seed0, seed1, seed2)
 #   SITTING=120                             minutes of this sitting
 #   PYTHON=python                           the interpreter; DRY=1 prints the commands instead of running them
+#   BRANCH=study/cifar100-resnet20-cpu-3seeds  where `save` keeps the run folders
 set -euo pipefail
 data=${1:?usage: bash scripts/cpu_study.sh /path/to/cifar100 [train|attack|report|all]}
 stage=${2:-all}
@@ -75,13 +80,37 @@ stage_report() {
      --title "resnet20 on CIFAR-100 (CPU recipe), three seeds"
 }
 
+branch=${BRANCH:-study/cifar100-resnet20-cpu-3seeds}
+
+stage_save() {  # the run folders as one commit on $branch (parent: its previous commit, else HEAD)
+  local index tree parent commit
+  index=$(mktemp)
+  parent=$(git rev-parse -q --verify "refs/heads/$branch" || git rev-parse HEAD)
+  GIT_INDEX_FILE=$index git read-tree "$parent"
+  GIT_INDEX_FILE=$index git rm -r -q -f --cached --ignore-unmatch -- "$runs"
+  GIT_INDEX_FILE=$index git add -f -- "$runs"
+  GIT_INDEX_FILE=$index git rm -r -q -f --cached --ignore-unmatch -- "$runs/**/.train.lock" "$runs/**/.attack.lock"
+  tree=$(GIT_INDEX_FILE=$index git write-tree)
+  rm -f "$index"
+  commit=$(git commit-tree "$tree" -p "$parent" -m "study state: $runs ($(date -u +%FT%TZ))")
+  run git update-ref "refs/heads/$branch" "$commit"
+  echo "saved $runs to branch $branch ($commit)" >&2
+}
+
+stage_restore() {
+  run git checkout "$branch" -- "$runs"
+  run git reset -q -- "$runs"  # restored as files only: the current branch's index is unchanged
+}
+
 status=0
 case $stage in
+  save) stage_save; exit 0 ;;
+  restore) stage_restore; exit 0 ;;
   train) stage_train || status=$? ;;
   attack) stage_attack || status=$? ;;
   report) stage_report || status=$? ;;
   all) { stage_train && stage_attack && stage_report; } || status=$? ;;
-  *) echo "unknown stage $stage: train, attack, report or all" >&2; exit 2 ;;
+  *) echo "unknown stage $stage: train, attack, report, all, save or restore" >&2; exit 2 ;;
 esac
 if (( status == PAUSED )); then
   echo "sitting over ($sitting min): run the same command again to continue" >&2

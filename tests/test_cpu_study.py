@@ -44,3 +44,46 @@ def test_the_study_attacks_every_seed_then_reports_all_three():
     )
     (report,) = [c for c in commands if " report " in c]
     assert all(f"seed{s}" in report for s in (0, 1, 2)) and commands[-1] == report
+
+
+def test_save_keeps_the_run_folders_on_a_branch_and_restore_brings_them_back(tmp_path):
+    import shutil
+
+    import pytest
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (repo / ".gitignore").write_text("/runs/\n")
+    git("add", ".gitignore")
+    git("commit", "-q", "-m", "start")
+    arm = repo / "runs" / "study" / "seed0" / "baseline"
+    arm.mkdir(parents=True)
+    (arm / "checkpoint.pt").write_bytes(b"weights")
+    (arm / ".train.lock").write_text("")
+
+    def study(stage: str) -> None:
+        env = {**os.environ, "RUNS": "runs/study", "BRANCH": "study/test"}
+        done = subprocess.run(["bash", str(SCRIPT), "/data", stage], cwd=repo, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    study("save")
+    assert git("ls-tree", "-r", "--name-only", "study/test").split() == [
+        ".gitignore",
+        "runs/study/seed0/baseline/checkpoint.pt",
+    ]  # no lock files; the current branch, its index and working tree untouched:
+    assert git("status", "--porcelain") == "" and git("rev-parse", "HEAD") != git("rev-parse", "study/test")
+    (arm / "checkpoint.pt").write_bytes(b"more weights")
+    study("save")  # a second save is a child of the first
+    assert git("rev-list", "--count", "study/test").strip() == "3"
+    shutil.rmtree(repo / "runs")
+    study("restore")
+    assert (arm / "checkpoint.pt").read_bytes() == b"more weights" and git("status", "--porcelain") == ""
