@@ -120,5 +120,5 @@ def test_what_was_run_gives_the_minutes_of_each_arm_and_spec(tmp_path):
     run = write_run(tmp_path / "r", cells, checks=None)
     md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
     section = md.split("### Time", 1)[1].split("###", 1)[0]
-    assert "| run | arm | training (min) | test (min) |" in section
-    assert "| r | baseline | 0.2 | 0.0 |" in section and "| r | JPEG-DL | 0.2 | 0.0 |" in section
+    assert "| run | step | baseline | JPEG-DL |" in section
+    assert "| r | training | 0.2 | 0.2 |" in section and "| r | attack: test | 0.0 | 0.0 |" in section

@@ -132,7 +132,7 @@ def recipe_summary(card: dict) -> str:
     return (
         f"`{recipe_name(card)}` recipe: {card.get('epochs', '?')} epochs, batch {r.get('batch_size', '?')}, "
         f"{sgd} {r.get('lr', '?')}, momentum {r.get('momentum', '?')}, weight decay {r.get('weight_decay', '?')}, "
-        f"{schedule}; {r.get('loss', 'cross-entropy')}; {r.get('amp', '?')}{tables}"
+        f"{schedule}; {r.get('loss', 'cross-entropy')}; precision {r.get('amp', '?')}{tables}"
     )
 
 
@@ -193,19 +193,22 @@ def _attack_settings(runs: list[Run]) -> pd.DataFrame:
 
 
 def timings(runs: list[Run]) -> pd.DataFrame:
-    """One row per run and arm: training minutes and the minutes of each attack spec."""
+    """Minutes per run and step (training, then each attack spec in the order run), one column per arm."""
     rows = []
     for run in runs:
         results = run.results
-        specs = list(dict.fromkeys(results["spec"].fillna("").astype(str))) if "spec" in results else []
         arms = sorted(set(run.cards) | set(results["arm"].astype(str)), key=arm_order)
+        training = {"run": run.name, "step": "training"}
         for arm in arms:
             card = run.cards[arm].to_dict() if arm in run.cards else {}
-            row = {"run": run.name, "arm": arm_display(arm), "training (min)": _minutes(card.get("wall_seconds"))}
-            mine = results[results["arm"].astype(str) == arm]
-            for spec in specs:
-                spent = mine.loc[mine["spec"].fillna("").astype(str) == spec, "wall_s"]
-                row[f"{spec or '(no spec)'} (min)"] = _minutes(spent.sum() if len(spent) else None)
+            training[arm_display(arm)] = _minutes(card.get("wall_seconds"))
+        rows.append(training)
+        specs = results["spec"].fillna("").astype(str) if "spec" in results else pd.Series("", index=results.index)
+        for spec in dict.fromkeys(specs):
+            row = {"run": run.name, "step": f"attack: {spec or '(no spec)'}"}
+            for arm in arms:
+                spent = results.loc[(specs == spec) & (results["arm"].astype(str) == arm), "wall_s"]
+                row[arm_display(arm)] = _minutes(spent.sum() if len(spent) else None)
             rows.append(row)
     return pd.DataFrame(rows).fillna("")
 
