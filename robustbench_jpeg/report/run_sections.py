@@ -32,8 +32,8 @@ def what_was_run(doc: Doc, runs: list[Run]) -> None:
     doc.details("every attack setting run").table(settings)
     doc.h(3, "Time")
     doc.p(
-        "Minutes per run and arm: training (the card's wall time, summed over its sittings) and each attack spec "
-        '(the cells\' wall times; clean cells under their spec); the devices are under "Software and hardware".'
+        "Minutes per run, step and arm: training (the card's wall time, summed over its sittings) and each attack "
+        'spec (the cells\' wall times; clean cells under their spec); the devices are under "Software and hardware".'
     )
     doc.table(timings(runs))
     doc.h(3, "Commands")
