@@ -261,3 +261,21 @@ def test_load_model_given_a_run_folder_lists_its_arm_folders(run):
     with pytest.raises(CheckpointError, match="run folder, not an arm folder") as caught:
         load_model(run)
     assert str(run / "baseline") in str(caught.value) and str(run / "jpegdl") in str(caught.value)
+
+
+def test_a_cascaded_autoattack_chain_is_reported_and_says_so():
+    from robustbench_jpeg.export.common import WorstPoint
+    from robustbench_jpeg.export.robustbench import entry, reference_autoattack
+
+    eps = 8 / 255
+    plain = pd.DataFrame(_chain_rows("baseline", "none", eps, 10_000, [0.21, 0.20, 0.20, 0.19]))
+    assert reference_autoattack(plain, "baseline", eps).cascade is False
+    cascaded = plain.assign(below=[f"below{i}" for i in range(len(plain))])  # each cell built on the radius below
+    reference = reference_autoattack(cascaded, "baseline", eps)
+    assert reference is not None and reference.cascade and reference.acc == 0.19
+    point = WorstPoint("baseline", "linf", eps, 8.0, 0.19, 10_000, ("Square-5000 at 8/255",), 0.55, 10_000)
+    card = {"model": "resnet56", "dataset": "cifar100", "jpeg": None, "seed": 0}
+    document = entry(card, "baseline", point, "not detected", "r56", reference, [])
+    assert_robustbench_types(document)
+    assert document["autoattack_acc"] == "19.00" and document["robustbench_jpeg"]["autoattack_cascade"] is True
+    assert "radius cascade" in document["footnote"]
