@@ -8,10 +8,12 @@ For every seed of ``--seeds`` (default 0,1) the pair trains twice with the same 
 CPU (bf16 autocast + channels_last on CPUs with bf16 matrix units, the JPEG layer in float32). Every model is then
 scored in exact float32 on the whole test split. Two trainings that differ in anything (precision, or the seed)
 end in different models, which an exact McNemar test on the same test images will often tell apart; so the
-question is not "do they differ" but "does precision move accuracy more than the training seed does". Per arm the
-script prints each model's accuracy with its Wilson 95% interval, then the pairs that differ in precision only
-(same seed) and the pairs that differ in seed only (same precision): accuracy difference, discordant images and the
-exact McNemar p, and the mean absolute difference of each kind. Prints the training time ratio too. Rows go to
+question is not "do they differ" but "does precision move accuracy more than the training seed does, and in one
+direction". Per arm the script prints each model's accuracy with its Wilson 95% interval, then the pairs that differ
+in precision only (same seed) and the pairs that differ in seed only (same precision): accuracy difference,
+discordant images and the exact McNemar p; then the precision effect averaged over the seeds with the exact
+sign-flip test pooled over them (the report's test for several seeds: on the same test images, is fp32 better or
+worse than auto consistently across the seeds?). Prints the training time ratio too. Rows go to
 benchmarks/results.csv (not with ``--no-save``) and $OUT. Needs the genuine CIFAR-100 (``--data-dir`` or
 $RBJ_DATA_DIR) unless ``--dataset cifar100-mini``.
 """
@@ -35,7 +37,7 @@ from robustbench_jpeg import load_model  # noqa: E402
 from robustbench_jpeg.config import RECIPES, RunOptions, recipe_config  # noqa: E402
 from robustbench_jpeg.data import load_split  # noqa: E402
 from robustbench_jpeg.device import cpu_has_bf16_matmul  # noqa: E402
-from robustbench_jpeg.stats import mcnemar_exact_p, wilson_interval  # noqa: E402
+from robustbench_jpeg.stats import mcnemar_exact_p, pooled_sign_flip_p, wilson_interval  # noqa: E402
 from robustbench_jpeg.train import train_pair  # noqa: E402
 from robustbench_jpeg.train.evaluate import evaluate  # noqa: E402
 
@@ -93,11 +95,19 @@ def report_arm(args, runs, arm: str, test) -> list[dict]:
             f"    {r['first']} - {r['second']} ({r['differs_in']} only): {100 * r['acc_diff']:+.2f} points, "
             f"discordant {r['only_first']} / {r['only_second']}, exact McNemar p = {r['mcnemar_p']:.3g}"
         )
-    for kind in ("precision", "seed"):
-        diffs = [abs(r["acc_diff"]) for r in rows if r["differs_in"] == kind]
-        if diffs:
-            print(f"    mean |difference| when only the {kind} differs: {100 * np.mean(diffs):.2f} points")
-    return [{"arm": arm, "n_test": n, **r} for r in rows]
+    effect, p = precision_effect(flags, args.seeds)
+    print(
+        f"    precision effect (fp32 - auto, averaged over the seeds): {100 * effect:+.2f} points; pooled over the "
+        f"seeds, exact sign-flip test over images p = {p:.3g}"
+    )
+    return [{"arm": arm, "n_test": n, "precision_effect": effect, "precision_pooled_p": p, **r} for r in rows]
+
+
+def precision_effect(flags: dict, seeds: list[int]) -> tuple[float, float]:
+    """fp32 minus auto accuracy averaged over the seeds, and the exact test pooled over them (the report's test
+    for several seeds, stats.pooled_sign_flip_p): is there a precision effect common to the seeds?"""
+    deltas = [flags[("fp32", s)].astype(np.int8) - flags[("auto", s)].astype(np.int8) for s in seeds]
+    return float(np.mean([d.mean() for d in deltas])), pooled_sign_flip_p(deltas)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,10 +97,11 @@ def test_bf16_accuracy_benchmark_compares_precision_with_the_seed_yardstick(caps
     assert cpu_bf16_accuracy.main(argv) == 0
     out = capsys.readouterr().out
     assert "training: fp32" in out and out.count("exact McNemar p =") == 8  # 2 arms x (2 precision + 2 seed pairs)
-    assert out.count("mean |difference| when only the precision differs") == 2
+    assert out.count("precision effect (fp32 - auto, averaged over the seeds)") == 2
     with (tmp_path / "benchmarks.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["differs_in"] for r in rows] == ["precision", "precision", "seed", "seed"] * 2
+    assert all(0 <= float(r["precision_pooled_p"]) <= 1 for r in rows)
     for r in rows:  # the counts are the disagreements of two real per-image vectors
         assert 0 <= float(r["mcnemar_p"]) <= 1 and int(r["only_first"]) + int(r["only_second"]) <= int(r["n_test"])
 
