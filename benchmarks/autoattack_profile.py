@@ -8,8 +8,10 @@ cascade: on every clean-correct image of the first ``--n``), at one radius, thro
 calls, the images per call and the seconds inside forward; cProfile gives the seconds inside the model's backward
 (``torch.autograd.grad``) and the functions with the most time of their own. Per attack it prints: wall seconds,
 forwards, mean images per forward, the shares of forward, backward and everything else (the attack's own
-per-query tensor work and Python). ``--threads 1,2`` repeats it per torch thread count. ``--steps-scale`` shrinks
-every attack's steps/queries (smoke runs). Rows go to benchmarks/results.csv (not with ``--no-save``) and $OUT.
+per-query tensor work and Python). ``--threads 1,2`` repeats it per torch thread count; ``--layouts
+nchw,channels_last`` runs each attack with the models in both memory layouts, side by side, and prints the ratio
+(``jpeg-robust attack --channels-last``). ``--steps-scale`` shrinks every attack's steps/queries (smoke runs). Rows
+go to benchmarks/results.csv (not with ``--no-save``) and $OUT.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def instrument(tally: Tally):
     return lambda: setattr(compute_mod.Evaluator, "model", original)
 
 
-def one_attack(run: Path, arm: str, attack, data_dir: str | None, tmp: Path) -> dict:
+def one_attack(run: Path, arm: str, attack, data_dir: str | None, tmp: Path, channels_last: bool = False) -> dict:
     """Profile one standalone attack on a fresh copy of the arm (the clean cell is computed before profiling)."""
     run_dir = copy_arm(run, arm, tmp / attack.method)
     with warnings.catch_warnings():
@@ -79,7 +81,7 @@ def one_attack(run: Path, arm: str, attack, data_dir: str | None, tmp: Path) -> 
             start = time.perf_counter()
             profiler.enable()
             spec = SpecFile(name="one", attacks=(attack,))
-            table = run_sweep(run_dir, spec, progress=False, data_dir=data_dir, log=False)
+            table = run_sweep(run_dir, spec, progress=False, data_dir=data_dir, log=False, channels_last=channels_last)
             profiler.disable()
             wall = time.perf_counter() - start
         finally:
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--eps", type=float, default=1.0, help="radius in 1/255 (L-inf)")
     p.add_argument("--threads", default="1", help="comma list of torch thread counts")
+    p.add_argument("--layouts", default="nchw", help="comma list: nchw, channels_last")
     p.add_argument("--steps-scale", type=float, default=1.0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-save", action="store_true")
@@ -119,21 +122,33 @@ def main(argv: list[str] | None = None) -> int:
         for a in load_spec("autoattack").attacks
     ]  # fmt: skip
     print(f"AutoAttack profile: {args.arm} of {args.run}, first {args.n} images, eps {args.eps:g}/255")
+    layouts = args.layouts.split(",")
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         print(f"  {threads} torch thread(s)")
         for attack in attacks:
-            with tempfile.TemporaryDirectory() as tmp:
-                row = one_attack(Path(args.run), args.arm, attack, args.data_dir, Path(tmp))
-            print(
-                f"    {row['attack']:8s} {row['wall_s']:8.1f} s on {row['attacked']} images: {row['forwards']} forwards"
-                f" of {row['images_per_forward']:.1f} images; forward {row['forward_share']:.0%}, backward "
-                f"{row['backward_share']:.0%}, rest {1 - row['forward_share'] - row['backward_share']:.0%}"
-            )
-            print(f"             most own time: {row['top']}")
-            append_result({"benchmark": "autoattack_profile", "threads": threads, "n": args.n, "eps_255": args.eps,
-                           "arm": args.arm, "steps_scale": args.steps_scale, **row}, save=not args.no_save)  # fmt: skip
+            walls = {}
+            for layout in layouts:
+                with tempfile.TemporaryDirectory() as tmp:
+                    row = one_attack(Path(args.run), args.arm, attack, args.data_dir, Path(tmp), layout != "nchw")
+                walls[layout] = row["wall_s"]
+                _print_row(row, layout)
+                append_result({"benchmark": "autoattack_profile", "threads": threads, "n": args.n, "layout": layout,
+                               "eps_255": args.eps, "arm": args.arm, "steps_scale": args.steps_scale, **row},
+                              save=not args.no_save)  # fmt: skip
+            if len(walls) > 1:
+                print(f"             nchw / channels_last: x{walls['nchw'] / walls['channels_last']:.2f}")
     return 0
+
+
+def _print_row(row: dict, layout: str) -> None:
+    rest = 1 - row["forward_share"] - row["backward_share"]
+    print(
+        f"    {row['attack']:8s} [{layout}] {row['wall_s']:8.1f} s on {row['attacked']} images: {row['forwards']} "
+        f"forwards of {row['images_per_forward']:.1f} images; forward {row['forward_share']:.0%}, backward "
+        f"{row['backward_share']:.0%}, rest {rest:.0%}"
+    )
+    print(f"             most own time: {row['top']}")
 
 
 if __name__ == "__main__":

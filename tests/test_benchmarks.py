@@ -144,11 +144,13 @@ def test_autoattack_profile_accounts_for_each_attack(capsys, tmp_path, monkeypat
     monkeypatch.setenv("OUT", str(tmp_path))
     _overfitted_arm(tmp_path / "run")
     argv = ["--run", str(tmp_path / "run"), "--n", "16", "--steps-scale", "0.02", "--no-save"]
-    assert autoattack_profile.main(argv) == 0
-    assert capsys.readouterr().out.count("forwards of") == 4
+    assert autoattack_profile.main([*argv, "--layouts", "nchw,channels_last"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("forwards of") == 8 and out.count("nchw / channels_last: x") == 4
     with (tmp_path / "benchmarks.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["attack"] for r in rows] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert [r["attack"] for r in rows] == [a for a in ("apgd-ce", "apgd-t", "fab-t", "square") for _ in range(2)]
+    assert [r["layout"] for r in rows] == ["nchw", "channels_last"] * 4
     for r in rows:  # every attack called the model, and the shares are fractions of its wall time
         assert int(r["forwards"]) > 0 and 0 < float(r["forward_share"]) < 1 and 0 <= float(r["backward_share"]) < 1
 

@@ -206,6 +206,13 @@ def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
         "command resumes at the next cell",
     )
     p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="hold the models in channels_last memory layout: faster on CPUs at small batches (Square, APGD-T, FAB-T "
+        "on the few images left standing); exact float32 with another summation order, so an image on the edge of "
+        "a decision can come out differently (recorded in the rows' device)",
+    )
+    p.add_argument(
         "--arms",
         default=None,
         metavar="A,B",
@@ -329,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=not args.no_progress,
                     arms=arms,
                     time_limit_s=None if args.time_limit is None else 60 * args.time_limit,
+                    channels_last=args.channels_last,
                 )
         main = distributed.is_main()
     except SweepLockedError as exc:

@@ -37,7 +37,13 @@ __all__ = ["Evaluator"]
 
 
 class Evaluator:
-    """Test data and models of one run folder on one device, loaded on first use; computes cells on a shard."""
+    """Test data and models of one run folder on one device, loaded on first use; computes cells on a shard.
+
+    ``channels_last``: hold the models' weights in channels_last memory layout (the images, the perturbations and
+    their random starts stay NCHW). Still exact float32, with another summation order inside the convolutions: an
+    image on the edge of a decision can come out differently than with NCHW. Faster on CPUs for small batches
+    (benchmarks/autoattack_profile.py); recorded in each row's ``device``.
+    """
 
     def __init__(
         self,
@@ -46,8 +52,10 @@ class Evaluator:
         num_classes: int,
         device: torch.device,
         data_dir: str | None,
+        channels_last: bool = False,
     ) -> None:
         self.arm_dirs, self.arms, self.num_classes, self.device = arm_dirs, arms, num_classes, device
+        self.channels_last = channels_last
         self.dataset = next(iter(arms.values())).dataset
         self.data_dir = data_dir
         self._data: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -83,6 +91,8 @@ class Evaluator:
                 model = provided.model.to(self.device) if provided else load_model(self.arm_dirs[arm], self.device)
                 model.requires_grad_(False)  # only input gradients are needed
                 self._fingerprints[arm] = weights_fingerprint(model)
+                if self.channels_last:
+                    model.to(memory_format=torch.channels_last)
             self._models[key] = model.eval()
         return self._models[key]
 
@@ -157,7 +167,7 @@ class Evaluator:
             git_sha=git_sha(),
             torch=versions["torch"],
             torchattacks=versions["torchattacks"] if cell.setting.engine == "torchattacks" else ENGINE_NOT_USED,
-            device=device_name(self.device),
+            device=device_name(self.device) + (", channels_last" if self.channels_last else ""),
             timestamp=now_iso(),
         )
         computed = dataclasses.replace(

@@ -457,3 +457,19 @@ def test_a_time_limit_stops_between_cells_and_the_same_call_resumes(make_run, ca
         main([*argv, "--time-limit", "0"])
     assert exit_info.value.code == 2
     assert "positive number of minutes" in capsys.readouterr().err
+
+
+def test_channels_last_models_give_the_same_cells_and_say_so(make_run):
+    """The models held in channels_last layout (the images and their random starts stay NCHW): on these images the
+    same per-image results as NCHW, and the rows' device says how they were computed."""
+    spec = small_spec("layout")
+    plain, last = make_run("nchw"), make_run("channels-last")
+    a = run_sweep(plain, spec, progress=False)
+    b = run_sweep(last, spec, progress=False, channels_last=True)
+    assert list(a["cell_id"]) == list(b["cell_id"])  # the layout is not part of a cell
+    samples_a, samples_b = samples_of(plain), samples_of(last)
+    for cell_id in a["cell_id"]:
+        assert np.array_equal(samples_a[cell_id], samples_b[cell_id]), cell_id
+    assert all(d.endswith(", channels_last") for d in b["device"]) and not any(
+        "channels_last" in d for d in a["device"]
+    )
