@@ -69,6 +69,7 @@ def add_parser(subparsers) -> None:
     _add_what_to_attack(p)
     _add_attack_setting(p)
     _add_how_it_runs(p)
+    _add_where_it_runs(p)
     p.set_defaults(handler=run)
 
 
@@ -178,6 +179,32 @@ def _positive_minutes(text: str) -> float:
     return value
 
 
+def _add_where_it_runs(p: argparse.ArgumentParser) -> None:
+    """Device, data folder, numerics and the sitting's time limit."""
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--data-dir", default=None, help="CIFAR-100 folder (default: the run's config.json data_dir)")
+    p.add_argument(
+        "--tf32-crafting",
+        action="store_true",
+        help="craft with TF32 matmuls/convolutions on GPUs that have it; every score stays exact float32 (docs/gpu.md)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=_positive_minutes,
+        default=None,
+        metavar="MIN",
+        help=f"start no new cell after MIN minutes (finished cells are saved; exit status {EXIT_PAUSED}); the same "
+        "command resumes at the next cell",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="hold the models in channels_last memory layout: faster on CPUs at small batches (Square, APGD-T, FAB-T "
+        "on the few images left standing); exact float32 with another summation order, so an image on the edge of "
+        "a decision can come out differently (recorded in the rows' device)",
+    )
+
+
 def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
     """Images, arms, engine, device and outputs: how the sweep runs, not what an attack is."""
     from ..attack.methods import DEFAULT_ENGINE, ENGINES
@@ -198,21 +225,6 @@ def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="attack seed (default 0)")
     p.add_argument(
-        "--time-limit",
-        type=_positive_minutes,
-        default=None,
-        metavar="MIN",
-        help=f"start no new cell after MIN minutes (finished cells are saved; exit status {EXIT_PAUSED}); the same "
-        "command resumes at the next cell",
-    )
-    p.add_argument(
-        "--channels-last",
-        action="store_true",
-        help="hold the models in channels_last memory layout: faster on CPUs at small batches (Square, APGD-T, FAB-T "
-        "on the few images left standing); exact float32 with another summation order, so an image on the edge of "
-        "a decision can come out differently (recorded in the rows' device)",
-    )
-    p.add_argument(
         "--arms",
         default=None,
         metavar="A,B",
@@ -231,13 +243,6 @@ def _add_how_it_runs(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="save the adversarial examples of the images each attack broke (RUN/adversarial/<cell id>/, uint8 where"
         " lossless enough, else float16; docs/run-format.md)",
-    )
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--data-dir", default=None, help="CIFAR-100 folder (default: the run's config.json data_dir)")
-    p.add_argument(
-        "--tf32-crafting",
-        action="store_true",
-        help="craft with TF32 matmuls/convolutions on GPUs that have it; every score stays exact float32 (docs/gpu.md)",
     )
     p.add_argument(
         "--fail-on-check", action="store_true", help=f"exit with status {EXIT_CHECK_FAILED} when a sanity check fails"
