@@ -93,8 +93,8 @@ def test_cpu_bf16_benchmark_prints_the_three_settings_and_their_ratios_per_arm(c
 
 def test_bf16_accuracy_benchmark_compares_precision_with_the_seed_yardstick(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("OUT", str(tmp_path))
-    argv = ["--model", "tiny", "--dataset", "cifar100-mini", "--epochs", "3", "--train-subset", "128", "--no-save"]
-    assert cpu_bf16_accuracy.main(argv) == 0
+    argv = ["--model", "tiny", "--dataset", "cifar100-mini", "--recipe", "paper", "--epochs", "1"]
+    assert cpu_bf16_accuracy.main([*argv, "--train-subset", "64", "--no-save"]) == 0
     out = capsys.readouterr().out
     assert "training: fp32" in out and out.count("exact McNemar p =") == 8  # 2 arms x (2 precision + 2 seed pairs)
     assert out.count("precision effect (fp32 - auto, averaged over the seeds)") == 2
