@@ -146,13 +146,6 @@ def excludes_zero(row) -> int:
     return 0
 
 
-def seed_sides(row) -> str:
-    k = len(row["lo_all"])
-    up = sum(lo > 0 for lo in row["lo_all"])
-    down = sum(hi < 0 for hi in row["hi_all"])
-    return f"above 0 in {up}/{k}, below in {down}/{k}"
-
-
 def eps_rows(frames: list[pd.DataFrame]) -> list[float]:
     return sorted({float(e) for f in frames if not f.empty for e in f["eps_key"]})
 
