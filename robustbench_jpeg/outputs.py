@@ -67,6 +67,8 @@ def claim_output(folder: Path, writer: str, force: bool = False) -> OutputClaim:
     if record is not None and record.get("writer") != writer:
         record = None  # another writer's output is foreign to this one
     ours = set(record.get("files", [])) if record else set()
+    ours |= {f for f in present if f.startswith(f".{OUTPUT_RECORD}.") and f.endswith(".tmp")}  # the record's own
+    # temporary file (provenance.atomic_write_bytes): a write killed before its first record landed left it
     if record and not record.get("complete", False):  # a write that stopped: what it left is ours
         ours |= present - set(record.get("foreign", []))
     marker = _run_marker(folder, ours)

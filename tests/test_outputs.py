@@ -140,3 +140,18 @@ def test_an_export_with_an_unfinished_arm_names_the_missing_card(pair, tmp_path,
     assert not (tmp_path / "w").exists()
     assert main(["export", str(run), "--format", "weights", "--arms", "baseline", "--out", str(tmp_path / "w")]) == 0
     assert (tmp_path / "w" / "baseline" / "model.safetensors").is_file() and not (tmp_path / "w" / "jpegdl").exists()
+
+
+def test_a_write_killed_while_writing_its_first_record_is_taken_over(tmp_path):
+    """The defect (found by the crash harness): killed inside the atomic write of the first output record, a write
+    left only the record's temporary file, which the next write refused as foreign."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".{OUTPUT_RECORD}.k2x9.tmp").write_text("{")
+    claim = claim_output(out, "export")
+    assert claim.foreign == () and not (out / f".{OUTPUT_RECORD}.k2x9.tmp").exists()
+    finish_output(claim)
+    (out / "nested").mkdir()
+    (out / "nested" / f".{OUTPUT_RECORD}.k2x9.tmp").write_text("{")  # not the record's: still foreign
+    with pytest.raises(OutputFolderError, match="did not write"):
+        claim_output(out, "export")
