@@ -44,3 +44,40 @@ def write_arm(
     }
     write_card(arm_dir, card)
     return arm_dir
+
+
+def plain_jpegdl_epoch(
+    images: torch.Tensor, labels: torch.Tensor, seed: int, optimizer_kwargs: dict, label_smoothing: float = 0.0
+) -> tuple[torch.nn.Module, float]:
+    """A textbook epoch of a ``tiny`` JPEG-DL arm at batch 64, the reference the trainer's fast path is compared
+    with: per-image crop/flip with torchvision from the trainer's own order and draws, NCHW fp32, SGD on the
+    backbone (``optimizer_kwargs``), Adam 0.003 on the tables, the tables projected after each step. Returns the
+    model and the summed loss."""
+    import torch.nn.functional as F
+    from torchvision.transforms.v2 import functional as TF
+
+    from robustbench_jpeg.data import draw_augment_params, epoch_order, epoch_seed, to_float
+    from robustbench_jpeg.train import AUGMENT_SALT
+
+    n, batch = images.shape[0], 64
+    torch.manual_seed(seed)
+    model = create_model("tiny", jpeg=JpegConfig(paper_table="resnet56"))
+    optimizer = torch.optim.SGD(model.backbone_parameters(), **optimizer_kwargs)
+    jpeg_optimizer = torch.optim.Adam(model.jpeg_parameters(), lr=0.003)
+    order = epoch_order(n, seed, 0)
+    dy, dx, flip = draw_augment_params(n, torch.Generator().manual_seed(epoch_seed(seed, 0) ^ AUGMENT_SALT))
+    total = 0.0
+    for step in range(n // batch):
+        positions = range(step * batch, (step + 1) * batch)
+        crops = [TF.crop(F.pad(images[order[p]], (4, 4, 4, 4)), int(dy[p]), int(dx[p]), 32, 32) for p in positions]
+        flipped = [TF.horizontal_flip(c) if flip[p] else c for c, p in zip(crops, positions, strict=True)]
+        y = labels[order[step * batch : (step + 1) * batch]]
+        loss = F.cross_entropy(model(to_float(torch.stack(flipped))), y, label_smoothing=label_smoothing)
+        optimizer.zero_grad()
+        jpeg_optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        jpeg_optimizer.step()
+        model.jpeg.project_()
+        total += float(loss.detach()) * batch
+    return model, total

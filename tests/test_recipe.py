@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
+from run_helpers import plain_jpegdl_epoch
 
 import robustbench_jpeg.train as train_module
 from robustbench_jpeg.config import RECIPES, ConfigError, RunOptions, TrainConfig, recipe_config
-from robustbench_jpeg.data import draw_augment_params, epoch_order, epoch_seed, load_split, to_float
+from robustbench_jpeg.data import load_split
 from robustbench_jpeg.train.progress import scheduled_lr
 
 OPTIONS = RunOptions(device="cpu", progress=False, checkpoint_every_s=0, amp="off", channels_last=False)
@@ -71,11 +71,6 @@ def test_bad_recipe_values_name_the_option(fields, option):
 def test_the_cpu_recipe_step_equals_a_plain_loop_with_nesterov_and_label_smoothing():
     """One epoch of the trainer under the cpu recipe equals a textbook loop: the warm-up learning rate of epoch 0,
     SGD with Nesterov momentum, label-smoothed cross-entropy; the tables on Adam 0.003 as in the paper."""
-    from torchvision.transforms.v2 import functional as TF
-
-    from robustbench_jpeg.jpeg import JpegConfig
-    from robustbench_jpeg.models import create_model
-
     images, labels = load_split("cifar100-mini", train=True)
     images, labels = images[:128], labels[:128]
     config = train_module.resolve_config(
@@ -84,27 +79,9 @@ def test_the_cpu_recipe_step_equals_a_plain_loop_with_nesterov_and_label_smoothi
     trainer = train_module.ArmTrainer(config, OPTIONS, "jpegdl", Path("unused"), torch.device("cpu"), n_train=128)
     trainer.train_epoch((images, labels))
 
-    torch.manual_seed(5)
-    model = create_model("tiny", jpeg=JpegConfig(paper_table="resnet56"))
     lr = 0.1 / 3  # epoch 0 of a 2-epoch linear warm-up to 0.1
-    optimizer = torch.optim.SGD(model.backbone_parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    jpeg_optimizer = torch.optim.Adam(model.jpeg_parameters(), lr=0.003)
-    order = epoch_order(128, 5, 0)
-    dy, dx, flip = draw_augment_params(128, torch.Generator().manual_seed(epoch_seed(5, 0) ^ train_module.AUGMENT_SALT))
-    total = 0.0
-    for step in range(2):
-        positions = range(step * 64, step * 64 + 64)
-        crops = [TF.crop(F.pad(images[order[p]], (4, 4, 4, 4)), int(dy[p]), int(dx[p]), 32, 32) for p in positions]
-        flipped = [TF.horizontal_flip(c) if flip[p] else c for c, p in zip(crops, positions, strict=True)]
-        x = to_float(torch.stack(flipped))
-        loss = F.cross_entropy(model(x), labels[order[step * 64 : step * 64 + 64]], label_smoothing=0.1)
-        optimizer.zero_grad()
-        jpeg_optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        jpeg_optimizer.step()
-        model.jpeg.project_()
-        total += float(loss.detach()) * 64
+    sgd = dict(lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    model, total = plain_jpegdl_epoch(images, labels, 5, sgd, label_smoothing=0.1)
     assert trainer.progress.loss_sum == pytest.approx(total, rel=1e-5)
     for key, value in model.state_dict().items():
         assert torch.allclose(value.float(), trainer.model.state_dict()[key].float(), atol=1e-5), key

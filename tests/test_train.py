@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
+from run_helpers import plain_jpegdl_epoch
 
 import robustbench_jpeg.train as train_module
 import robustbench_jpeg.train.pair  # noqa: F401  (the module whose data loading the fixture patches)
@@ -18,9 +18,6 @@ from robustbench_jpeg.checkpoint import CheckpointError, load_checkpoint
 from robustbench_jpeg.config import ConfigError, RunOptions, TrainConfig
 from robustbench_jpeg.data import (
     DatasetNotFoundError,
-    draw_augment_params,
-    epoch_order,
-    epoch_seed,
     load_split,
     to_float,
 )
@@ -174,11 +171,6 @@ def test_mismatched_checkpoint_is_a_clear_error(small_data, tmp_path):
 
 def test_fast_path_equals_a_plain_loop_on_cpu():
     """The toolkit's step (device-resident uint8, batched augmentation) equals a plain per-image fp32 loop."""
-    from torchvision.transforms.v2 import functional as TF
-
-    from robustbench_jpeg.jpeg import JpegConfig
-    from robustbench_jpeg.models import create_model
-
     images, labels = load_split("cifar100-mini", train=True)
     images, labels = images[:192], labels[:192]
     config = train_module.resolve_config(
@@ -190,29 +182,7 @@ def test_fast_path_equals_a_plain_loop_on_cpu():
     fast_losses = trainer.progress.loss_sum
 
     # plain: per-image crop/flip with torchvision, the same draws, NCHW fp32, a textbook loop
-    torch.manual_seed(5)
-    model = create_model("tiny", jpeg=JpegConfig(paper_table="resnet56"))
-    optimizer = torch.optim.SGD(model.backbone_parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    jpeg_optimizer = torch.optim.Adam(model.jpeg_parameters(), lr=0.003)
-    order = epoch_order(192, 5, 0)
-    generator = torch.Generator().manual_seed(epoch_seed(5, 0) ^ train_module.AUGMENT_SALT)
-    dy, dx, flip = draw_augment_params(192, generator)
-    total = 0.0
-    for step in range(3):
-        batch = []
-        for pos in range(step * 64, step * 64 + 64):
-            padded = torch.nn.functional.pad(images[order[pos]], (4, 4, 4, 4))
-            crop = TF.crop(padded, int(dy[pos]), int(dx[pos]), 32, 32)
-            batch.append(TF.horizontal_flip(crop) if flip[pos] else crop)
-        x = to_float(torch.stack(batch))
-        loss = F.cross_entropy(model(x), labels[order[step * 64 : step * 64 + 64]])
-        optimizer.zero_grad()
-        jpeg_optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        jpeg_optimizer.step()
-        model.jpeg.project_()
-        total += float(loss.detach()) * 64
+    model, total = plain_jpegdl_epoch(images, labels, 5, dict(lr=0.05, momentum=0.9, weight_decay=5e-4))
     assert fast_losses == pytest.approx(total, rel=1e-5)
     for key, value in model.state_dict().items():
         assert torch.allclose(value.float(), trainer.model.state_dict()[key].float(), atol=1e-5), key
