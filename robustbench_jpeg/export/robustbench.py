@@ -30,6 +30,7 @@ import pandas as pd
 from ..evaluation import assess_masking
 from ..provenance import atomic_write_text
 from ..runfolder import ARMS, ENGINE_NOT_USED, arm_display
+from ..runfolder.cell import Setting
 from .common import ExportError, WorstPoint, arm_cards, checked_name, worst_points
 
 PAPER_LINK = "https://arxiv.org/abs/2410.07081"
@@ -90,7 +91,7 @@ def reference_autoattack(results: pd.DataFrame, arm: str, eps: float) -> AutoAtt
             chain.append(row)
         chain.reverse()
         if _is_standard_chain(chain, deployed) and (best is None or int(last.n) > best.n):
-            cascade = any(isinstance(r.below, str) and r.below for r in chain) if "below" in rows else False
+            cascade = any(Setting.from_row(r).below for r in chain)  # built on a smaller radius
             best = AutoAttackResult(acc=float(last.robust_acc), n=int(last.n), cascade=cascade)
     return best
 

@@ -134,12 +134,13 @@ def _alpha(value) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
-def add_holm(frame: pd.DataFrame) -> pd.DataFrame:
-    """``p_holm``: Holm-adjusted ``p_mcnemar`` within each (model, norm, family)."""
+def add_holm(frame: pd.DataFrame, p: str = "p_mcnemar", adjusted: str = "p_holm") -> pd.DataFrame:
+    """``adjusted``: the Holm-adjusted ``p`` within each (model, norm, family); NaN p-values stay NaN and do not
+    count in a family."""
     frame = frame.copy()
-    frame["p_holm"] = np.nan
+    frame[adjusted] = np.nan
     for _, grp in frame.groupby(["model", "norm", "family"], sort=False):
-        frame.loc[grp.index, "p_holm"] = holm_adjust(grp["p_mcnemar"].tolist())
+        frame.loc[grp.index, adjusted] = holm_adjust(grp[p].tolist())
     return frame
 
 

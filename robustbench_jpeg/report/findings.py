@@ -17,7 +17,7 @@ from ..evaluation import ALPHA, Masking, MaskingStatus, assess_masking
 from ..runfolder import BASELINE, JPEGDL
 from .fmt import eps_text, signed
 from .load import Run
-from .views import excludes_zero
+from .views import excludes_zero, seeds_agree
 
 
 def direction(row) -> int:
@@ -60,8 +60,7 @@ def _corrected_side(row) -> int:
     over them, with every seed's difference on that side; else every seed's own test."""
     if "holm_pooled" in row and pd.notna(row["holm_pooled"]) and int(row["seeds"]) > 1:
         side = 1 if float(row["mean"]) > 0 else -1 if float(row["mean"]) < 0 else 0
-        agree = all(side * d > 0 for d in row["diff_all"])
-        return side if float(row["holm_pooled"]) < ALPHA and agree else 0
+        return side if float(row["holm_pooled"]) < ALPHA and seeds_agree(row, side) else 0
     holm = [float(p) for p in row["holm_all"] if pd.notna(p)] if "holm_all" in row else [float(row["p_holm"])]
     if not holm or not all(p < ALPHA for p in holm):
         return 0

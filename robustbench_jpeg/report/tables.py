@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from ..runfolder import arm_display, arm_order
-from ..stats import holm_adjust, pooled_interval, pooled_sign_flip_p, wilson_interval
+from ..stats import pooled_interval, pooled_sign_flip_p, wilson_interval
 from .cells import aggregate_seeds
+from .compare import add_holm
 
 # the typed columns (pair_base, variant, ranks) are functions of the label: grouping by them changes no group
 ACC_KEYS = ["model", "norm", "eps_key", "arm", "label", "pair", "transfer", "kind", "eval_alpha"]
@@ -76,10 +76,7 @@ def aggregate(cells: pd.DataFrame, diffs: pd.DataFrame) -> tuple[pd.DataFrame, p
     dif = dif.merge(lists, on=DIFF_KEYS, how="left")
     dif["ci_pooled_low"] = [ci[0] for ci in dif["ci_pooled"]]
     dif["ci_pooled_high"] = [ci[1] for ci in dif["ci_pooled"]]
-    dif = dif.drop(columns="ci_pooled")
-    dif["holm_pooled"] = np.nan
-    for _, grp in dif[dif["seeds"] > 1].groupby(["model", "norm", "family"], sort=False):
-        dif.loc[grp.index, "holm_pooled"] = holm_adjust(grp["p_pooled"].tolist())
+    dif = add_holm(dif.drop(columns="ci_pooled"), p="p_pooled", adjusted="holm_pooled")  # NaN with one seed
     for side in ("acc_arm", "acc_partner"):  # both accuracies on the images the difference was computed on
         part = aggregate_seeds(diffs, DIFF_KEYS, side)[[*DIFF_KEYS, "mean", "std"]]
         dif = dif.merge(part.rename(columns={"mean": f"{side}_mean", "std": f"{side}_std"}), on=DIFF_KEYS, how="left")

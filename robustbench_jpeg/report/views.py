@@ -122,6 +122,11 @@ def p_text(row) -> str:
     return f"{fmt.pvalue(row['p_mcnemar'])} ({fmt.pvalue(row['p_holm'])})"
 
 
+def seeds_agree(row, side: int) -> bool:
+    """Every seed's difference lies on ``side`` (+1 above zero, -1 below; 0: never)."""
+    return all(side * d > 0 for d in row["diff_all"])
+
+
 def pooled_text(row) -> str:
     """The test pooled over seeds and its Holm adjustment: ``0.003 (0.012)``."""
     return f"{fmt.pvalue(row.get('p_pooled'))} ({fmt.pvalue(row.get('holm_pooled'))})"
@@ -137,7 +142,7 @@ def excludes_zero(row) -> int:
     difference on the same side; else 0."""
     if int(row["seeds"]) > 1 and not fmt.missing(row.get("ci_pooled_low")):
         side = 1 if row["ci_pooled_low"] > 0 else -1 if row["ci_pooled_high"] < 0 else 0
-        return side if all(side * d > 0 for d in row["diff_all"]) else 0
+        return side if seeds_agree(row, side) else 0
     lows, highs = list(row["lo_all"]), list(row["hi_all"])
     if lows and all(lo > 0 for lo in lows):
         return 1
