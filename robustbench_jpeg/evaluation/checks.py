@@ -109,25 +109,20 @@ def _summarise(name: str, arm: str, comparisons: list[Comparison], what: str) ->
 # --- the checks ----------------------------------------------------------------------------------------------------
 
 
+def _groups_differing_only_in(cells: pd.DataFrame, *fields: str) -> list[pd.DataFrame]:
+    """The cells grouped by everything of their setting but ``fields`` (:meth:`Setting.same_except`)."""
+    if cells.empty:
+        return []
+    keys = [repr(s.same_except(*fields)) for s in cells["_setting"]]
+    return [group for _, group in cells.groupby(keys, sort=False)]
+
+
 def check_monotone_in_eps(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str) -> Check:
     """Per attack setting (all but eps, n and seed), the cell at a larger eps is at least as strong. Cells of a
     radius cascade are left out: they are monotone by construction, so comparing them could not fail."""
     sub = cells[(cells["arm"] == arm) & ~cells["_cascade"]]
-    keys = [
-        "attack",
-        "norm",
-        "steps",
-        "step_rule",
-        "restarts",
-        "random_start",
-        "grad",
-        "source_arm",
-        "params",
-        "_alpha",
-        "_chained",
-    ]
     comps: list[Comparison] = []
-    for _, group in sub.groupby(keys, dropna=False):
+    for group in _groups_differing_only_in(sub, "eps"):
         comps += paired_comparisons(group, samples, lambda s, w: s["_eps"] > w["_eps"])
     return _summarise("monotone_in_eps", arm, comps, "attack setting run at two or more radii outside a radius cascade")
 
@@ -146,9 +141,8 @@ def check_pgd_not_weaker_than_fgsm(cells: pd.DataFrame, samples: Mapping[str, np
 def check_more_iterations_not_weaker(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str) -> Check:
     """Cells differing only in steps and/or restarts: more of either is at least as strong."""
     sub = cells[(cells["arm"] == arm) & ~cells["_chained"]]
-    keys = ["attack", "norm", "_eps", "step_rule", "random_start", "grad", "source_arm", "params", "_alpha", "_cascade"]
     comps: list[Comparison] = []
-    for _, group in sub.groupby(keys, dropna=False):
+    for group in _groups_differing_only_in(sub, "steps", "restarts"):
         comps += paired_comparisons(
             group,
             samples,

@@ -138,8 +138,8 @@ def judge(comparisons: Sequence[Comparison]) -> list[Comparison]:
 
 def attack_cells(df: pd.DataFrame) -> pd.DataFrame:
     """Attack rows with helper columns: ``_eps`` (rounded), ``_budget``, ``_alpha`` (eval alpha or -1), ``_label``
-    (the cell record's one label), ``_kind`` (the method's kind), ``_chained``, ``_cascade`` (a radius cascade),
-    ``_gradient`` and ``_attackable``
+    (the cell record's one label), ``_setting`` (the typed record), ``_kind`` (the method's kind), ``_chained``,
+    ``_cascade`` (a radius cascade), ``_gradient`` and ``_attackable``
     (clean-correct images, the only ones an attack can break). Everything comes from the typed record of each row
     (:meth:`~robustbench_jpeg.runfolder.cell.Setting.from_row`), never from the method registry."""
     if df is None or df.empty:
@@ -154,6 +154,7 @@ def attack_cells(df: pd.DataFrame) -> pd.DataFrame:
     out["_chained"] = out["after"] != ""
     out["below"] = out["below"].fillna("").astype(str) if "below" in out else ""
     settings = [Setting.from_row(r) for r in out.itertuples(index=False)]
+    out["_setting"] = settings
     out["_cascade"] = [s.cascade for s in settings]
     out["_kind"] = [s.method_kind for s in settings]
     out["_gradient"] = out["_kind"] != MethodKind.GRADIENT_FREE

@@ -45,6 +45,7 @@ __all__ = [
 CLEAN = "clean"
 CASCADE_SUFFIX = ", cascade"  # in an attack's name: a radius cascade (Setting.cascade)
 _NOT_A_COLUMN = {"column": False}
+_NEVER_GROUPED = ("attack_seed", "attack_label", "method_kind", "after", "below", "chain_grad")  # Setting.same_except
 
 
 class MethodKind(StrEnum):
@@ -127,6 +128,22 @@ class Setting:
     @property
     def eps_key(self) -> float:
         return 0.0 if self.is_clean else eps_key(self.norm, self.eps)
+
+    def same_except(self, *varying: str) -> tuple[tuple[str, Any], ...]:
+        """What two settings must share to differ only in the named fields: the checks group cells by it (e.g.
+        ``same_except("eps")`` for the monotonicity in eps). Never part of it: the attack seed, what other fields
+        give (label, kind, a step size from its rule), and the links between cells (``after``, ``below``), of which
+        only whether the cell is chained counts."""
+        unknown = sorted(set(varying) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"not fields of a Setting: {', '.join(unknown)}")
+        left_out = {*varying, *_NEVER_GROUPED}
+        if self.step_rule != "absolute":
+            left_out.add("step_size")  # given by the rule, eps and steps
+        key = tuple(
+            (f.name, _rounded(getattr(self, f.name))) for f in dataclasses.fields(self) if f.name not in left_out
+        )
+        return (*key, ("chained", self.after != ""))
 
     @classmethod
     def from_row(cls, row: Any) -> Setting:
@@ -300,6 +317,11 @@ TEXT_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.text)
 
 
 # --- text, made only when rendering --------------------------------------------------------------------------------
+
+
+def _rounded(value: Any) -> Any:
+    """A float rounded to merge float noise (radii written as 8/255 in one spec and 0.0313725 in another)."""
+    return round(value, 10) if isinstance(value, float) else value
 
 
 def eps_key(norm: str, eps: float) -> float:

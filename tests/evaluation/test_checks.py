@@ -63,6 +63,7 @@ class Table:
         seed=0,
         after="",
         clean: int | None = None,
+        **columns,
     ) -> str:
         cell_id = f"c{len(self.rows):03d}"
         steps = steps if steps is not None else {"fgsm": 1, "square": 5000}.get(attack, 20)
@@ -89,6 +90,7 @@ class Table:
                 "robust_acc": float(v.mean()),
                 "clean_acc": 1.0,
                 "cell_id": cell_id,
+                **columns,
             }
         )
         self.samples[cell_id] = v
@@ -120,6 +122,18 @@ def test_monotone_in_eps_compares_across_n():
     t.add(vec(90, 200), eps=4)  # 90 robust at 4/255 on 200 images, where 2/255 left 40: significant
     check = check_monotone_in_eps(t.cells, t.samples, "jpegdl")
     assert check.status == "fail" and "4/255" in check.detail and check.evidence
+
+
+def test_cells_differing_in_more_than_the_varied_field_are_never_compared():
+    t = Table()  # a surrogate attack at two radii, each at its own surrogate alpha: not one setting at two radii
+    t.add(vec(50, 100), eps=1, grad="surrogate", surrogate_alpha=1.0)
+    t.add(vec(90, 100), eps=2, grad="surrogate", surrogate_alpha=5.0)
+    t.add(vec(60, 100), eps=8, engine="torchattacks")
+    t.add(vec(20, 100), eps=8, steps=40, engine="torchattacks", step_rule="absolute")
+    assert check_monotone_in_eps(t.cells, t.samples, "jpegdl").status == "warn"
+    assert check_more_iterations_not_weaker(t.cells, t.samples, "jpegdl").status == "warn"
+    t.add(vec(90, 100), eps=4, grad="surrogate", surrogate_alpha=1.0)  # the alpha-1 setting at 1 and 4/255: compared
+    assert check_monotone_in_eps(t.cells, t.samples, "jpegdl").status == "fail"
 
 
 def test_small_violations_are_inconclusive_instead_of_failing():

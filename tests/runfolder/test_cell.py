@@ -177,3 +177,23 @@ def test_two_engines_never_share_a_cell():
         assert o.cell_id != d.cell_id
         assert attack_name(o.setting).endswith("[torchattacks]")
         assert Setting.from_row(o.row(_result())).engine == "torchattacks"
+
+
+def test_settings_that_differ_only_in_the_named_fields_share_their_grouping_key():
+    pgd = Setting("pgd", "PGD-20", "linf", 2 / 255, steps=20, step_size=2.5 * 2 / 255 / 20, step_rule="2.5*eps/steps")
+    wider = dataclasses.replace(pgd, eps=8 / 255, step_size=2.5 * 8 / 255 / 20, attack_seed=3, below="y")
+    assert pgd.same_except("eps") == wider.same_except("eps")  # its step size, seed and cascade link go with it
+    assert pgd.same_except("eps") != wider.same_except("steps")
+    assert pgd.same_except("eps") == dataclasses.replace(pgd, eps=0.0313725490196).same_except("eps")
+    for other in (
+        dataclasses.replace(pgd, surrogate_alpha=1.0),
+        dataclasses.replace(pgd, engine="torchattacks"),
+        dataclasses.replace(pgd, cascade=True),
+        dataclasses.replace(pgd, after="chain"),  # a chained cell is never grouped with an unchained one
+        dataclasses.replace(pgd, step_rule="absolute", step_size=0.01),
+    ):
+        assert other.same_except("eps") != pgd.same_except("eps"), other
+    absolute = dataclasses.replace(pgd, step_rule="absolute", step_size=0.01)
+    assert dataclasses.replace(absolute, step_size=0.02).same_except("eps") != absolute.same_except("eps")
+    with pytest.raises(ValueError, match="epsilon"):
+        pgd.same_except("epsilon")
