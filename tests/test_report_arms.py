@@ -145,3 +145,32 @@ def test_eval_alpha_cells_get_their_own_section_and_never_enter_the_main_tables(
     assert (out / "tables" / "resnet56-linf-alpha1-fgsm.tex").is_file() or any(
         p.name.startswith("resnet56-linf-alpha1-fgsm") for p in (out / "tables").iterdir()
     )
+
+
+def test_controls_on_one_seed_beside_a_three_seed_pair(tmp_path):
+    """The CPU study's shape: baseline and JPEG-DL on seeds 0, 1 and 2, the two controls on seed 0 only. The pair is
+    pooled over the three seeds; each control is compared on its one seed and said to be so."""
+    runs = [four_arm_run(tmp_path / "run0")]
+    for seed in (1, 2):
+        cells = [cell(arm, "clean", 0, _vec(100)) for arm in ("baseline", "jpegdl")]
+        cells += [
+            cell("baseline", "fgsm", 2, _vec(12 + seed), steps=1),
+            cell("jpegdl", "fgsm", 2, _vec(55 + seed), steps=1, grad="soft"),
+        ]
+        runs.append(write_run(tmp_path / f"run{seed}", cells, seed=seed, checks=None))
+    build_report(runs, tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    controls = text[text.index("## Control arms") : text.index("## Results per attack")]
+    frozen = controls[: controls.index("against the control standard JPEG")]
+    # JPEG-DL beside the frozen control is JPEG-DL of seed 0 (60 of 120 images), not the three seeds' mean
+    assert f"| 2 | {100 * 20 / N:.2f} | {100 * 60 / N:.2f} |" in frozen
+    assert "Δ [95% CI]" in frozen and "mean ± std" not in frozen.split("\n- ")[0]
+    assert "was trained on one training seed of the 3: every number here, JPEG-DL's included" in frozen
+    headline = text[text.index("## The answer") : text.index("## Control arms")]
+    seed_means = [100 * (60 - 0) / N, 100 * (55 + 1) / N, 100 * (55 + 2) / N]
+    assert f"{np.mean(seed_means):.2f} ± {np.std(seed_means, ddof=1):.2f}" in headline  # the pair: all three seeds
+    assert "worst case over every attack on the one training seed JPEG-DL (frozen tables) was trained for, of 3" in (
+        headline
+    )
+    per_attack = text[text.index("## Results per attack") :]
+    assert "JPEG-DL − JPEG-DL (frozen tables): Δ [95% CI]†" in per_attack

@@ -340,10 +340,26 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
             if unchecked
             else ""
         )
+        seeds, all_seeds = int(d["seeds"].max()), _seeds_of(cells, model, norm, JPEGDL)
+        on = (
+            f" on the {_count(seeds, 'training seed')} {name} was trained for, of {all_seeds}"
+            if seeds < all_seeds
+            else ""
+        )
         out.append(
-            f"{diff_name(JPEGDL, control)}, worst case over every attack ({noun} {spread} points): "
+            f"{diff_name(JPEGDL, control)}, worst case over every attack{on} ({noun} {spread} points): "
             + "; ".join(parts)
             + "."
             + caveat
         )
     return out
+
+
+def _seeds_of(cells: pd.DataFrame, model: str, norm: str, arm: str) -> int:
+    """The number of training seeds ``arm`` has cells for."""
+    mine = cells[(cells["model"] == model) & (cells["norm"] == norm) & (cells["arm"] == arm)]
+    return int(mine["train_seed"].nunique())
+
+
+def _count(k: int, noun: str) -> str:
+    return f"one {noun}" if k == 1 else f"{k} {noun}s"

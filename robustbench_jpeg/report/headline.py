@@ -193,27 +193,28 @@ def headline_table(
 def control_table(
     acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, control: str, sizes: dict
 ) -> ReportTable | None:
-    """Worst case over every attack: the control arm, JPEG-DL, JPEG-DL - control and control - baseline."""
+    """Worst case over every attack: the control arm, JPEG-DL, JPEG-DL - control and control - baseline, on the
+    training seeds the control was trained for (JPEG-DL's accuracy beside it is on those seeds and images too)."""
     a = select_rows(acc, model=model, norm=norm, label=WORST, trained_alpha=True)
     d = select_rows(dif, model=model, norm=norm, label=WORST, family=f"control {control}")
     arms = [x for x in (control, JPEGDL) if not a[a["arm"] == x].empty]
     if control not in arms:
         return None
-    seeds = int(a["seeds"].max())
+    all_seeds = int(a["seeds"].max())
+    seeds = int(d["seeds"].max()) if not d.empty else int(a[a["arm"] == control]["seeds"].max())
     pairs = [
         (x, y)
         for x, y in ((JPEGDL, control), (control, BASELINE))
         if not d.empty and not d[(d["arm"] == x) & (d["partner"] == y)].empty
     ]
+    versus = d[(d["arm"] == JPEGDL) & (d["partner"] == control)] if pairs and pairs[0] == (JPEGDL, control) else d[:0]
     columns = [("", fmt.eps_header(norm))] + [("Robust accuracy (%)", arm_display(x)) for x in arms]
     for x, y in pairs:
         columns += [(diff_name(x, y), delta_header(seeds)), (diff_name(x, y), "p (Holm)")]
     rows = []
     for eps in eps_rows([a[a["arm"].isin(arms)]]):
         row = [eps_cell(eps)]
-        for x in arms:
-            hit = a[(a["arm"] == x) & (a["eps_key"] == eps)]
-            row.append(acc_text(hit.iloc[0], seeds) if not hit.empty else fmt.DASH)
+        row += _accuracies(eps, tuple(a[a["arm"] == x] for x in (control, JPEGDL)), versus, seeds)[: len(arms)]
         for x, y in pairs:
             hit = d[(d["arm"] == x) & (d["partner"] == y) & (d["eps_key"] == eps)]
             row += [diff_text(hit.iloc[0]), p_text(hit.iloc[0])] if not hit.empty else [fmt.DASH, fmt.DASH]
@@ -225,6 +226,8 @@ def control_table(
         "the Holm-adjusted one.",
         seeds_note(seeds),
     ]
+    if seeds < all_seeds:
+        notes.append(_fewer_seeds_note(control, seeds, all_seeds))
     return ReportTable(
         key=f"{model}-{norm}-control-{control}",
         title=f"{model}, {fmt.norm_text(norm)}: JPEG-DL against the control {arm_display(control)}",
@@ -238,8 +241,18 @@ def control_table(
             + short_stats_note(sizes.get((model, norm, f"control {control}")))
             + " "
             + short_seeds_note(seeds)
+            + (" " + _fewer_seeds_note(control, seeds, all_seeds) if seeds < all_seeds else "")
         ],
         units=[[i] for i in range(1, 1 + len(arms))]
         + [[1 + len(arms) + 2 * k, 2 + len(arms) + 2 * k] for k in range(len(pairs))],
         family=f"control {control}",
+    )
+
+
+def _fewer_seeds_note(control: str, seeds: int, all_seeds: int) -> str:
+    trained = "one training seed" if seeds == 1 else f"{seeds} training seeds"
+    return (
+        f"{arm_display(control)} was trained on {trained} of the {all_seeds}: every number here, JPEG-DL's "
+        f"included, is on {'that seed' if seeds == 1 else 'those seeds'} and the images both arms cover (the "
+        f"headline averages all {all_seeds})."
     )

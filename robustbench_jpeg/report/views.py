@@ -236,7 +236,9 @@ def setting_table(
     for arm, partner, lab in diff_cols:
         extra = variant[lab]
         group = diff_name(arm, partner) + (f" ({extra})" if extra else "")
-        columns += [(group, delta_header(seeds)), (group, "p (Holm)")]
+        pair_seeds = int(d[(d["arm"] == arm) & (d["partner"] == partner) & (d["label"] == lab)]["seeds"].max())
+        fewer = fmt.DAGGER if pair_seeds < seeds else ""  # a control arm trained on fewer seeds
+        columns += [(group, delta_header(pair_seeds) + fewer), (group, "p (Holm)")]
         units.append([len(columns) - 2, len(columns) - 1])
     rows = []
     for eps in eps_rows([a, d]):
