@@ -4,7 +4,8 @@
 # epochs, label smoothing 0.1; the JPEG tables on Adam 0.003 with alpha 5, as the paper) for seeds 0, 1 and 2 on the
 # genuine CIFAR-100, plus the control arms (frozen tables, standard JPEG) on seed 0; then the paper's protocol
 # (FGSM, PGD-5) on the whole test set, the official script's alpha-1 protocol, the adaptive spec and AutoAttack (radius
-# cascade) on the first 1,000 test images of every arm and seed; then the report.
+# cascade) on the first 1,000 test images of every arm and seed (the pair on all three seeds first, so that the
+# headline is complete before the controls are attacked); then the report.
 #
 # Every step resumes, so the study runs in sittings: each call works for at most SITTING minutes (default 120), stops
 # cleanly (training checkpoints, attack cells) and says what is left; call it again to continue. Training runs two
@@ -61,18 +62,24 @@ stage_train() {
   return $status
 }
 
-attack() {  # seed, spec, [n]: no new cell past the sitting
+attack() {  # seed, arms, spec, [n]: no new cell past the sitting
   local extra=()
-  [[ -n ${3:-} ]] && extra=(--n-examples "$3")
+  [[ -n ${4:-} ]] && extra=(--n-examples "$4")
   out_of_time && return $PAUSED
-  jr2 attack --run-dir "$runs/seed$1" --spec "$2" --device cpu --no-progress --time-limit "$(left)" "${extra[@]}"
+  jr2 attack --run-dir "$runs/seed$1" --arms "$2" --spec "$3" --device cpu --no-progress --time-limit "$(left)" \
+     "${extra[@]}"
 }
 
-stage_attack() {
+attack_all_specs() {  # seed, arms: the paper's protocol on the whole test set, the rest on the first 1,000 images
+  attack "$1" "$2" paper-fgsm && attack "$1" "$2" paper-pgd && attack "$1" "$2" paper-as-run 1000 &&
+    attack "$1" "$2" adaptive 1000 && attack "$1" "$2" autoattack 1000
+}
+
+stage_attack() {  # the pair on every seed first (the headline), then seed 0's controls (the baseline's cells are done)
   for seed in 0 1 2; do
-    attack "$seed" paper-fgsm && attack "$seed" paper-pgd && attack "$seed" paper-as-run 1000 &&
-      attack "$seed" adaptive 1000 && attack "$seed" autoattack 1000 || return $?
+    attack_all_specs "$seed" baseline,jpegdl || return $?
   done
+  attack_all_specs 0 baseline,jpeg-frozen,jpeg-standard
 }
 
 stage_report() {

@@ -33,14 +33,17 @@ def test_the_study_trains_three_seeds_and_the_controls_with_the_cpu_recipe():
     ]  # fmt: skip
 
 
-def test_the_study_attacks_every_seed_then_reports_all_three():
+def test_the_study_attacks_the_pair_on_every_seed_then_the_controls_then_reports_all_three():
     commands = _commands("all")
     attacks = [c for c in commands if " attack " in c]
-    assert len(attacks) == 15 and all("--nproc_per_node=2" in c and "--time-limit" in c for c in attacks)
+    assert len(attacks) == 20 and all("--nproc_per_node=2" in c and "--time-limit" in c for c in attacks)
+    arms = [(c.split("--run-dir ")[1].split()[0][-5:], c.split("--arms ")[1].split()[0]) for c in attacks]
+    pair = [(f"seed{s}", "baseline,jpegdl") for s in (0, 1, 2) for _ in range(5)]
+    assert arms == pair + [("seed0", "baseline,jpeg-frozen,jpeg-standard")] * 5  # the headline first
     for spec in ("adaptive", "autoattack", "paper-as-run"):
-        assert sum(f"--spec {spec} " in c and "--n-examples 1000" in c for c in attacks) == 3, spec
+        assert sum(f"--spec {spec} " in c and "--n-examples 1000" in c for c in attacks) == 4, spec
     assert (
-        sum(f"--spec {s} " in c and "--n-examples" not in c for c in attacks for s in ("paper-fgsm", "paper-pgd")) == 6
+        sum(f"--spec {s} " in c and "--n-examples" not in c for c in attacks for s in ("paper-fgsm", "paper-pgd")) == 8
     )
     (report,) = [c for c in commands if " report " in c]
     assert all(f"seed{s}" in report for s in (0, 1, 2)) and commands[-1] == report
