@@ -11,7 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_PAUSED, EXIT_USAGE, Examples, finite_float, positive_int
+from . import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_PAUSED,
+    EXIT_USAGE,
+    Examples,
+    positive_float,
+    positive_int,
+)
 
 _ATTACK_FLAGS = (
     "eps",
@@ -172,13 +180,6 @@ def _add_gradients_and_sources(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_minutes(text: str) -> float:
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text!r}")
-    return value
-
-
 def _add_where_it_runs(p: argparse.ArgumentParser) -> None:
     """Device, data folder, numerics and the sitting's time limit."""
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
@@ -190,7 +191,7 @@ def _add_where_it_runs(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--time-limit",
-        type=_positive_minutes,
+        type=positive_float,
         default=None,
         metavar="MIN",
         help=f"start no new cell after MIN minutes (finished cells are saved; exit status {EXIT_PAUSED}); the same "

@@ -14,7 +14,7 @@ from ..data import DATASETS
 from ..jpeg import JpegConfig
 from ..jpeg.layer import Q_INITS
 from ..runfolder import ARMS
-from . import EXIT_PAUSED, Examples, finite_float, positive_int
+from . import EXIT_PAUSED, Examples, finite_float, positive_float, positive_int
 
 EXAMPLES = Examples(
     "jpeg-robust train --model resnet56 --data-dir ~/data/cifar100 --seed 0 --out runs/r56-s0",
@@ -63,13 +63,6 @@ def _non_negative(text: str) -> float:
     value = finite_float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
 
@@ -138,7 +131,7 @@ def _add_run_limits(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-limit",
-        type=_positive,
+        type=positive_float,
         default=None,
         metavar="MIN",
         help=f"stop cleanly after MIN minutes (checkpoint written, exit status {EXIT_PAUSED}); "
@@ -228,7 +221,9 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", default="paper", choices=tuple(RECIPES), help=_recipe_help())
     p.add_argument("--epochs", type=positive_int, default=None, help=f"epochs {_d(TrainConfig, 'epochs')}")
     p.add_argument("--batch-size", type=positive_int, default=None, help=f"batch size {_d(TrainConfig, 'batch_size')}")
-    p.add_argument("--lr", type=_positive, default=None, help="SGD learning rate (default: the paper's for the model)")
+    p.add_argument(
+        "--lr", type=positive_float, default=None, help="SGD learning rate (default: the paper's for the model)"
+    )
     p.add_argument("--momentum", type=_non_negative, default=None, help=f"SGD momentum {_d(TrainConfig, 'momentum')}")
     p.add_argument(
         "--weight-decay", type=_non_negative, default=None, help=f"SGD weight decay {_d(TrainConfig, 'weight_decay')}"
@@ -239,7 +234,7 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         default=None,
         help="lr x gamma after these epochs (default: 150,180,210 scaled to --epochs)",
     )
-    p.add_argument("--gamma", type=_positive, default=None, help=f"lr decay factor {_d(TrainConfig, 'gamma')}")
+    p.add_argument("--gamma", type=positive_float, default=None, help=f"lr decay factor {_d(TrainConfig, 'gamma')}")
     p.add_argument(
         "--schedule",
         default=None,
@@ -282,7 +277,7 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
 def _add_jpeg_layer(p: argparse.ArgumentParser) -> None:
     """The JPEG-DL layer: softness, window, initial tables."""
     p.add_argument(
-        "--alpha", type=_positive, default=None, help=f"soft-quantizer softness, fixed {_d(JpegConfig, 'alpha')}"
+        "--alpha", type=positive_float, default=None, help=f"soft-quantizer softness, fixed {_d(JpegConfig, 'alpha')}"
     )
     p.add_argument(
         "--window",
@@ -299,7 +294,7 @@ def _add_jpeg_layer(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--q-max",
-        type=_positive,
+        type=positive_float,
         default=None,
         help=f"largest initial luma step (paper, sensitivity) {_d(JpegConfig, 'q_max')}",
     )
