@@ -177,14 +177,14 @@ def read_json_file(path: str | os.PathLike, fix: str = "", expect: type | None =
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: str | os.PathLike, busy: Exception) -> Iterator[None]:
+def exclusive_lock(path: str | os.PathLike, busy: Exception, wait_s: float = 0.0) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed; ``filelock``, so POSIX, Windows and macOS alike); raise
-    ``busy`` when another process holds it. The operating system releases the lock with the process, so a killed
-    holder never leaves it stuck."""
+    ``busy`` when another process holds it (after waiting up to ``wait_s`` seconds for it: for locks only ever held
+    briefly). The operating system releases the lock with the process, so a killed holder never leaves it stuck."""
     import filelock
 
     path = Path(path)
-    lock = filelock.FileLock(path, timeout=0)
+    lock = filelock.FileLock(path, timeout=wait_s)
     try:
         lock.acquire()
     except filelock.Timeout:

@@ -146,3 +146,38 @@ def test_cli_seeds_pause_and_resume(small_data, tmp_path, capsys):
         card = json.loads((tmp_path / f"r-s{seed}" / "jpegdl" / "card.json").read_text())
         assert card["seed"] == seed and card["finished"]
         assert "--seeds 0,3" in (tmp_path / f"r-s{seed}" / "commands.txt").read_text()
+
+
+def test_two_processes_may_start_the_arms_of_one_new_folder_together(monkeypatch, tmp_path):
+    """One process per arm on a fresh folder (as scripts/cpu_study.sh trains seed 2): the second waits for the first
+    to write config.json instead of failing, and the folder records both arms."""
+    import contextlib
+    import threading
+    import time
+
+    from robustbench_jpeg.train import pair
+
+    slow, prepared = pair._prepare_run_dir, threading.Barrier(2)
+
+    def prepare_slowly(*args, **kwargs):
+        time.sleep(0.3)  # the other process arrives while this one holds the folder
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(pair, "_prepare_run_dir", prepare_slowly)
+    errors: list[BaseException] = []
+
+    def start(arm: str) -> None:
+        prepared.wait(30)
+        try:
+            with contextlib.ExitStack() as stack:
+                pair.open_run(stack, tmp_path / "seed2", dataclasses.replace(CONFIG, arms=(arm,)), OPTIONS, False)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(arm,)) for arm in ("baseline", "jpegdl")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert json.loads((tmp_path / "seed2" / "config.json").read_text())["arms"] == ["baseline", "jpegdl"]

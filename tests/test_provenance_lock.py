@@ -38,3 +38,25 @@ def test_device_name_counts_threads_in_words(monkeypatch, threads, text):
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert device_name("cpu").endswith(text)
+
+
+def test_a_holder_may_wait_for_a_lock_held_briefly(tmp_path):
+    import threading
+
+    path, taken, release = tmp_path / ".train.lock", threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with exclusive_lock(path, busy=Busy("taken")):
+            taken.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait(30)
+    with pytest.raises(Busy):  # no wait: refused at once
+        with exclusive_lock(path, busy=Busy("taken")):
+            pass
+    threading.Timer(0.2, release.set).start()
+    with exclusive_lock(path, busy=Busy("taken"), wait_s=30):  # waiting: it gets the lock once released
+        assert not holder.is_alive() or release.is_set()
+    holder.join(30)

@@ -38,6 +38,7 @@ from ..runfolder import (
     HISTORY_NAME,
     JPEGDL,
     TRAIN_LOCK,
+    RunFormatError,
     check_arm,
 )
 from .arm import ArmTrainer
@@ -141,6 +142,9 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, options: RunOptions, re
             )
     elif resume and any(checkpoint_path(run_dir / arm).exists() for arm in config.arms):
         raise ConfigError(f"{run_dir} has checkpoints but no config.json; cannot check the recipe, refusing to resume")
+    elif (run_dir / CONFIG_NAME).exists():  # nothing trained yet: the same recipe keeps the arms another process
+        with contextlib.suppress(ConfigError, RunFormatError):  # may be starting; another recipe replaces it
+            recorded = _check_same_recipe(run_dir, config, options)
     arms = [a for a in ARMS if a in set(recorded) | set(config.arms)]
     atomic_write_json(run_dir / CONFIG_NAME, _config_record(dataclasses.replace(config, arms=tuple(arms)), options))
 
@@ -281,6 +285,9 @@ def train_arm(
     return ArmResult(arm, arm_dir, "finished", p.epoch, p.last_acc)
 
 
+PREPARE_WAIT_S = 60  # how long a process waits for another one preparing the same run folder (it takes moments)
+
+
 def arm_order(arms: tuple[str, ...]) -> list[str]:
     """The order arms are trained in: baseline, JPEG-DL, then the control arms as listed."""
     return [a for a in (BASELINE, JPEGDL) if a in arms] + [a for a in arms if a not in (BASELINE, JPEGDL)]
@@ -307,8 +314,11 @@ def open_run(
                 )
             )
             remove_partial_writes(run_dir / arm)
-        busy = TrainLockedError(f"another `jpeg-robust train` is preparing {run_dir}; try again in a moment")
-        with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy):  # config.json: checked and written by one at a time
+        busy = TrainLockedError(
+            f"another `jpeg-robust train` has been preparing {run_dir} for over {PREPARE_WAIT_S} s; try again later"
+        )
+        # config.json: checked and written by one process at a time; two started together (one per arm) take turns
+        with exclusive_lock(run_dir / TRAIN_LOCK, busy=busy, wait_s=PREPARE_WAIT_S):
             _prepare_run_dir(run_dir, config, options, resume)
 
     distributed.run_on_main(prepare)
