@@ -26,7 +26,7 @@ from .findings import (
     range_text,
     worst_case_text,
 )
-from .fmt import eps_header, eps_text, interval, signed
+from .fmt import counted, eps_header, eps_text, eps_unit, interval, signed
 from .load import Run
 from .tables import rank_of
 
@@ -235,7 +235,7 @@ def conclusion(
 ) -> tuple[list[str], str]:
     """Bullet points and a closing verdict for one model and norm (JPEG-DL vs baseline), from the numbers only.
     Cells scored with an evaluation-time alpha are left out (they have their own section)."""
-    unit = "/255" if norm == "linf" else f" ({norm.upper()})"
+    unit = eps_unit(norm)
     c = select_rows(cells, model=model, norm=norm, trained_alpha=True)
     if not {BASELINE, JPEGDL} <= set(c["arm"]):
         arms = ", ".join(arm_display(a) for a in sorted(set(c["arm"]), key=arm_order))
@@ -307,7 +307,7 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
     """Per control arm: where JPEG-DL's worst-case robust accuracy differs from the control's beyond the 95% paired
     interval (every seed's, with several) and after the Holm correction of its table, per eps; everything else is
     "not shown", never "no effect", and radii where the interval and the corrected test disagree are named."""
-    unit = "/255" if norm == "linf" else f" ({norm.upper()})"
+    unit = eps_unit(norm)
     out = []
     if dif.empty:
         return out
@@ -342,7 +342,7 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
         )
         seeds, all_seeds = int(d["seeds"].max()), _seeds_of(cells, model, norm, JPEGDL)
         on = (
-            f" on the {_count(seeds, 'training seed')} {name} was trained for, of {all_seeds}"
+            f" on the {counted(seeds, 'training seed')} {name} was trained for, of {all_seeds}"
             if seeds < all_seeds
             else ""
         )
@@ -359,7 +359,3 @@ def _seeds_of(cells: pd.DataFrame, model: str, norm: str, arm: str) -> int:
     """The number of training seeds ``arm`` has cells for."""
     mine = cells[(cells["model"] == model) & (cells["norm"] == norm) & (cells["arm"] == arm)]
     return int(mine["train_seed"].nunique())
-
-
-def _count(k: int, noun: str) -> str:
-    return f"one {noun}" if k == 1 else f"{k} {noun}s"

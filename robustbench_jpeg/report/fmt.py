@@ -70,3 +70,8 @@ def eps_header(norm: str) -> str:
 
 def eps_unit(norm: str) -> str:
     return "/255" if norm == "linf" else f" ({norm.upper()})"
+
+
+def counted(k: int, noun: str) -> str:
+    """``one training seed``, ``3 training seeds``."""
+    return f"one {noun}" if k == 1 else f"{k} {noun}s"

@@ -207,7 +207,7 @@ def control_table(
         for x, y in ((JPEGDL, control), (control, BASELINE))
         if not d.empty and not d[(d["arm"] == x) & (d["partner"] == y)].empty
     ]
-    versus = d[(d["arm"] == JPEGDL) & (d["partner"] == control)] if pairs and pairs[0] == (JPEGDL, control) else d[:0]
+    versus = d[(d["arm"] == JPEGDL) & (d["partner"] == control)] if not d.empty else d
     columns = [("", fmt.eps_header(norm))] + [("Robust accuracy (%)", arm_display(x)) for x in arms]
     for x, y in pairs:
         columns += [(diff_name(x, y), delta_header(seeds)), (diff_name(x, y), "p (Holm)")]
@@ -250,7 +250,7 @@ def control_table(
 
 
 def _fewer_seeds_note(control: str, seeds: int, all_seeds: int) -> str:
-    trained = "one training seed" if seeds == 1 else f"{seeds} training seeds"
+    trained = fmt.counted(seeds, "training seed")
     return (
         f"{arm_display(control)} was trained on {trained} of the {all_seeds}: every number here, JPEG-DL's "
         f"included, is on {'that seed' if seeds == 1 else 'those seeds'} and the images both arms cover (the "
