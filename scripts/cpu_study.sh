@@ -2,10 +2,12 @@
 # The three-seed CPU study behind reports/cifar100-resnet20-cpu-3seeds: resnet20 baseline / JPEG-DL pairs trained with
 # the cpu recipe (jpeg-robust train --recipe cpu: 30 epochs, batch 128, SGD 0.1 Nesterov, cosine after 2 warm-up
 # epochs, label smoothing 0.1; the JPEG tables on Adam 0.003 with alpha 5, as the paper) for seeds 0, 1 and 2 on the
-# genuine CIFAR-100, plus the control arms (frozen tables, standard JPEG) on seed 0; then the paper's protocol
-# (FGSM, PGD-5) on the whole test set, the official script's alpha-1 protocol, the adaptive spec and AutoAttack (radius
-# cascade) on the first 1,000 test images of every arm and seed (the pair on all three seeds first, so that the
-# headline is complete before the controls are attacked); then the report.
+# genuine CIFAR-100, plus the control arms (frozen tables, standard JPEG) on seed 0; then the attacks: the adaptive
+# spec and AutoAttack (radius cascade) on the first 1,000 test images, the paper's protocol (FGSM, PGD-5) on the whole
+# test set and the official script's alpha-1 protocol on the first 1,000, for every arm and seed. The attacks run
+# in order of what the report needs most: the headline (adaptive and AutoAttack on the pair, all three seeds), then
+# seed 0 whole (the pair's paper protocol, then the controls), then the paper protocol on seeds 1 and 2; then the
+# report.
 #
 # Every step resumes, so the study runs in sittings: each call works for at most SITTING minutes (default 120), stops
 # cleanly (training checkpoints, attack cells) and says what is left; call it again to continue. Training runs two
@@ -70,16 +72,23 @@ attack() {  # seed, arms, spec, [n]: no new cell past the sitting
      "${extra[@]}"
 }
 
-attack_all_specs() {  # seed, arms: the paper's protocol on the whole test set, the rest on the first 1,000 images
-  attack "$1" "$2" paper-fgsm && attack "$1" "$2" paper-pgd && attack "$1" "$2" paper-as-run 1000 &&
-    attack "$1" "$2" adaptive 1000 && attack "$1" "$2" autoattack 1000
+headline_specs() {  # seed, arms: the adaptive spec and AutoAttack on the first 1,000 images (the worst case)
+  attack "$1" "$2" adaptive 1000 && attack "$1" "$2" autoattack 1000
 }
 
-stage_attack() {  # the pair on every seed first (the headline), then seed 0's controls (the baseline's cells are done)
+paper_specs() {  # seed, arms: the paper's protocol on the whole test set, the official script's on the first 1,000
+  attack "$1" "$2" paper-fgsm && attack "$1" "$2" paper-pgd && attack "$1" "$2" paper-as-run 1000
+}
+
+stage_attack() {  # the headline on every seed, then seed 0 whole (controls: the baseline's cells are done), the rest
+  local seed pair=baseline,jpegdl controls=baseline,jpeg-frozen,jpeg-standard
   for seed in 0 1 2; do
-    attack_all_specs "$seed" baseline,jpegdl || return $?
+    headline_specs "$seed" "$pair" || return $?
   done
-  attack_all_specs 0 baseline,jpeg-frozen,jpeg-standard
+  paper_specs 0 "$pair" && headline_specs 0 "$controls" && paper_specs 0 "$controls" || return $?
+  for seed in 1 2; do
+    paper_specs "$seed" "$pair" || return $?
+  done
 }
 
 stage_report() {

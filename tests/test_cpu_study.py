@@ -33,13 +33,25 @@ def test_the_study_trains_three_seeds_and_the_controls_with_the_cpu_recipe():
     ]  # fmt: skip
 
 
-def test_the_study_attacks_the_pair_on_every_seed_then_the_controls_then_reports_all_three():
+def test_the_study_attacks_the_headline_first_then_seed_0_whole_then_reports_all_three():
     commands = _commands("all")
     attacks = [c for c in commands if " attack " in c]
     assert len(attacks) == 20 and all("--nproc_per_node=2" in c and "--time-limit" in c for c in attacks)
-    arms = [(c.split("--run-dir ")[1].split()[0][-5:], c.split("--arms ")[1].split()[0]) for c in attacks]
-    pair = [(f"seed{s}", "baseline,jpegdl") for s in (0, 1, 2) for _ in range(5)]
-    assert arms == pair + [("seed0", "baseline,jpeg-frozen,jpeg-standard")] * 5  # the headline first
+    cells = [
+        (
+            c.split("--run-dir ")[1].split()[0][-1],
+            c.split("--arms ")[1].split()[0].count(",") + 1,
+            c.split("--spec ")[1].split()[0],
+        )
+        for c in attacks
+    ]  # (seed, number of arms, spec)
+    headline, paper = ["adaptive", "autoattack"], ["paper-fgsm", "paper-pgd", "paper-as-run"]
+    assert cells == (
+        [(s, 2, spec) for s in "012" for spec in headline]  # the worst case of the pair on every seed first
+        + [("0", 2, spec) for spec in paper]  # then seed 0 whole: the pair's paper protocol, the controls
+        + [("0", 3, spec) for spec in headline + paper]
+        + [(s, 2, spec) for s in "12" for spec in paper]
+    )
     for spec in ("adaptive", "autoattack", "paper-as-run"):
         assert sum(f"--spec {spec} " in c and "--n-examples 1000" in c for c in attacks) == 4, spec
     assert (
