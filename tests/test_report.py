@@ -326,6 +326,10 @@ def test_conclusion_flags_masking_from_recomputed_checks(tmp_path):
     md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
     conclusion = md.split("## Conclusion", 1)[1].split("## Reported in the paper", 1)[0]
     assert "likely inflated by gradient masking (failed: adaptive_not_stronger" in conclusion
+    # how large the masked white-box gain is (30/40 - 4/40 robust), and each bullet says what kind of attack it is
+    assert "white-box soft-quantizer numbers for JPEG-DL (up to +65.00 points, PGD-5 (soft) at eps 2/255)" in conclusion
+    assert "- PGD-5 (soft) (white-box): difference +65.00" in conclusion
+    assert "- PGD-5 (bpda-hard) (adaptive): difference +2.50" in conclusion  # the helper writes legacy rows
     assert "Failed sanity checks (recomputed from the per-sample data): adaptive_not_stronger (jpegdl)" in conclusion
     assert "Masking of the white-box numbers of `jpegdl`: **masked**" in md
 

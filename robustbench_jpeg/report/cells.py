@@ -168,10 +168,19 @@ def _truthy(value) -> bool:
 
 
 META = ["run", "model", "dataset", "train_seed", "arm"]
-_DESCRIBE = ["label", "pair", "pair_base", "variant", "family", "grad", "grad_shown", "transfer", "eval_alpha"]
+_DESCRIBE = ["label", "pair", "pair_base", "variant", "family", "grad", "label_grad", "grad_shown", "transfer"]
+_DESCRIBE += ["eval_alpha"]
 _DESCRIBE += ["steps", "step_rule", "after", "followed", "chain_spec"]
 _NOT_AN_ATTACK = dict(
-    grad="none", grad_shown="", transfer=False, steps=np.nan, step_rule="", after="", followed=False, chain_spec=""
+    grad="none",
+    label_grad="none",
+    grad_shown="",
+    transfer=False,
+    steps=np.nan,
+    step_rule="",
+    after="",
+    followed=False,
+    chain_spec="",
 )
 
 
