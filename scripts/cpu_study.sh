@@ -5,9 +5,9 @@
 # genuine CIFAR-100, plus the control arms (frozen tables, standard JPEG) on seed 0; then the attacks: the adaptive
 # spec and AutoAttack (radius cascade) on the first 1,000 test images, the paper's protocol (FGSM, PGD-5) on the whole
 # test set and the official script's alpha-1 protocol on the first 1,000, for every arm and seed. The attacks run
-# in order of what the report needs most: the headline (adaptive and AutoAttack on the pair, all three seeds), then
-# seed 0 whole (the pair's paper protocol, then the controls), then the paper protocol on seeds 1 and 2; then the
-# report.
+# in order of what the report needs most: the worst case (adaptive and AutoAttack) of the pair on all three seeds,
+# then of the controls on seed 0, then the paper's protocols (the pair on seed 0, the controls, the pair on seeds 1
+# and 2); then the report.
 #
 # Every step resumes, so the study runs in sittings: each call works for at most SITTING minutes (default 120), stops
 # cleanly (training checkpoints, attack cells) and says what is left; call it again to continue. Training runs two
@@ -80,12 +80,12 @@ paper_specs() {  # seed, arms: the paper's protocol on the whole test set, the o
   attack "$1" "$2" paper-fgsm && attack "$1" "$2" paper-pgd && attack "$1" "$2" paper-as-run 1000
 }
 
-stage_attack() {  # the headline on every seed, then seed 0 whole (controls: the baseline's cells are done), the rest
+stage_attack() {  # the worst case first (controls on seed 0: the baseline's cells are done), then the paper's
   local seed pair=baseline,jpegdl controls=baseline,jpeg-frozen,jpeg-standard
   for seed in 0 1 2; do
     headline_specs "$seed" "$pair" || return $?
   done
-  paper_specs 0 "$pair" && headline_specs 0 "$controls" && paper_specs 0 "$controls" || return $?
+  headline_specs 0 "$controls" && paper_specs 0 "$pair" && paper_specs 0 "$controls" || return $?
   for seed in 1 2; do
     paper_specs "$seed" "$pair" || return $?
   done
