@@ -122,3 +122,23 @@ def test_what_was_run_gives_the_minutes_of_each_arm_and_spec(tmp_path):
     section = md.split("### Time", 1)[1].split("###", 1)[0]
     assert "| run | step | baseline | JPEG-DL |" in section
     assert "| r | training | 0.2 | 0.2 |" in section and "| r | attack: test | 0.0 | 0.0 |" in section
+
+
+def test_an_attack_run_on_fewer_seeds_is_named_in_the_worst_case_note(tmp_path):
+    """The defect: with FGSM run on one seed of two, the headline's worst case (mean over the seeds) listed FGSM
+    among 'every attack run' as if both seeds' worst cases held it."""
+    everyone = robust(range(N))
+    runs = []
+    for seed in range(2):
+        cells = [
+            cell("baseline", "clean", 0, everyone),
+            cell("jpegdl", "clean", 0, everyone),
+            cell("baseline", "pgd", 2, robust(range(50)), steps=5),
+            cell("jpegdl", "pgd", 2, robust(range(50)), steps=5, grad="soft"),
+        ]
+        if seed == 0:
+            cells += [cell("baseline", "fgsm", 2, robust(range(80))), cell("jpegdl", "fgsm", 2, robust(range(80)))]
+        runs.append(write_run(tmp_path / f"s{seed}", cells, seed=seed, checks=None))
+    md = build_report(runs, tmp_path / "out").read_text(encoding="utf-8")
+    (note,) = [line for line in md.splitlines() if line.startswith("- Robust accuracy under the worst case over every")]
+    assert "(FGSM (on 1 of 2 seeds), PGD-5)" in note

@@ -219,7 +219,14 @@ def sanity_radii(acc: pd.DataFrame) -> pd.DataFrame:
 
 
 def attack_list(acc: pd.DataFrame, model: str, norm: str, arms: tuple[str, ...]) -> list[str]:
-    """The attack settings the all-attacks worst case of ``arms`` covers (ordinary cells)."""
+    """The attack settings the all-attacks worst case of ``arms`` covers (ordinary cells); a setting run on fewer
+    training seeds than the worst case spans says on how many (the seeds' worst cases then differ in it)."""
     a = select_rows(acc, model=model, norm=norm)
     a = a[a["arm"].isin(arms) & (a["kind"] == "attack") & a["eval_alpha"].isna()]
-    return [str(p) for p in sorted(set(a["pair"]), key=rank_of(a, "pair_base").get)]
+    if a.empty:
+        return []
+    seeds, most = a.groupby("pair")["seeds"].max(), int(a["seeds"].max())
+    return [
+        str(p) + (f" (on {seeds[p]} of {most} seeds)" if seeds[p] < most else "")
+        for p in sorted(set(a["pair"]), key=rank_of(a, "pair_base").get)
+    ]
