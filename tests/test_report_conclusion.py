@@ -142,3 +142,18 @@ def test_an_attack_run_on_fewer_seeds_is_named_in_the_worst_case_note(tmp_path):
     md = build_report(runs, tmp_path / "out").read_text(encoding="utf-8")
     (note,) = [line for line in md.splitlines() if line.startswith("- Robust accuracy under the worst case over every")]
     assert "(FGSM (on 1 of 2 seeds), PGD-5)" in note
+
+
+def test_an_attack_run_on_one_arm_only_is_named_in_the_headline_and_the_control_table(tmp_path):
+    """The defect: the worst cases of two arms were compared as 'over every attack run' while one of them held an
+    attack (here FGSM, run on JPEG-DL only) the other never faced."""
+    everyone = robust(range(N))
+    cells = [cell(arm, "clean", 0, everyone) for arm in ("baseline", "jpegdl", "jpeg-frozen")]
+    cells += [cell(arm, "pgd", 2, robust(range(50)), steps=5, grad="soft") for arm in ("jpegdl", "jpeg-frozen")]
+    cells += [cell("baseline", "pgd", 2, robust(range(50)), steps=5), cell("jpegdl", "fgsm", 2, robust(range(40)))]
+    run = write_run(tmp_path / "r", cells, checks=None, extra_arms=("jpeg-frozen",))
+    md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
+    (headline,) = [line for line in md.splitlines() if line.startswith("- Robust accuracy under the worst case over")]
+    assert "(FGSM (JPEG-DL only), PGD-5)" in headline
+    (control,) = [line for line in md.splitlines() if line.startswith("- Worst case over every attack run on each")]
+    assert "(FGSM (JPEG-DL only), PGD-5)" in control

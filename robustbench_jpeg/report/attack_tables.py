@@ -219,10 +219,23 @@ def sanity_radii(acc: pd.DataFrame) -> pd.DataFrame:
 
 
 def attack_list(acc: pd.DataFrame, model: str, norm: str, arms: tuple[str, ...]) -> list[str]:
-    """The attack settings the all-attacks worst case of ``arms`` covers (ordinary cells); a setting run on fewer
-    training seeds than the worst case spans says on how many (the seeds' worst cases then differ in it)."""
+    """The attack settings the all-attacks worst case of ``arms`` covers (ordinary cells). A setting run on some of
+    the arms only, or on fewer training seeds than the worst case spans, says so (``FGSM (JPEG-DL only)``,
+    ``FGSM (on 1 of 3 seeds)``): the worst cases compared then differ in it."""
     a = select_rows(acc, model=model, norm=norm)
     a = a[a["arm"].isin(arms) & (a["kind"] == "attack") & a["eval_alpha"].isna()]
+    if a.empty:
+        return []
+    seeds, most = a.groupby("pair")["seeds"].max(), int(a["seeds"].max())
+    covered = a.groupby("pair")["arm"].agg(set)
+    out = []
+    for pair in sorted(set(a["pair"]), key=rank_of(a, "pair_base").get):
+        only = sorted(covered[pair], key=arm_order) if covered[pair] != set(arms) else []
+        caveats = ([" and ".join(map(arm_display, only)) + " only"] if only else []) + (
+            [f"on {seeds[pair]} of {most} seeds"] if seeds[pair] < most else []
+        )
+        out.append(str(pair) + (f" ({'; '.join(caveats)})" if caveats else ""))
+    return out
     if a.empty:
         return []
     seeds, most = a.groupby("pair")["seeds"].max(), int(a["seeds"].max())

@@ -191,7 +191,7 @@ def headline_table(
 
 
 def control_table(
-    acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, control: str, sizes: dict
+    acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, control: str, sizes: dict, attacks: list[str]
 ) -> ReportTable | None:
     """Worst case over every attack: the control arm, JPEG-DL, JPEG-DL - control and control - baseline, on the
     training seeds the control was trained for (JPEG-DL's accuracy beside it is on those seeds and images too)."""
@@ -220,7 +220,7 @@ def control_table(
             row += [diff_text(hit.iloc[0]), p_text(hit.iloc[0])] if not hit.empty else [fmt.DASH, fmt.DASH]
         rows.append(row)
     notes = [
-        "Worst case over every attack run on each arm, as in the headline table. "
+        f"Worst case over every attack run on each arm ({', '.join(attacks) or 'none'}), as in the headline table. "
         + stats_note(sizes.get((model, norm, f"control {control}"))),
         "\u0394 [95% CI] in percentage points on the same images; 'p (Holm)' gives the raw p and, in brackets, "
         "the Holm-adjusted one.",

@@ -77,7 +77,12 @@ def collect_tables(data: ReportData) -> dict[str, dict]:
         ]
         out["headline"][(model, norm)] = [t for t in heads if t is not None]
         if JPEGDL in arms:
-            found = [control_table(data.acc, data.dif, model, norm, c, data.sizes) for c in controls(arms)]
+            found = [
+                control_table(
+                    data.acc, data.dif, model, norm, c, data.sizes, attack_list(data.acc, model, norm, (c, JPEGDL))
+                )
+                for c in controls(arms)
+            ]
             out["controls"][(model, norm)] = [part for t in found if t is not None for part in split_table(t)]
         out["attacks"][(model, norm)] = attack_tables(data.acc, data.dif, model, norm, data.sizes)
         out["tiers"][(model, norm)] = tier_tables(data.acc, data.dif, model, norm, data.sizes)
