@@ -114,6 +114,7 @@ def write_run(
                 "torchattacks": "3.5.1",
                 "device": "cpu",
                 "timestamp": "2025-01-01T00:00:00+00:00",
+                **({"after": f"s{seed}c{c['after']:03d}"} if "after" in c else {}),  # a chain: its predecessor
             }
         )
     pd.DataFrame(rows).to_csv(root / "results.csv", index=False)

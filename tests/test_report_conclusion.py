@@ -157,3 +157,17 @@ def test_an_attack_run_on_one_arm_only_is_named_in_the_headline_and_the_control_
     assert "(FGSM (JPEG-DL only), PGD-5)" in headline
     (control,) = [line for line in md.splitlines() if line.startswith("- Worst case over every attack run on each")]
     assert "(FGSM (JPEG-DL only), PGD-5)" in control
+
+
+def test_a_chain_is_named_once_whole_in_the_worst_case_note(tmp_path):
+    """AutoAttack-style chains store each cumulative step; the note listed every prefix as if it were an attack."""
+    everyone = robust(range(N))
+    cells = [cell("baseline", "clean", 0, everyone), cell("jpegdl", "clean", 0, everyone)]
+    for arm, grad in (("baseline", "none"), ("jpegdl", "soft")):
+        first = len(cells)
+        cells.append(cell(arm, "apgd-ce", 2, robust(range(30)), steps=100, grad=grad))
+        cells.append({**cell(arm, "apgd-t", 2, robust(range(20)), steps=100, grad=grad), "after": first})
+    run = write_run(tmp_path / "r", cells, checks=None)
+    md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
+    (note,) = [line for line in md.splitlines() if line.startswith("- Robust accuracy under the worst case over")]
+    assert "(APGD-CE-100 → APGD-T-100)" in note

@@ -221,9 +221,10 @@ def sanity_radii(acc: pd.DataFrame) -> pd.DataFrame:
 def attack_list(acc: pd.DataFrame, model: str, norm: str, arms: tuple[str, ...]) -> list[str]:
     """The attack settings the all-attacks worst case of ``arms`` covers (ordinary cells). A setting run on some of
     the arms only, or on fewer training seeds than the worst case spans, says so (``FGSM (JPEG-DL only)``,
-    ``FGSM (on 1 of 3 seeds)``): the worst cases compared then differ in it."""
+    ``FGSM (on 1 of 3 seeds)``): the worst cases compared then differ in it. A chain is named once, whole (its
+    cumulative steps before the last are part of it)."""
     a = select_rows(acc, model=model, norm=norm)
-    a = a[a["arm"].isin(arms) & (a["kind"] == "attack") & a["eval_alpha"].isna()]
+    a = a[a["arm"].isin(arms) & (a["kind"] == "attack") & a["eval_alpha"].isna() & ~a["followed"].astype(bool)]
     if a.empty:
         return []
     seeds, most = a.groupby("pair")["seeds"].max(), int(a["seeds"].max())
