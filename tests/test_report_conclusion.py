@@ -95,6 +95,11 @@ def test_three_seeds_are_pooled_by_an_exact_test_over_images(tmp_path):
     md = _three_seeds(tmp_path / "disjoint", disjoint=True)
     assert "pooled p (Holm)" in md and "pooled 95% CI" in md
     assert "0.12, 0.12, 0.12" in md and "| 0.001 (0.003) |" in md
+    # the bullet states the rule applied (the pooled interval), not a per-seed one no seed meets (p = 0.125 each)
+    assert (
+        "the pooled 95% paired interval excludes zero (every seed's difference on that side) in JPEG-DL's favour"
+        in (conclusion_of(md))
+    )
     closing = conclusion_of(md).split("**Conclusion:**", 1)[1]
     assert "after the Holm correction at eps 2/255" in closing
 
@@ -137,11 +142,15 @@ def test_an_attack_run_on_fewer_seeds_is_named_in_the_worst_case_note(tmp_path):
             cell("jpegdl", "pgd", 2, robust(range(50)), steps=5, grad="soft"),
         ]
         if seed == 0:
-            cells += [cell("baseline", "fgsm", 2, robust(range(80))), cell("jpegdl", "fgsm", 2, robust(range(80)))]
+            cells += [cell("baseline", "fgsm", 2, robust(range(80)))]
+            cells += [cell("jpegdl", "fgsm", 2, robust(range(80)), grad="soft")]
         runs.append(write_run(tmp_path / f"s{seed}", cells, seed=seed, checks=None))
     md = build_report(runs, tmp_path / "out").read_text(encoding="utf-8")
     (note,) = [line for line in md.splitlines() if line.startswith("- Robust accuracy under the worst case over every")]
     assert "(FGSM (on 1 of 2 seeds), PGD-5)" in note
+    bullets = conclusion_of(md)
+    assert "- FGSM (white-box; on 1 of 2 seeds): difference 0.00 points" in bullets
+    assert "- PGD-5 (white-box): difference 0.00 points" in bullets
 
 
 def test_an_attack_run_on_one_arm_only_is_named_in_the_headline_and_the_control_table(tmp_path):
@@ -171,3 +180,6 @@ def test_a_chain_is_named_once_whole_in_the_worst_case_note(tmp_path):
     md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
     (note,) = [line for line in md.splitlines() if line.startswith("- Robust accuracy under the worst case over")]
     assert "(APGD-CE-100 → APGD-T-100)" in note
+    bullets = conclusion_of(md)  # the chain's first step is part of the chain, not a bullet of its own
+    assert "- APGD-CE-100 → APGD-T-100 (white-box): " in bullets and "- APGD-CE-100 (" not in bullets
+    assert "**Details: the steps of each chain" in md and "#### APGD-CE-100 (L∞)" in md.split("**Details: the steps")[1]

@@ -66,10 +66,13 @@ def _notes(a: pd.DataFrame, family_size: int | None, has_diffs: bool) -> list[st
     return notes
 
 
-def attack_tables(acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, sizes: dict) -> list[ReportTable]:
-    """One table per attack setting (ordinary cells only), split where too wide."""
+def attack_tables(
+    acc: pd.DataFrame, dif: pd.DataFrame, model: str, norm: str, sizes: dict, chain_steps: bool = False
+) -> list[ReportTable]:
+    """One table per attack setting (ordinary cells only), split where too wide: the attacks and whole chains, or
+    with ``chain_steps`` the cumulative steps of each chain before its last (where its images were broken)."""
     a = select_rows(acc, model=model, norm=norm)
-    a = a[a["eval_alpha"].isna() & (a["kind"] != "worst")]
+    a = a[a["eval_alpha"].isna() & (a["kind"] != "worst") & (a["followed"].astype(bool) == chain_steps)]
     d = select_rows(dif, model=model, norm=norm)
     out = []
     for base in sorted(set(a["pair"]), key=rank_of(a, "pair_base").get):

@@ -125,18 +125,23 @@ def _summarise(grp: pd.DataFrame, unit: str) -> str:
             f"difference {lo} to {hi} points over eps {eps_text(grp['eps_key'].min())}-"
             f"{eps_text(grp['eps_key'].max())}{unit}"
         )
-    which = "every seed's 95% paired interval" if int(grp["seeds"].max()) > 1 else "the 95% paired interval"
+    # the rule of views.excludes_zero: with several seeds the pooled interval, every seed's difference on its side
+    several = int(grp["seeds"].max()) > 1
+    which = "the pooled 95% paired interval" if several else "the 95% paired interval"
     if not up and not down:
-        if int(grp["seeds"].max()) > 1:
-            return f"{span}; at no eps does every seed's 95% paired interval exclude zero"
+        if several:
+            return (
+                f"{span}; at no eps does the pooled 95% paired interval exclude zero with every seed's difference "
+                "on the same side"
+            )
         return f"{span}; the 95% paired interval includes zero at every eps"
     sides = [
         f"{side} at {len(where)} of {len(grp)} eps ({eps_list(where)})"
         for side, where in (("in JPEG-DL's favour", up), ("against JPEG-DL", down))
         if where
     ]
-    text = f"{span}; {which} excludes zero " + " and ".join(sides)
-    return text
+    agree = " (every seed's difference on that side)" if several else ""
+    return f"{span}; {which} excludes zero{agree} " + " and ".join(sides)
 
 
 def _scope_bullets(c: pd.DataFrame) -> list[str]:
@@ -211,9 +216,13 @@ def _largest_white_box_gain(c: pd.DataFrame, attacked: pd.DataFrame, unit: str) 
 def _attack_bullets(c, attacked, adaptive, masking: MaskingFindings, unit: str) -> list[str]:
     out = []
     shown = attacked[attacked["kind"] != "worst"] if not attacked.empty else attacked
-    labels = sorted(set(shown["label"]), key=rank_of(shown).get) if not shown.empty else []
+    steps = set(c.loc[c["followed"].astype(bool), "label"])  # a chain's steps before its last: the chain says it
+    labels = sorted(set(shown["label"]) - steps, key=rank_of(shown).get) if not shown.empty else []
+    seeds = c["train_seed"].nunique()
     for label in labels:
-        out.append(f"{label} ({_threat(c, label)}): " + _summarise(attacked[attacked["label"] == label], unit) + ".")
+        mine = attacked[attacked["label"] == label]
+        fewer = f"; on {int(mine['seeds'].max())} of {seeds} seeds" if mine["seeds"].max() < seeds else ""
+        out.append(f"{label} ({_threat(c, label)}{fewer}): " + _summarise(mine, unit) + ".")
     worst = attacked[attacked["label"] == WORST] if not attacked.empty else attacked
     if not worst.empty:
         out.append("Worst case over all attacks run at each eps: " + _summarise(worst, unit) + ".")

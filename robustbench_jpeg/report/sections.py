@@ -53,7 +53,7 @@ class ReportData:
 
 def collect_tables(data: ReportData) -> dict[str, dict]:
     """section -> (model, norm) or alpha -> tables, in document order."""
-    out: dict[str, dict] = {"headline": {}, "controls": {}, "attacks": {}, "tiers": {}, "alpha": {}}
+    out: dict[str, dict] = {"headline": {}, "controls": {}, "attacks": {}, "steps": {}, "tiers": {}, "alpha": {}}
     for model, norm in data.groups:
         arms = set(data.cells.loc[(data.cells["model"] == model) & (data.cells["norm"] == norm), "arm"])
         pairs = (
@@ -85,6 +85,7 @@ def collect_tables(data: ReportData) -> dict[str, dict]:
             ]
             out["controls"][(model, norm)] = [part for t in found if t is not None for part in split_table(t)]
         out["attacks"][(model, norm)] = attack_tables(data.acc, data.dif, model, norm, data.sizes)
+        out["steps"][(model, norm)] = attack_tables(data.acc, data.dif, model, norm, data.sizes, chain_steps=True)
         out["tiers"][(model, norm)] = tier_tables(data.acc, data.dif, model, norm, data.sizes)
     for alpha in eval_alphas(data.acc):
         out["alpha"][alpha] = {g: alpha_tables(data.acc, data.dif, *g, alpha, data.sizes) for g in data.groups}
@@ -98,7 +99,7 @@ def _unchecked(data: ReportData, model: str, norm: str, arm: str) -> set[float]:
 
 def all_tables(tables: dict[str, dict]) -> list[ReportTable]:
     found = []
-    for section in ("headline", "controls", "attacks", "tiers"):
+    for section in ("headline", "controls", "attacks", "steps", "tiers"):
         for group in tables[section].values():
             found += group
     for by_group in tables["alpha"].values():
@@ -172,6 +173,14 @@ def _per_attack(doc: Doc, data: ReportData) -> None:
         for table in tables["attacks"][g]:
             doc.h(4, table.title)
             doc.table(table)
+        if tables["steps"][g]:
+            folded = doc.details(
+                "the steps of each chain (cumulative: robust after that step and every one before it; the whole "
+                "chain's table is above)"
+            )
+            for table in tables["steps"][g]:
+                folded.h(4, table.title)
+                folded.table(table)
         if tables["tiers"][g]:
             folded = doc.details(
                 "worst cases over the attacks run on at least N images (larger tiers leave out the "
