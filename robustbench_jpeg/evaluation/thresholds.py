@@ -20,15 +20,31 @@ CARD_TOLERANCE = 0.01
 def check_large_eps_near_zero(cells: pd.DataFrame, samples: Mapping[str, np.ndarray], arm: str) -> Check:
     """White-box gradient cells at a huge radius leave at most 5% of the clean-correct images robust."""
     name = "large_eps_near_zero"
-    sub = cells[(cells["arm"] == arm) & (cells["source_arm"] == arm) & cells["_gradient"] & ~cells["_chained"]]
-    sub = sub[[float(e) >= LARGE_EPS.get(nm, np.inf) - 1e-9 for e, nm in zip(sub["eps"], sub["norm"], strict=True)]]
+    white_box = cells[(cells["arm"] == arm) & (cells["source_arm"] == arm) & cells["_gradient"] & ~cells["_chained"]]
+    large = [
+        float(e) >= LARGE_EPS.get(nm, np.inf) - 1e-9 for e, nm in zip(white_box["eps"], white_box["norm"], strict=True)
+    ]
+    sub = white_box[large]
     if sub.empty:
+        already = _near_zero_below_large_eps(white_box)
+        if already:
+            return Check(
+                name,
+                arm,
+                CheckStatus.PASS,
+                "no attack at >= 32/255 (L-inf) or >= 4 (L2), and none is needed: at its largest radius already "
+                + "; ".join(already)
+                + f" (at most {100 * LARGE_SURVIVAL:g}%)",
+                MEANINGS[name],
+                (),
+                len(already),
+            )
         return Check(
             name,
             arm,
             CheckStatus.WARN,
-            "could not compare anything: no white-box gradient attack at >= 32/255 "
-            "(L-inf) or >= 4 (L2); the standard-linf spec has one",
+            "could not compare anything: no white-box gradient attack at >= 32/255 (L-inf) or >= 4 (L2), and none "
+            "at a smaller radius leaves at most 5% of the clean-correct images; the standard-linf spec has one",
             MEANINGS[name],
         )
     parts, failed, evidence = [], False, []
@@ -53,6 +69,26 @@ def check_large_eps_near_zero(cells: pd.DataFrame, samples: Mapping[str, np.ndar
         tuple(evidence),
         len(sub),
     )
+
+
+def _near_zero_below_large_eps(white_box: pd.DataFrame) -> list[str]:
+    """Where every threat model's largest attacked radius already leaves at most LARGE_SURVIVAL of the clean-correct
+    images robust under a white-box gradient attack, those cells (the condition of the check holds a fortiori);
+    else nothing."""
+    found = []
+    for _, by_norm in white_box.groupby("norm"):
+        top = by_norm[by_norm["eps"] == by_norm["eps"].max()]
+        clean, kept = top["n_clean_correct"].astype(int), top["n_correct"].astype(int)
+        near_zero = top[(clean > 0) & (kept <= LARGE_SURVIVAL * clean)]
+        if near_zero.empty:
+            return []
+        r = near_zero.iloc[0]
+        share = int(r["n_correct"]) / int(r["n_clean_correct"])
+        found.append(
+            f"{r['_label']}: {int(r['n_correct'])} of {int(r['n_clean_correct'])} clean-correct images survive "
+            f"({100 * share:.1f}%)"
+        )
+    return found
 
 
 def check_zero_input_gradients(diagnostics: Mapping[str, Any] | None, arm: str) -> Check:

@@ -235,8 +235,21 @@ def test_large_eps_is_relative_to_clean_accuracy():
     l2.add(vec(30, 1000), eps=4.0, norm="l2", clean=300)  # the L2 counterpart: 10% survive at 4.0
     assert check_large_eps_near_zero(l2.cells, l2.samples, "jpegdl").status == "fail"
     none = Table()
-    none.add(vec(30, 1000), eps=8)
+    none.add(vec(30, 1000), eps=8, clean=300)  # 10% of the clean-correct images survive the largest radius, 8/255
     assert check_large_eps_near_zero(none.cells, none.samples, "jpegdl").status == "warn"
+
+
+def test_large_eps_holds_a_fortiori_when_the_largest_radius_run_already_breaks_almost_everything():
+    """The study's specs stop at 8/255, where every arm is already at 0%: a warning that nothing could be compared
+    told the reader less than the data does. At most 5% surviving the largest radius run passes; a norm whose
+    largest radius leaves more keeps the warning."""
+    t = Table()
+    t.add(vec(100, 1000), eps=4, clean=300)
+    t.add(vec(3, 1000), eps=8, clean=300)  # 1% of the clean-correct images survive at 8/255
+    check = check_large_eps_near_zero(t.cells, t.samples, "jpegdl")
+    assert check.status == "pass" and "none is needed" in check.detail and "3 of 300" in check.detail
+    t.add(vec(100, 1000), eps=0.5, norm="l2", clean=300)  # L2 stops at 0.5 with a third surviving
+    assert check_large_eps_near_zero(t.cells, t.samples, "jpegdl").status == "warn"
 
 
 def test_square_beating_the_gradient_attacks_means_masking():
