@@ -77,7 +77,7 @@ def _near_zero_below_large_eps(white_box: pd.DataFrame) -> list[str]:
     else nothing."""
     found = []
     for _, by_norm in white_box.groupby("norm"):
-        top = by_norm[by_norm["eps"] == by_norm["eps"].max()]
+        top = by_norm[by_norm["eps"] == by_norm["eps"].max()].dropna(subset=["n_clean_correct", "n_correct"])
         clean, kept = top["n_clean_correct"].astype(int), top["n_correct"].astype(int)
         near_zero = top[(clean > 0) & (kept <= LARGE_SURVIVAL * clean)]
         if near_zero.empty:
