@@ -183,3 +183,20 @@ def test_a_chain_is_named_once_whole_in_the_worst_case_note(tmp_path):
     bullets = conclusion_of(md)  # the chain's first step is part of the chain, not a bullet of its own
     assert "- APGD-CE-100 → APGD-T-100 (white-box): " in bullets and "- APGD-CE-100 (" not in bullets
     assert "**Details: the steps of each chain" in md and "#### APGD-CE-100 (L∞)" in md.split("**Details: the steps")[1]
+
+
+def test_what_was_run_says_over_how_many_processes_the_cells_ran(tmp_path):
+    """Cells sharded over two processes (torchrun) took half the wall time one process would: the report named the
+    device ('cpu, 1 thread') and the minutes but not the processes, so the timings could not be reproduced."""
+    import pandas as pd
+
+    everyone = robust(range(N))
+    cells = [cell("baseline", "clean", 0, everyone), cell("jpegdl", "clean", 0, everyone)]
+    cells += [cell("baseline", "fgsm", 2, robust(range(50))), cell("jpegdl", "fgsm", 2, robust(range(50)), grad="soft")]
+    run = write_run(tmp_path / "r", cells, checks=None)
+    results = pd.read_csv(run / "results.csv")
+    results.assign(world_size=2).to_csv(run / "results.csv", index=False)
+    md = build_report([run], tmp_path / "out").read_text(encoding="utf-8")
+    assert "- Attack processes per cell (world_size;" in md and "whole cell's): 2" in md
+    one = write_run(tmp_path / "one", cells, checks=None)  # one process: nothing to add
+    assert "Attack processes per cell" not in build_report([one], tmp_path / "out1").read_text(encoding="utf-8")

@@ -233,6 +233,13 @@ def _provenance(runs: list[Run]) -> list[str]:
     ):
         if col in rows.columns:
             items.append(f"{name}: " + ", ".join(sorted(map(str, rows[col].dropna().unique()))))
+    if "world_size" in rows.columns:
+        sizes = sorted({int(w) for w in pd.to_numeric(rows["world_size"], errors="coerce").dropna()})
+        if sizes and sizes != [1]:
+            items.append(
+                "Attack processes per cell (world_size; each process attacks its share of the images, the cells' "
+                "wall times are the whole cell's): " + ", ".join(map(str, sizes))
+            )
     devices = sorted({str(card.device) for run in runs for card in run.cards.values() if card.device})
     if devices:
         items.append("Training device: " + ", ".join(devices))
