@@ -161,6 +161,20 @@ def _controls(doc: Doc, tables: dict) -> None:
                 doc.table(table)
 
 
+_FOLDED_BELOW_ATTACKS = (  # (section of collect_tables, its fold's summary), in document order
+    (
+        "steps",
+        "the steps of each chain (cumulative: robust after that step and every one before it; the whole chain's "
+        "table is above)",
+    ),
+    (
+        "tiers",
+        "worst cases over the attacks run on at least N images (larger tiers leave out the attacks run on fewer "
+        "images)",
+    ),
+)
+
+
 def _per_attack(doc: Doc, data: ReportData) -> None:
     tables = data.tables
     doc.h(2, "Results per attack")
@@ -173,22 +187,12 @@ def _per_attack(doc: Doc, data: ReportData) -> None:
         for table in tables["attacks"][g]:
             doc.h(4, table.title)
             doc.table(table)
-        if tables["steps"][g]:
-            folded = doc.details(
-                "the steps of each chain (cumulative: robust after that step and every one before it; the whole "
-                "chain's table is above)"
-            )
-            for table in tables["steps"][g]:
-                folded.h(4, table.title)
-                folded.table(table)
-        if tables["tiers"][g]:
-            folded = doc.details(
-                "worst cases over the attacks run on at least N images (larger tiers leave out the "
-                "attacks run on fewer images)"
-            )
-            for table in tables["tiers"][g]:
-                folded.h(4, table.title)
-                folded.table(table)
+        for section, summary in _FOLDED_BELOW_ATTACKS:
+            if tables[section][g]:
+                folded = doc.details(summary)
+                for table in tables[section][g]:
+                    folded.h(4, table.title)
+                    folded.table(table)
 
 
 def _official_alpha(doc: Doc, data: ReportData) -> None:
