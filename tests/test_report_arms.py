@@ -172,5 +172,8 @@ def test_controls_on_one_seed_beside_a_three_seed_pair(tmp_path):
     assert "worst case over every attack on the one training seed JPEG-DL (frozen tables) was trained for, of 3" in (
         headline
     )
+    masking = [line for line in headline.splitlines() if line.startswith("- Gradient masking of JPEG-DL (frozen")]
+    assert len(masking) == 1 and "the only run with this arm" in masking[0], masking
+    assert "run1" not in masking[0] and "run2" not in masking[0]  # the control was never trained on seeds 1, 2
     per_attack = text[text.index("## Results per attack") :]
     assert "JPEG-DL − JPEG-DL (frozen tables): Δ [95% CI]†" in per_attack

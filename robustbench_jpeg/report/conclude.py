@@ -323,12 +323,14 @@ def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list
     out = []
     mine = [run for run in runs if run.model == model and run.checks_now is not None]
     arms = sorted({a for run in mine for a in run.results["arm"].unique() if a in quantizers}, key=arm_order)
-    for arm in arms:
-        found = [(run.name, assess_masking(run.checks_now, arm)) for run in mine]
+    for arm in arms:  # only the runs that have the arm (controls are often trained on one seed of several)
+        found = [(run.name, assess_masking(run.checks_now, arm)) for run in mine if arm in set(run.results["arm"])]
         statuses = {m.status for _, m in found}
         if len(statuses) == 1:
             m = found[0][1]
             text = f"**{m.status}** ({m.reason})" + (f" in all {len(found)} runs" if len(found) > 1 else "")
+            if len(found) == 1 and len(mine) > 1:
+                text += f" in run `{found[0][0]}`, the only run with this arm"
         else:
             text = "; ".join(f"**{m.status}** in run `{name}` ({m.reason})" for name, m in found)
         out.append(f"Gradient masking of {arm_display(arm)}'s white-box numbers: {text}.")
