@@ -36,25 +36,27 @@ def test_the_study_trains_three_seeds_and_the_controls_with_the_cpu_recipe():
 def test_the_study_attacks_for_the_worst_case_first_then_the_paper_protocols_then_reports_all_three():
     commands = _commands("all")
     attacks = [c for c in commands if " attack " in c]
-    assert len(attacks) == 20 and all("--nproc_per_node=2" in c and "--time-limit" in c for c in attacks)
+    assert len(attacks) == 21 and all("--nproc_per_node=2" in c and "--time-limit" in c for c in attacks)
     cells = [
         (
             c.split("--run-dir ")[1].split()[0][-1],
-            c.split("--arms ")[1].split()[0].count(",") + 1,
+            c.split("--arms ")[1].split()[0],
             c.split("--spec ")[1].split()[0],
         )
         for c in attacks
-    ]  # (seed, number of arms, spec)
-    headline, paper = ["adaptive", "autoattack"], ["paper-fgsm", "paper-pgd", "paper-as-run"]
+    ]  # (seed, arms, spec)
+    pair, controls = "baseline,jpegdl", "baseline,jpeg-frozen,jpeg-standard"
+    paper = ["paper-fgsm", "paper-as-run", "paper-pgd"]
     assert cells == (
-        [(s, 2, spec) for s in "012" for spec in headline]  # the worst case of the pair on every seed first
-        + [("0", 3, spec) for spec in headline]  # then that of the controls (seed 0)
-        + [("0", 2, spec) for spec in paper]  # then the paper's protocols
-        + [("0", 3, spec) for spec in paper]
-        + [(s, 2, spec) for s in "12" for spec in paper]
+        [(s, pair, spec) for s in "012" for spec in ("adaptive", "autoattack")]  # the pair's worst case, every seed
+        + [("0", controls, "adaptive"), ("0", "baseline,jpeg-frozen", "autoattack")]  # then the controls' (seed 0);
+        + [("0", "jpeg-standard", "autoattack-bpda")]  # standard JPEG's white-box gradient is zero: BPDA only
+        + [(s, pair, spec) for spec in paper for s in "012"]  # the paper's protocols, cheapest first, every seed
+        + [("0", controls, spec) for spec in ("paper-fgsm", "paper-pgd", "paper-as-run")]
     )
-    for spec in ("adaptive", "autoattack", "paper-as-run"):
-        assert sum(f"--spec {spec} " in c and "--n-examples 1000" in c for c in attacks) == 4, spec
+    for spec in ("adaptive", "autoattack", "autoattack-bpda", "paper-as-run"):
+        expected = {"adaptive": 4, "autoattack": 4, "autoattack-bpda": 1, "paper-as-run": 4}[spec]
+        assert sum(f"--spec {spec} " in c and "--n-examples 1000" in c for c in attacks) == expected, spec
     assert (
         sum(f"--spec {s} " in c and "--n-examples" not in c for c in attacks for s in ("paper-fgsm", "paper-pgd")) == 8
     )

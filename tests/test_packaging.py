@@ -28,6 +28,7 @@ README_SPECS = (
     "l2",
     "adaptive",
     "autoattack",
+    "autoattack-bpda",
     "autoattack-l2",
     "square",
     "quick",

@@ -24,6 +24,7 @@ SHIPPED = (
     "l2",
     "adaptive",
     "autoattack",
+    "autoattack-bpda",
     "autoattack-l2",
     "square",
     "quick",
