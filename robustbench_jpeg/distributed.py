@@ -108,6 +108,12 @@ def init_from_env(device: str | torch.device = "auto") -> DistInfo:
     return _INFO
 
 
+def launched_as_main() -> bool:
+    """Rank 0 of a torchrun launch (``RANK`` in the environment), or a single process; readable before any process
+    group is joined, so a command can do rank-0 work (recording itself) before its first collective."""
+    return _env_world() <= 1 or os.environ.get("RANK", "0") == "0"
+
+
 def info() -> DistInfo:
     """The current :class:`DistInfo` (single process until :func:`init_from_env` joined a group)."""
     return _INFO if _INFO is not None else _SINGLE

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import (
     EXIT_CHECK_FAILED,
@@ -325,11 +326,11 @@ def run(args: argparse.Namespace) -> int:
     from ..runfolder.store import SweepLockedError
     from ..sweep import SanityCheckWarning, run_sweep
     from ..sweep.adversarial import saving_adversarial
-    from . import record_command
 
     spec = specs_from_args(args)
     engine(args.engine)  # not installed: a one-line error now, before any model is loaded
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip()) if args.arms else None
+    _record_start(args)
     try:  # under torchrun: every rank attacks its shard of each cell, rank 0 writes and reports
         with warnings.catch_warnings():  # the verdict is printed below
             warnings.simplefilter("ignore", SanityCheckWarning)
@@ -358,8 +359,24 @@ def run(args: argparse.Namespace) -> int:
         distributed.cleanup()
     if not main:
         return 0
-    record_command(args.run, getattr(args, "argv", None))
     return _report_outcome(table, args.fail_on_check)
+
+
+def _record_start(args: argparse.Namespace) -> None:
+    """Append the command to RUN/commands.txt as it starts (rank 0 only), so that a sweep stopped by a signal still
+    names the command behind the cells it finished; a folder that is not a run folder is left to the sweep to refuse."""
+    from .. import distributed
+    from ..runfolder.folder import FolderKind, folder_kind
+    from . import record_command
+
+    if not distributed.launched_as_main() or not Path(args.run).is_dir():
+        return
+    try:
+        if folder_kind(args.run) is not FolderKind.RUN:
+            return
+    except ValueError:  # ambiguous folder: the sweep says why
+        return
+    record_command(args.run, getattr(args, "argv", None))
 
 
 def _report_outcome(table, fail_on_check: bool) -> int:

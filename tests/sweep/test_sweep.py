@@ -281,6 +281,32 @@ def test_cli_runs_an_ad_hoc_attack(make_run, capsys):
     assert "0 computed now" in capsys.readouterr().out
 
 
+def test_an_attack_command_is_recorded_as_it_starts_so_a_killed_sweep_still_names_it(make_run, monkeypatch, tmp_path):
+    from robustbench_jpeg import sweep
+
+    run_dir = make_run("cli-killed")
+    argv = ["attack", "--run", str(run_dir), "--spec", "quick", "--n-examples", "8", "--device", "cpu"]
+
+    def killed(*args, **kwargs):  # the sweep dies mid-way (a signal): the command must already be in the folder
+        assert "--spec quick" in (run_dir / "commands.txt").read_text()
+        raise SystemExit(143)
+
+    monkeypatch.setattr(sweep, "run_sweep", killed)
+    with pytest.raises(SystemExit):
+        _parse(argv).handler(_parse(argv))
+    assert (run_dir / "commands.txt").read_text().count("--spec quick") == 1
+    stranger = tmp_path / "not-a-run"
+    stranger.mkdir()
+    with pytest.raises(SystemExit):
+        _parse([*argv[:2], str(stranger), *argv[3:]]).handler(_parse([*argv[:2], str(stranger), *argv[3:]]))
+    assert not (stranger / "commands.txt").exists()  # nothing is written into a folder that is not a run folder
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(SystemExit):
+        _parse(argv).handler(_parse(argv))
+    assert (run_dir / "commands.txt").read_text().count("--spec quick") == 1  # rank 1 never writes
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
