@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -128,3 +129,20 @@ def test_a_chain_is_one_panel_named_by_its_spec():
     assert plots.figure_pairs(g) == ["FGSM", "PGD-20", whole]
     assert plots.attack_title(g, whole) == f"autoattack chain ({whole})"
     assert plots.attack_title(g, "PGD-20") == "PGD-20"
+
+
+def test_png_figures_are_saved_as_a_deterministic_palette_on_white(tmp_path):
+    from PIL import Image
+
+    from robustbench_jpeg.report.plots import save_figure
+
+    fig = Figure(figsize=(3, 2))
+    ax = fig.add_subplot()
+    ax.imshow(np.arange(64.0).reshape(8, 8), cmap="magma")  # a heatmap like the quantizer figures
+    fig.patch.set_alpha(0.0)  # even a transparent figure lands on white, not black
+    save_figure(fig, tmp_path / "a.png", tmp_path / "b.png")
+    first, second = (tmp_path / "a.png").read_bytes(), (tmp_path / "b.png").read_bytes()
+    assert first == second
+    with Image.open(tmp_path / "a.png") as image:
+        assert image.mode == "P" and image.size == (600, 400)  # 200 dpi
+        assert image.convert("RGB").getpixel((0, 0)) == (255, 255, 255)

@@ -51,15 +51,30 @@ def arm_color(arm: str) -> str:
     return EXTRA_COLORS[arm_order(arm)[0] % len(EXTRA_COLORS)]
 
 
+def _palette_png(data: bytes) -> bytes:
+    """The PNG as 256 colours on white (no dithering): a third of the bytes of matplotlib's RGBA at the same 200 dpi,
+    no visible change for line plots and 8 x 8 heatmaps, and deterministic (committed reports stay small)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        rgba = image.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    paletted = flat.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    paletted.save(out, format="png", optimize=True)
+    return out.getvalue()
+
+
 def save_figure(fig: Figure, *paths) -> None:
-    """Save ``fig`` to each path (format from the suffix) atomically, without timestamps in the file."""
+    """Save ``fig`` to each path (format from the suffix) atomically, without timestamps in the file; PNGs with a
+    256-colour palette (:func:`_palette_png`)."""
     for path in paths:
         ext = str(path).rsplit(".", 1)[-1]
         meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(ext)
         buf = io.BytesIO()
         with matplotlib.rc_context(STYLE):  # svg.hashsalt: fixed SVG ids wherever the figure was built
             fig.savefig(buf, format=ext, dpi=200, metadata=meta)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, _palette_png(buf.getvalue()) if ext == "png" else buf.getvalue())
 
 
 def _style(grad_shown: str, transfer: bool) -> tuple:
