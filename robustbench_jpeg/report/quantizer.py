@@ -70,11 +70,11 @@ def plot_quantizer(runs: list[Run], png) -> bool:
     if not arms:
         return False
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(12, 4.1 * len(arms)))
+        fig = Figure(figsize=(8, 4.1 * len(arms)))  # three square heat maps and their colour bars per row
         subfigs = np.atleast_1d(fig.subfigures(len(arms), 1))
         for sub, (run, arm, diag) in zip(subfigs, arms, strict=True):
             axes = sub.subplots(2, 3)
-            sub.subplots_adjust(left=0.06, right=0.94, bottom=0.12, top=0.86, wspace=0.45, hspace=0.5)
+            sub.subplots_adjust(left=0.08, right=0.92, bottom=0.12, top=0.86, wspace=0.6, hspace=0.5)
             sub.suptitle(
                 f"{arm_display(arm)} quantizer, run {run.name} (train seed {run.seed})", fontsize=11, fontweight="bold"
             )
