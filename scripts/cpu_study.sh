@@ -6,8 +6,8 @@
 # spec and AutoAttack (radius cascade) on the first 1,000 test images, the paper's protocol (FGSM, PGD-5) on the whole
 # test set and the official script's alpha-1 protocol on the first 1,000, for every arm and seed. The attacks run
 # in order of what the report needs most: the worst case (adaptive and AutoAttack) of the pair on all three seeds,
-# then of the controls on seed 0, then the paper's protocols on the pair, cheapest first across the seeds (FGSM, the
-# alpha-1 protocol, PGD-5), then on the controls; then the report. The standard-JPEG control rounds hard, so its
+# then of the controls on seed 0, then the paper's protocols on the pair across the seeds (FGSM, PGD-5, then the
+# official script's alpha-1 variant), then on the controls; then the report. The standard-JPEG control rounds hard, so its
 # white-box gradient is exactly zero: its AutoAttack is `autoattack-bpda` (the BPDA-hard chain that ends with Square;
 # the white-box chain would spend hours making no progress), beside the adaptive spec's white-box cells.
 #
@@ -87,13 +87,13 @@ control_specs() {  # the controls' worst case on seed 0 (the baseline's cells ar
     attack 0 jpeg-standard autoattack-bpda 1000
 }
 
-stage_attack() {  # the worst case first, then the paper's protocols on the pair (cheapest first), then the controls'
+stage_attack() {  # the worst case first, then the paper's protocols on the pair, then the controls'
   local seed spec pair=baseline,jpegdl
   for seed in 0 1 2; do
     headline_specs "$seed" "$pair" || return $?
   done
   control_specs || return $?
-  for spec in paper-fgsm paper-as-run paper-pgd; do
+  for spec in paper-fgsm paper-pgd paper-as-run; do
     for seed in 0 1 2; do
       if [[ $spec == paper-as-run ]]; then attack "$seed" "$pair" "$spec" 1000; else attack "$seed" "$pair" "$spec"; fi ||
         return $?
