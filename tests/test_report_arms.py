@@ -22,7 +22,7 @@ def _vec(k: int) -> list[bool]:
     return [True] * k + [False] * (N - k)
 
 
-def four_arm_run(root: Path, alpha_cells: bool = False) -> Path:
+def four_arm_run(root: Path, alpha_cells: bool = False, extra_cells: tuple[dict, ...] = ()) -> Path:
     """JPEG-DL keeps 60 images under FGSM at 2/255, the frozen control 20, standard JPEG 58, the baseline 10 (each a
     prefix, so JPEG-DL's images include every other arm's: McNemar b = 60 - k, c = 0)."""
     cells = []
@@ -33,7 +33,7 @@ def four_arm_run(root: Path, alpha_cells: bool = False) -> Path:
         ("jpeg-standard", "soft", 58),
     ):
         cells += [cell(arm, "clean", 0, _vec(100)), cell(arm, "fgsm", 2, _vec(kept), steps=1, grad=grad)]
-    run = write_run(root, cells, checks=None)
+    run = write_run(root, [*cells, *extra_cells], checks=None)
     for arm in ("jpeg-frozen", "jpeg-standard"):
         (run / arm).mkdir()
         data = card("jpegdl", 0)
@@ -177,3 +177,16 @@ def test_controls_on_one_seed_beside_a_three_seed_pair(tmp_path):
     assert "run1" not in masking[0] and "run2" not in masking[0]  # the control was never trained on seeds 1, 2
     per_attack = text[text.index("## Results per attack") :]
     assert "JPEG-DL − JPEG-DL (frozen tables): Δ [95% CI]†" in per_attack
+
+
+def test_a_control_whose_gradient_attacks_square_beats_gets_a_caveat(tmp_path):
+    """Square keeps 20 of the 58 images standard JPEG's gradient attack left (square_not_stronger fails there): the
+    control bullet says its worst case may overstate it; the frozen control, without a Square cell, gets no caveat."""
+    square = cell("jpeg-standard", "square", 2, _vec(20), steps=5000)
+    build_report([four_arm_run(tmp_path / "run", extra_cells=(square,))], tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    answer = text[text.index("## The answer") : text.index("## Control arms")]
+    bullets = {b.split(",")[0]: b for b in answer.split("\n- ") if b.startswith("JPEG-DL − ")}
+    standard, frozen = bullets["JPEG-DL − standard JPEG"], bullets["JPEG-DL − JPEG-DL (frozen tables)"]
+    assert "square_not_stronger fails" in standard and "overstate its robustness" in standard
+    assert "square_not_stronger" not in frozen

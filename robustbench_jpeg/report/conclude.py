@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..evaluation import ADAPTIVE_GRADS, ALPHA, assess_masking, compare, judge
+from ..evaluation import ADAPTIVE_GRADS, ALPHA, CheckStatus, assess_masking, compare, judge
 from ..runfolder import BASELINE, JPEGDL, arm_display, arm_order
 from ..stats import mean_std, paired_from_samples
 from .cells import WORST, adaptive_radii, select_rows, unchecked_radii
@@ -337,10 +337,41 @@ def masking_sentences(runs: list[Run], model: str, quantizers: set[str]) -> list
     return out
 
 
-def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: str) -> list[str]:
+def gradient_free_stronger(runs: list[Run], model: str) -> set[str]:
+    """The arms of ``model`` on which Square beat the gradient attacks in some run (``square_not_stronger`` failed):
+    gradient attacks, adaptive ones included, are unreliable there, so the arm's worst case may be an overestimate."""
+    return {
+        c.arm
+        for run in runs
+        if run.model == model and run.checks_now is not None
+        for c in run.checks_now
+        if c.name == "square_not_stronger" and c.status == CheckStatus.FAIL
+    }
+
+
+def _control_caveat(name: str, unchecked: list[float], unit: str, square_beats: bool) -> str:
+    out = ""
+    if unchecked:
+        out += (
+            f" No adaptive attack (BPDA, surrogate, transfer) ran against {name} at eps {eps_list(unchecked)}{unit}: "
+            "its worst case there may be inflated by gradient masking, so a difference there is not evidence."
+        )
+    if square_beats:
+        out += (
+            f" The gradient-free Square attack broke images that the gradient attacks against {name}, adaptive ones "
+            f"included, left standing (square_not_stronger fails): gradient attacks are unreliable on {name}, so its "
+            "worst case may still overstate its robustness and a stronger attack could narrow a gap in its favour."
+        )
+    return out
+
+
+def control_sentences(
+    dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: str, square_beats: set[str] = frozenset()
+) -> list[str]:
     """Per control arm: where JPEG-DL's worst-case robust accuracy differs from the control's beyond the 95% paired
     interval (every seed's, with several) and after the Holm correction of its table, per eps; everything else is
-    "not shown", never "no effect", and radii where the interval and the corrected test disagree are named."""
+    "not shown", never "no effect", and radii where the interval and the corrected test disagree are named.
+    ``square_beats``: the arms whose gradient attacks Square beat (:func:`gradient_free_stronger`), said so."""
     unit = eps_unit(norm)
     out = []
     if dif.empty:
@@ -367,13 +398,8 @@ def control_sentences(dif: pd.DataFrame, cells: pd.DataFrame, model: str, norm: 
             parts.append(f"the interval and the Holm-corrected test disagree at eps {eps_list(split)}{unit}")
         spread = range_text([100 * v for v in d["mean"]])
         noun = "differences" if len(d) > 1 else "difference"
-        unchecked = unchecked_radii(cells, model, norm, [control]) & set(d["eps_key"])
-        caveat = (
-            f" No adaptive attack (BPDA, surrogate, transfer) ran against {name} at eps {eps_list(sorted(unchecked))}"
-            f"{unit}: its worst case there may be inflated by gradient masking, so a difference there is not evidence."
-            if unchecked
-            else ""
-        )
+        unchecked = sorted(unchecked_radii(cells, model, norm, [control]) & set(d["eps_key"]))
+        caveat = _control_caveat(name, unchecked, unit, control in square_beats)
         seeds, all_seeds = int(d["seeds"].max()), _seeds_of(cells, model, norm, JPEGDL)
         on = (
             f" on the {counted(seeds, 'training seed')} {name} was trained for, of {all_seeds}"

@@ -17,7 +17,7 @@ from .attack_tables import alpha_tables, attack_list, attack_tables, eval_alphas
 from .cells import unchecked_radii
 from .clean import alpha_clean_sentences
 from .compare import arm_pairs, controls
-from .conclude import conclusion, control_sentences, masking_sentences
+from .conclude import conclusion, control_sentences, gradient_free_stronger, masking_sentences
 from .headline import control_table, headline_table
 from .load import Run
 from .paper import PAPER_SOURCE, paper_table
@@ -238,7 +238,7 @@ def _answer(doc: Doc, data: ReportData, conclusions: dict) -> None:
             doc.p("No worst case was computed for both JPEG-DL and the baseline here.")
         doc.ul(masking_sentences(data.runs, model, data.quantizers))
         doc.p(conclusions[g][1])
-        doc.ul(control_sentences(data.dif, data.cells, model, norm))
+        doc.ul(control_sentences(data.dif, data.cells, model, norm, gradient_free_stronger(data.runs, model)))
     doc.p(
         "The control arms, the tables per attack, the figures, the sanity checks and how the runs were made "
         "follow; the statistics are described at the end."
