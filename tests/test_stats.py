@@ -343,3 +343,19 @@ def test_the_pooled_sign_flip_test_cuts_to_the_common_images_and_refuses_non_dif
         pooled_sign_flip_p([np.array([2, 0])])
     with pytest.raises(ValueError, match="at least one"):
         pooled_sign_flip_p([])
+
+
+def test_underflowed_p_values_read_as_a_bound_never_zero():
+    from robustbench_jpeg.report.fmt import p_general, pvalue
+    from robustbench_jpeg.report.latex import tex_text
+    from robustbench_jpeg.stats import mcnemar_exact_p
+
+    p = mcnemar_exact_p(0, 1200)  # 2^-1199: below the smallest double, the binomial test returns 0
+    assert p < 1e-300
+    assert pvalue(p) == "<1e-300" and p_general(p) == "<1e-300" and pvalue(5.8e-320) == "<1e-300"
+    assert pvalue(3.3e-27) == "3.3e-27" and p_general(0.0123) == "0.012"
+    assert tex_text(pvalue(p)) == "$<1{\\times}10^{-300}$"
+    from robustbench_jpeg.evaluation.comparison import Comparison
+
+    text = Comparison("BPDA", "soft", 1200, 0, 1200, p, 1200, family=2, p_holm=2 * p).text()
+    assert "McNemar p=<1e-300, Holm p=<1e-300 over 2" in text and "p=0" not in text

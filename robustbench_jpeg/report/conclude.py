@@ -26,7 +26,7 @@ from .findings import (
     range_text,
     worst_case_text,
 )
-from .fmt import counted, eps_header, eps_text, eps_unit, interval, signed
+from .fmt import counted, eps_header, eps_text, eps_unit, interval, p_general, signed
 from .load import Run
 from .tables import rank_of
 
@@ -93,10 +93,10 @@ def adaptive_table(adaptive: pd.DataFrame, model: str, norm: str) -> pd.DataFram
     ):
         if len(grp) == 1:
             r = grp.iloc[0]
-            diff, p, stronger = signed(r["diff"]), f"{r['p_mcnemar']:.2g}", "yes" if r["stronger"] else "no"
+            diff, p, stronger = signed(r["diff"]), p_general(r["p_mcnemar"]), "yes" if r["stronger"] else "no"
         else:
             diff = f"{signed(grp['diff'].mean())} \u00b1 {100 * grp['diff'].std(ddof=1):.2f}"
-            p = ", ".join(f"{v:.2g}" for v in grp["p_mcnemar"])
+            p = ", ".join(p_general(v) for v in grp["p_mcnemar"])
             stronger = f"in {int(grp['stronger'].sum())}/{len(grp)} seeds"
         rows.append(
             {
@@ -313,7 +313,7 @@ def _diff_text(r) -> str:
         )
     return (
         f"difference {signed(r['mean'])} points, 95% CI {interval(r['ci_low'], r['ci_high'])}, "
-        f"McNemar p = {r['p_mcnemar']:.3g}"
+        f"McNemar p = {p_general(r['p_mcnemar'], '.3g')}"
     )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..evaluation import ALPHA, Masking, MaskingStatus, assess_masking
 from ..runfolder import BASELINE, JPEGDL
-from .fmt import eps_text, signed
+from .fmt import eps_text, p_general, signed
 from .load import Run
 from .views import excludes_zero, seeds_agree
 
@@ -175,7 +175,7 @@ def _disagreement_text(found: list[RadiusFinding], unit: str) -> str:
     holm_only = [f for f in found if f.interval == 0 and f.corrected != 0]
     text = ""
     if raw_only:
-        ps = ", ".join(f"{eps_list([f.eps])}{unit}: {', '.join(f'{p:.2g}' for p in f.p_holm)}" for f in raw_only)
+        ps = ", ".join(f"{eps_list([f.eps])}{unit}: {', '.join(p_general(p) for p in f.p_holm)}" for f in raw_only)
         text += (
             f" At eps {eps_list([f.eps for f in raw_only])}{unit} the 95% paired interval excludes zero but the "
             f"difference does not survive the Holm correction over the table (p (Holm) {ps}), so no difference is "

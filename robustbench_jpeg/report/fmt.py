@@ -38,10 +38,20 @@ def interval(lo, hi) -> str:
     return DASH if missing(lo) or missing(hi) else f"[{signed(lo)}, {signed(hi)}]"
 
 
+TINY_P = 1e-300  # below it a float p-value has underflowed (to 0 or a subnormal): only a bound is known
+
+
+def p_general(p: float, spec: str = ".2g") -> str:
+    """``format(p, spec)``, or ``<1e-300`` where the p-value underflowed (never ``p = 0``)."""
+    return f"<{TINY_P:g}" if p < TINY_P else format(p, spec)
+
+
 def pvalue(p) -> str:
-    """``0.62``, ``0.030``, ``0.0012``, ``3.3e-27``; a dash when missing."""
+    """``0.62``, ``0.030``, ``0.0012``, ``3.3e-27``, ``<1e-300`` (underflow); a dash when missing."""
     if missing(p):
         return DASH
+    if p < TINY_P:
+        return p_general(p)
     if p >= 0.01:
         return f"{p:.2f}"
     if p >= 0.001:
