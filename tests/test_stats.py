@@ -359,3 +359,15 @@ def test_underflowed_p_values_read_as_a_bound_never_zero():
 
     text = Comparison("BPDA", "soft", 1200, 0, 1200, p, 1200, family=2, p_holm=2 * p).text()
     assert "McNemar p=<1e-300, Holm p=<1e-300 over 2" in text and "p=0" not in text
+
+
+def test_a_several_seed_p_cell_is_stacked_in_latex_and_table_tex_flushes_its_floats():
+    from robustbench_jpeg.report.build import FLOATS_PER_PAGE_BREAK, _flushed
+    from robustbench_jpeg.report.latex import tex_cell
+
+    cell = tex_cell("1.4e-167, 0.81, 0.90 (2.6e-166, 1.00, 1.00); pooled <1e-300 (<1e-300)")
+    assert cell.startswith(r"\shortstack[r]{") and cell.count(r"\\") == 2 and r"\\pooled $<1{\times}10^{-300}$" in cell
+    assert tex_cell("0.03 (0.12)") == "0.03 (0.12)"  # one seed: one line
+    assert tex_cell("0.07, 4.7e-4 (1.00, 0.02)") == r"\shortstack[r]{0.07, $4.7{\times}10^{-4}$\\(1.00, 0.02)}"
+    tables = [f"t{i}\n" for i in range(2 * FLOATS_PER_PAGE_BREAK + 1)]
+    assert _flushed(tables).count(r"\clearpage") == 2

@@ -148,7 +148,17 @@ def write_latex(tables, out: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    atomic_write_text(out / "table.tex", PREAMBLE + "\n".join(bodies))
+    atomic_write_text(out / "table.tex", PREAMBLE + _flushed(bodies))
+
+
+FLOATS_PER_PAGE_BREAK = 8  # LaTeX holds at most 18 unplaced floats: table.tex flushes them every few tables
+
+
+def _flushed(bodies: list[str]) -> str:
+    """The table bodies of ``table.tex``, with a ``\\clearpage`` after every FLOATS_PER_PAGE_BREAK tables (a report
+    with dozens of tables otherwise stops LaTeX with "Too many unprocessed floats")."""
+    chunks = [bodies[i : i + FLOATS_PER_PAGE_BREAK] for i in range(0, len(bodies), FLOATS_PER_PAGE_BREAK)]
+    return "\\clearpage\n".join("\n".join(chunk) for chunk in chunks)
 
 
 def _swap(new: Path, target: Path) -> None:

@@ -59,6 +59,23 @@ def tex_text(text: str) -> str:
     return out.replace("$$", "")
 
 
+_SEED_PS = re.compile(r"^(.+?) (\(.+\)); pooled (.+)$")
+_SEED_LIST = re.compile(r"^([^()]+, [^()]+) (\([^()]+\))$")
+
+
+def tex_cell(text: str) -> str:
+    """A table cell; the p-values of several seeds (``p1, p2, p3 (holm1, holm2, holm3)``, with ``; pooled p (holm)``)
+    stacked on two or three lines, which a two-column paper's text width holds where one line would not."""
+    found = _SEED_PS.match(str(text))
+    if found:
+        raw, holm, pooled = found.groups()
+        return rf"\shortstack[r]{{{tex_text(raw)}\\{tex_text(holm)}\\pooled {tex_text(pooled)}}}"
+    found = _SEED_LIST.match(str(text))  # ``p1, p2, p3 (holm1, holm2, holm3)``: two lines
+    if found:
+        return rf"\shortstack[r]{{{tex_text(found.group(1))}\\{tex_text(found.group(2))}}}"
+    return tex_text(text)
+
+
 def tex_header(text: str) -> str:
     text = str(text)
     if text.startswith("eps ("):
@@ -110,7 +127,7 @@ def to_latex(table: ReportTable) -> str:
         lines.append(" ".join(rules))
     lines.append(" & ".join(tex_header(name) for _, name in columns) + r" \\")
     lines.append(r"\midrule")
-    lines += [" & ".join(tex_text(cell) for cell in row) + r" \\" for row in rows]
+    lines += [" & ".join(tex_cell(cell) for cell in row) + r" \\" for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     notes = table.latex_notes or table.notes
     if notes:
