@@ -69,6 +69,14 @@ class PairedDifference:
         return asdict(self)
 
 
+TINY_P = 1e-300  # below it a float p-value has underflowed (to 0 or a subnormal): only a bound is known
+
+
+def format_p(p: float, spec: str = ".2g") -> str:
+    """``format(p, spec)``, or ``<1e-300`` where the p-value underflowed (never ``p = 0``)."""
+    return f"<{TINY_P:g}" if p < TINY_P else format(p, spec)
+
+
 def mcnemar_exact_p(b: int, c: int) -> float:
     """Exact two-sided McNemar p-value: ``binomtest(min(b, c), b + c, 0.5).pvalue``; 1 when b + c = 0."""
     b, c = int(b), int(c)

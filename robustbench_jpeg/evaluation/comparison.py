@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..runfolder.cell import MethodKind, Setting, describe
-from ..stats import holm_adjust, mcnemar_exact_p
+from ..stats import format_p, holm_adjust, mcnemar_exact_p
 
 ALPHA = 0.05  # family-wise error rate of each check (exact McNemar, two-sided, Holm within the check)
 
@@ -102,10 +102,10 @@ class Comparison:
         return self.outcome is Outcome.VIOLATED
 
     def text(self) -> str:
-        holm = f", Holm p={_p(self.p_holm)} over {self.family}" if self.family > 1 else ""
+        holm = f", Holm p={format_p(self.p_holm)} over {self.family}" if self.family > 1 else ""
         return (
             f"{self.strong} leaves {self.b - self.c:+d} more of {self.m} images robust than {self.weak} "
-            f"(b={self.b}, c={self.c}, McNemar p={_p(self.p)}{holm})"
+            f"(b={self.b}, c={self.c}, McNemar p={format_p(self.p)}{holm})"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -177,8 +177,3 @@ def paired_comparisons(group: pd.DataFrame, samples: Mapping[str, np.ndarray], s
             if strong_of(s, w):
                 out.append(compare_cells(s, w, samples))
     return out
-
-
-def _p(p: float) -> str:
-    """A p-value in two significant digits, ``<1e-300`` where the float underflowed (never ``p=0``)."""
-    return "<1e-300" if p < 1e-300 else f"{p:.2g}"

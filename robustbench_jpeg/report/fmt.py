@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from ..stats import TINY_P, format_p
+
 MINUS = "\u2212"
 DASH = "\u2013"
 PM = " \u00b1 "
@@ -38,12 +40,7 @@ def interval(lo, hi) -> str:
     return DASH if missing(lo) or missing(hi) else f"[{signed(lo)}, {signed(hi)}]"
 
 
-TINY_P = 1e-300  # below it a float p-value has underflowed (to 0 or a subnormal): only a bound is known
-
-
-def p_general(p: float, spec: str = ".2g") -> str:
-    """``format(p, spec)``, or ``<1e-300`` where the p-value underflowed (never ``p = 0``)."""
-    return f"<{TINY_P:g}" if p < TINY_P else format(p, spec)
+p_general = format_p  # the report's name for stats.format_p
 
 
 def pvalue(p) -> str:
